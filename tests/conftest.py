@@ -1,0 +1,34 @@
+"""Shared fixtures. One toy-data cache per test session (generated on first use by the real
+generators, read back through the real readers); GPU tests skip where there is no CUDA."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fewpair_cache(tmp_path_factory):
+    """Point FEWPAIR_CACHE at a fresh session folder so tests never touch a user's cache."""
+    path = tmp_path_factory.mktemp("fewpair-cache")
+    old = os.environ.get("FEWPAIR_CACHE")
+    os.environ["FEWPAIR_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("FEWPAIR_CACHE", None)
+    else:
+        os.environ["FEWPAIR_CACHE"] = old
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+        has_cuda = torch.cuda.is_available()
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        has_cuda = False
+    if has_cuda:
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU; none on this machine")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,1 @@
+"""fewpair's science: data, selection, networks, losses, training and evaluation. Never imports Ray."""

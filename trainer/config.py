@@ -1,0 +1,159 @@
+"""TrialConfig: everything that changes a trial's result, as one frozen, validated dataclass.
+
+A trial is fully described by its TrialConfig plus the selection manifest it names. `key()` is a
+stable hash of the result-affecting fields; it names the trial's Parquet row and checkpoint folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field, fields
+
+MODES = ("paired", "unpaired", "hybrid")          # pix2pix-like | CycleGAN | the paper's hybrid
+MIXES = ("interleave", "alternate", "staged")      # how paired and unpaired steps are ordered
+GAN_LOSSES = ("rsgan", "rasgan", "ralsgan", "lsgan")
+DIRECTIONS = ("AtoB", "BtoA")                      # A = photo / aerial, B = label colours / map
+PRECISIONS = ("fp32", "bf16")
+ALL = -1                                           # paired_budget / unpaired: every training sample
+
+# Fields that do not change what a trial computes; left out of key().
+_NOT_IN_KEY = frozenset({"data_root", "device", "report_every", "checkpoint_every"})
+
+
+class ConfigError(ValueError):
+    """A bad TrialConfig field; the message names the field and the value."""
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    # --- data -----------------------------------------------------------------------------
+    dataset: str = "toy-streets"       # registry name (trainer.data): toy-streets, cityscapes, pix2pix, ...
+    data_root: str | None = None       # dataset folder; None = the dataset's default (toy: the cache)
+    direction: str = "AtoB"            # evaluated translation; AtoB = photo->label / aerial->map
+    unpaired_labels: str = "same"      # "same", or a label-only dataset for the unpaired Y domain (Table 3)
+    eval_split: str = "val"            # Cityscapes test labels are not public: the paper evaluates on val
+    eval_limit: int = 0                # evaluate on the first N images of eval_split; 0 = all
+    # --- which samples ----------------------------------------------------------------------
+    mode: str = "hybrid"               # paired | unpaired | hybrid
+    paired_budget: int = 5             # number of paired samples; -1 = all (in the pool)
+    unpaired: int = 200                # unpaired pool size, chosen by pool_selection; -1 = whole split.
+                                       # paired samples are chosen inside the pool
+    selection: str = "kmedoids"        # strategy for the paired samples (trainer.selection)
+    pool_selection: str = "kmedoids"   # strategy for the unpaired pool (the paper: k-medoids, k=200)
+    features: str = "auto"             # feature extractor; auto = the dataset's default (toy: offline)
+    seed: int = 0                      # selection (random strategies), init, augmentation, order
+    balance: bool = True               # replicate pairs up to the unpaired count (the paper's default)
+    mix: str = "interleave"            # interleave | alternate | staged
+    # --- losses (paper: 1 / 10 / 10 / 150) ------------------------------------------------------
+    gan_loss: str = "rsgan"            # relativistic standard GAN, as in the released code
+    lambda_adv: float = 1.0
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 10.0
+    lambda_paired: float = 150.0
+    # --- optimisation -----------------------------------------------------------------------
+    steps: int = 0                     # total generator steps; 0 = default rule from the sample count
+    lr: float = 2e-4                   # Adam; constant for half the steps, then linear to 0
+    beta1: float = 0.5
+    image_pool: int = 50               # past fakes kept per discriminator
+    # --- sizes (paper: 256 crop of 286, ngf/ndf 64, 9 blocks) -------------------------------------
+    image_size: int = 256              # training crop, pixels (square)
+    load_size: int = 286               # images are resized to this before the random crop
+    ngf: int = 64                      # generator base width
+    ndf: int = 64                      # discriminator base width
+    n_blocks: int = 9                  # residual blocks in each generator
+    # --- runtime ----------------------------------------------------------------------------
+    precision: str = "fp32"            # fp32 | bf16 (autocast)
+    device: str = "auto"               # auto = cuda when available, else cpu
+    report_every: int = 100            # steps between report() calls
+    checkpoint_every: int = 500        # steps between checkpoints (0 = only at the end)
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        self._check_values()
+
+    # ---------------------------------------------------------------------------------------
+    def _check_values(self) -> None:
+        choices = {"mode": MODES, "mix": MIXES, "gan_loss": GAN_LOSSES,
+                   "direction": DIRECTIONS, "precision": PRECISIONS}
+        for name, allowed in choices.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+        for name in ("lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired", "eval_limit",
+                     "image_pool", "steps", "report_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0")
+        for name in ("image_size", "load_size", "ngf", "ndf", "n_blocks"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 1")
+        if not 0 < self.lr < 1:
+            raise ConfigError(f"lr={self.lr!r} must be in (0, 1)")
+        if not 0 <= self.beta1 < 1:
+            raise ConfigError(f"beta1={self.beta1!r} must be in [0, 1)")
+        if self.load_size < self.image_size:
+            raise ConfigError(f"load_size={self.load_size} must be >= image_size={self.image_size}")
+        if self.unpaired == 0 or self.unpaired < ALL:
+            raise ConfigError(f"unpaired={self.unpaired!r} must be -1 (whole split) or >= 1")
+        if self.paired_budget < ALL:
+            raise ConfigError(f"paired_budget={self.paired_budget!r} must be -1 (all) or >= 0")
+        if self.mode == "unpaired" and self.paired_budget != 0:
+            raise ConfigError(f"paired_budget={self.paired_budget} must be 0 in mode='unpaired'")
+        if self.mode != "unpaired" and self.paired_budget == 0:
+            raise ConfigError(f"paired_budget=0 needs mode='unpaired' (mode={self.mode!r})")
+        if self.unpaired > 0 and self.paired_budget > self.unpaired:
+            raise ConfigError(f"paired_budget={self.paired_budget} is larger than the pool "
+                              f"unpaired={self.unpaired}")
+        if self.mode == "paired" and self.unpaired_labels != "same":
+            raise ConfigError("unpaired_labels needs unpaired data; mode='paired' uses none")
+
+    # ---------------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, values: typing.Mapping[str, object]) -> "TrialConfig":
+        """Build from a mapping (a grid point, a JSON row); unknown keys raise naming the key."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown config field {unknown[0]!r} "
+                              f"(valid: {', '.join(sorted(known))})")
+        return cls(**dict(values))
+
+    def replace(self, **changes: object) -> "TrialConfig":
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown config field {unknown[0]!r}")
+        return dataclasses.replace(self, **changes)
+
+    def to_row(self) -> dict[str, object]:
+        """Flat scalar columns for the results table (None stays None)."""
+        return dataclasses.asdict(self)
+
+    def key(self) -> str:
+        """Stable 16-hex-digit hash of every result-affecting field."""
+        row = {k: v for k, v in self.to_row().items() if k not in _NOT_IN_KEY}
+        blob = json.dumps(row, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+_TYPES = {f.name: f.type for f in fields(TrialConfig)}
+
+
+def _check_types(cfg: TrialConfig) -> None:
+    """Reject values of the wrong type with the field's name (ints are accepted for floats)."""
+    for name, annotation in _TYPES.items():
+        value = getattr(cfg, name)
+        if annotation == "str | None":
+            ok = value is None or isinstance(value, str)
+        elif annotation == "bool":
+            ok = isinstance(value, bool)
+        elif annotation == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif annotation == "float":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok:
+                object.__setattr__(cfg, name, float(value))
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            raise ConfigError(f"{name}={value!r} should be of type {annotation}")
