@@ -1,0 +1,168 @@
+"""One atomic Parquet row per trial ("Results row" in docs/contracts.md).
+
+Layout: `<results>/<grid>/dataset=<name>/<trial_key>.parquet`. A row is written to a hidden
+temporary name in the same folder and then moved over the final name, so a reader never sees a
+half-written file and concurrent writers of one key leave exactly one whole file. `<results>` is
+a local folder or any URI pyarrow understands (`s3://bucket/prefix`); on S3 the final object
+appears whole because an upload completes atomically. Readers unify schemas: a column only some
+files have (metrics of `ok` rows, `error` of `failed` rows) survives with nulls elsewhere.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import uuid
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from trainer.config import TrialConfig
+
+STATUSES = ("ok", "failed", "stopped")   # a trial's outcome, the `status` column
+HIDDEN_PREFIXES = (".", "_")             # temporary rows, Ray's `_ray/` state: never read as rows
+ROW_COLUMNS = ("trial_key", "grid", "status", "error", "code_version", "started_at",
+               "finished_at")        # what the sweep adds to the config and result columns
+
+
+class ResultsError(ValueError):
+    """A results folder or row that cannot be used; the message names the path."""
+
+
+# --- where ------------------------------------------------------------------------------------
+def resolve_root(results: str) -> str:
+    """An absolute local path, or the URI unchanged (Ray trials run in other working dirs)."""
+    return results if "://" in results else os.path.abspath(results)
+
+
+def _filesystem(path: str) -> tuple[pafs.FileSystem, str]:
+    if "://" in path:
+        try:
+            return pafs.FileSystem.from_uri(path)
+        except (pa.ArrowInvalid, OSError) as err:
+            raise ResultsError(f"results location {path!r} cannot be opened: {err}") from None
+    return pafs.LocalFileSystem(), os.path.abspath(path)
+
+
+def _join(root: str, *parts: str) -> str:
+    return "/".join([root.rstrip("/"), *parts])
+
+
+def grid_dir(results: str, grid: str) -> str:
+    return _join(resolve_root(results), grid)
+
+
+def row_path(results: str, grid: str, cfg: TrialConfig) -> str:
+    """`<results>/<grid>/dataset=<name>/<trial_key>.parquet`."""
+    return _join(grid_dir(results, grid), f"dataset={cfg.dataset}", f"{cfg.key()}.parquet")
+
+
+# --- what -------------------------------------------------------------------------------------
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def make_row(cfg: TrialConfig, grid: str, status: str, *, result: dict | None = None,
+             error: str | None = None, code_version: str, started_at: dt.datetime,
+             finished_at: dt.datetime) -> dict[str, object]:
+    """Config columns, the sweep's columns, then `TrialResult.to_row()` columns.
+
+    A result column of the same name as a config column replaces it: `device` becomes the
+    resolved device (`cpu`, `NVIDIA H100 80GB HBM3`) rather than the requested `auto`.
+    """
+    if status not in STATUSES:
+        raise ResultsError(f"status={status!r} is not one of {', '.join(STATUSES)}")
+    row: dict[str, object] = dict(cfg.to_row())
+    row.update(trial_key=cfg.key(), grid=grid, status=status, error=error)
+    clash = sorted(set(result or {}) & set(ROW_COLUMNS))
+    if clash:
+        raise ResultsError(f"trial result column {clash[0]!r} clashes with a results-row column")
+    row.update(result or {})
+    row.update(code_version=code_version, started_at=started_at, finished_at=finished_at)
+    return row
+
+
+def write_row(path: str, row: dict[str, object]) -> str:
+    """Write one row to a hidden temporary name beside `path`, then move it over `path`."""
+    fs, final = _filesystem(path)
+    folder, name = final.rsplit("/", 1)
+    tmp = _join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
+    fs.create_dir(folder, recursive=True)
+    table = pa.Table.from_pylist([row])
+    try:
+        with fs.open_output_stream(tmp) as out:
+            pq.write_table(table, out)
+        fs.move(tmp, final)   # LocalFileSystem: rename(2), atomic replace on POSIX
+    except BaseException:
+        _remove_quietly(fs, tmp)
+        raise
+    return path
+
+
+def _remove_quietly(fs: pafs.FileSystem, path: str) -> None:
+    try:
+        fs.delete_file(path)
+    except (OSError, FileNotFoundError):
+        pass
+
+
+def row_status(path: str) -> str | None:
+    """The `status` of the row at `path`, or None when there is no row."""
+    fs, local = _filesystem(path)
+    if fs.get_file_info(local).type != pafs.FileType.File:
+        return None
+    try:
+        table = pq.read_table(local, columns=["status"], filesystem=fs)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise ResultsError(f"{path}: not a readable results row ({err})") from None
+    return table.column("status")[0].as_py()
+
+
+def done_keys(results: str, grid: str, cfgs: list[TrialConfig]) -> set[str]:
+    """Keys of the trials that already have an `ok` row (a rerun skips them)."""
+    return {cfg.key() for cfg in cfgs if row_status(row_path(results, grid, cfg)) == "ok"}
+
+
+# --- reading back -----------------------------------------------------------------------------
+def row_files(results: str, grid: str | None = None) -> list[str]:
+    """Every row file under `<results>` (or `<results>/<grid>`), hidden names left out."""
+    fs, root = _filesystem(grid_dir(results, grid) if grid else resolve_root(results))
+    if fs.get_file_info(root).type != pafs.FileType.Directory:
+        return []
+    infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+    files = []
+    for info in infos:
+        rel = info.path[len(root):].strip("/").split("/")
+        if (info.type == pafs.FileType.File and info.path.endswith(".parquet")
+                and not any(part.startswith(HIDDEN_PREFIXES) for part in rel)):
+            files.append(info.path)
+    return sorted(files)
+
+
+def read_rows(results: str, grid: str | None = None) -> pd.DataFrame:
+    """All rows as one DataFrame; schemas unified (missing columns are null)."""
+    fs, _ = _filesystem(resolve_root(results))
+    files = row_files(results, grid)
+    if not files:
+        return pd.DataFrame()
+    tables = [pq.read_table(f, filesystem=fs) for f in files]
+    return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+
+
+# --- provenance -------------------------------------------------------------------------------
+def code_version() -> str:
+    """`git describe --always --dirty` of this checkout, else the installed package version."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True, timeout=10, check=True)
+        return f"git:{out.stdout.strip()}"
+    except (OSError, subprocess.SubprocessError):
+        try:
+            return f"fewpair:{metadata.version('fewpair')}"
+        except metadata.PackageNotFoundError:
+            return "unknown"
