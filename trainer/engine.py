@@ -1,0 +1,291 @@
+"""The training step as a function of an explicit state, the loss watch, and exact checkpoints.
+
+Paper symbols: G: X -> Y (`state.g`), F: Y -> X (`state.f`), D_Y judges G's outputs
+(`state.d_y`), D_X judges F's (`state.d_x`). X = domain A (photos), Y = domain B (labels).
+One step (batch 1 in the paper) = one generator update of G and F on the weighted terms of
+`trainer.losses`, then one discriminator update of D_Y and D_X on (real, pooled fake).
+
+Everything a step reads or changes lives in `TrainState`: networks, optimisers, lr schedules,
+image pools, one CPU `torch.Generator` for crops, flips and pool draws, and the step count. So a
+checkpoint of the state resumes bit for bit, and several states can later share one process.
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from trainer import losses
+from trainer.image_pool import ImagePool
+from trainer.networks import build_discriminator, build_generator
+from trainer.schedule import lr_factor
+
+ADAM_BETA2 = 0.999            # Adam's default second-moment decay, as in CycleGAN
+CHECKPOINT_FILE = "state.pt"  # the one file in a checkpoint folder
+CHECKPOINT_FORMAT = 1         # bump when the payload layout changes
+
+Tensor = torch.Tensor
+
+
+class NonFiniteLoss(RuntimeError):
+    """A loss term became NaN or infinite; the message names the step and the term."""
+
+
+@dataclass(frozen=True)
+class StepRules:
+    """What a step computes, fixed for a trial: the mode's terms, the lambdas, the precision."""
+    mode: str                      # paired | unpaired | hybrid
+    gan: losses.GanLoss
+    weights: losses.LossWeights
+    device: torch.device
+    bf16: bool = False             # autocast the forward passes to bfloat16
+
+    @classmethod
+    def from_config(cls, cfg, device: torch.device) -> "StepRules":
+        return cls(mode=cfg.mode, gan=losses.gan_loss(cfg.gan_loss),
+                   weights=losses.LossWeights.from_config(cfg), device=torch.device(device),
+                   bf16=cfg.precision == "bf16")
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    @property
+    def adversarial(self) -> bool:
+        return self.weights.adv > 0
+
+    @property
+    def cycle(self) -> bool:
+        """Cycle on unpaired steps and on hybrid paired steps; never in pix2pix-like mode."""
+        return self.mode != "paired" and self.weights.cycle > 0
+
+    @property
+    def identity(self) -> bool:
+        """Identity likewise: every step of modes unpaired and hybrid."""
+        return self.mode != "paired" and self.weights.identity > 0
+
+    def reconstruction(self, paired: bool) -> bool:
+        return paired and self.weights.paired > 0
+
+
+@dataclass
+class TrainState:
+    g: nn.Module                 # G: X -> Y
+    f: nn.Module                 # F: Y -> X
+    d_y: nn.Module               # D_Y, judges y vs G(x)
+    d_x: nn.Module               # D_X, judges x vs F(y)
+    opt_gen: torch.optim.Optimizer   # Adam over G and F
+    opt_disc: torch.optim.Optimizer  # Adam over D_Y and D_X
+    sched_gen: torch.optim.lr_scheduler.LambdaLR
+    sched_disc: torch.optim.lr_scheduler.LambdaLR
+    pool_y: ImagePool            # past G(x) for D_Y
+    pool_x: ImagePool            # past F(y) for D_X
+    rng: torch.Generator         # CPU; crops, flips, pool draws
+    step: int = 0                # steps done
+    extra: dict = field(default_factory=dict)  # caller's bookkeeping saved with the state
+
+    @property
+    def discriminators(self) -> tuple[nn.Module, nn.Module]:
+        return self.d_y, self.d_x
+
+
+def build_state(cfg, device: torch.device, total_steps: int) -> TrainState:
+    """Fresh networks (N(0, 0.02) from cfg.seed), Adam(lr, (beta1, 0.999)), the step schedule."""
+    device = torch.device(device)
+    init = torch.Generator().manual_seed(cfg.seed)
+    g, f = (build_generator("resnet", init, ngf=cfg.ngf, n_blocks=cfg.n_blocks).to(device)
+            for _ in range(2))
+    d_y, d_x = (build_discriminator("patchgan", init, ndf=cfg.ndf).to(device) for _ in range(2))
+    fused = device.type == "cuda"  # one kernel per parameter group on the GPU
+
+    def adam(nets):
+        params = itertools.chain(*(n.parameters() for n in nets))
+        return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, ADAM_BETA2), fused=fused)
+
+    def schedule(opt):
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total_steps))
+
+    opt_gen, opt_disc = adam((g, f)), adam((d_y, d_x))
+    return TrainState(g, f, d_y, d_x, opt_gen, opt_disc, schedule(opt_gen), schedule(opt_disc),
+                      ImagePool(cfg.image_pool), ImagePool(cfg.image_pool),
+                      torch.Generator().manual_seed(cfg.seed + 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# One step
+
+class Translations(NamedTuple):
+    """All [N, 3, S, S] in [-1, 1]; None where the step does not need them."""
+    fake_y: Tensor               # G(x)
+    fake_x: Tensor               # F(y)
+    rec_x: Tensor | None         # F(G(x))
+    rec_y: Tensor | None         # G(F(y))
+    idt_y: Tensor | None         # G(y)
+    idt_x: Tensor | None         # F(x)
+
+
+def translate_all(state: TrainState, x: Tensor, y: Tensor, cycle: bool,
+                  identity: bool) -> Translations:
+    """Generator forwards; identity images ride in the same batch as the translations."""
+    if identity:
+        fake_y, idt_y = state.g(torch.cat([x, y])).chunk(2)
+        fake_x, idt_x = state.f(torch.cat([y, x])).chunk(2)
+    else:
+        fake_y, fake_x, idt_y, idt_x = state.g(x), state.f(y), None, None
+    rec_x, rec_y = (state.f(fake_y), state.g(fake_x)) if cycle else (None, None)
+    return Translations(fake_y, fake_x, rec_x, rec_y, idt_y, idt_x)
+
+
+def _logits(disc: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+    """C(real), C(fake) from one discriminator pass over the pair stacked on the batch."""
+    return disc(torch.cat([real, fake])).chunk(2)
+
+
+def generator_terms(state: TrainState, rules: StepRules, x: Tensor, y: Tensor,
+                    out: Translations, paired: bool) -> dict[str, Tensor]:
+    terms: dict[str, Tensor] = {}
+    if rules.adversarial:
+        real_y, fake_y = _logits(state.d_y, y, out.fake_y)
+        real_x, fake_x = _logits(state.d_x, x, out.fake_x)
+        terms |= losses.adversarial_terms(rules.gan, real_y, fake_y, real_x, fake_x)
+    if out.rec_x is not None:
+        terms |= losses.cycle_terms(x, out.rec_x, y, out.rec_y)
+    if out.idt_y is not None:
+        terms |= losses.identity_terms(x, out.idt_x, y, out.idt_y)
+    if rules.reconstruction(paired):
+        terms |= losses.paired_terms(x, out.fake_x, y, out.fake_y)
+    return terms
+
+
+def _requires_grad(nets, flag: bool) -> None:
+    for net in nets:
+        for p in net.parameters():
+            p.requires_grad_(flag)
+
+
+def train_step(state: TrainState, x: Tensor, y: Tensor, paired: bool,
+               rules: StepRules) -> dict[str, Tensor]:
+    """One G/F update then one D_Y/D_X update. x, y: [N, 3, S, S] in [-1, 1] on the device
+    (an aligned pair when `paired`). Returns every named loss term, detached (no sync)."""
+    with rules.autocast():
+        out = translate_all(state, x, y, rules.cycle, rules.identity)
+        _requires_grad(state.discriminators, False)  # G's loss must not build D's weight grads
+        terms = generator_terms(state, rules, x, y, out, paired)
+        g_total = losses.weighted_total(terms, rules.weights)
+    state.opt_gen.zero_grad(set_to_none=True)
+    g_total.backward()
+    state.opt_gen.step()
+    _requires_grad(state.discriminators, True)
+    state.sched_gen.step()
+    if rules.adversarial:   # (no D update, no D schedule step: lambda_adv = 0 trains no D)
+        terms |= discriminator_step(state, rules, x, y, out)
+        state.sched_disc.step()
+    state.step += 1
+    return {name: value.detach() for name, value in terms.items()} | {"g_total": g_total.detach()}
+
+
+def discriminator_step(state: TrainState, rules: StepRules, x: Tensor, y: Tensor,
+                       out: Translations) -> dict[str, Tensor]:
+    """D_Y on (y, pooled G(x)), D_X on (x, pooled F(y)); one Adam step over both."""
+    fake_y = state.pool_y.query(out.fake_y.detach(), state.rng)
+    fake_x = state.pool_x.query(out.fake_x.detach(), state.rng)
+    with rules.autocast():
+        terms = losses.discriminator_terms(rules.gan, *_logits(state.d_y, y, fake_y),
+                                           *_logits(state.d_x, x, fake_x))
+    state.opt_disc.zero_grad(set_to_none=True)
+    (terms["d_y"] + terms["d_x"]).backward()
+    state.opt_disc.step()
+    return terms
+
+
+def translator(state: TrainState, rules: StepRules, direction: str):
+    """The evaluated translation as a function: AtoB -> G, BtoA -> F; [B, 3, S, S] in [-1, 1]."""
+    net = state.g if direction == "AtoB" else state.f
+
+    @torch.no_grad()
+    def translate(images: Tensor) -> Tensor:
+        with rules.autocast():
+            return net(images.to(rules.device)).float()
+    return translate
+
+
+# ---------------------------------------------------------------------------------------------
+# Watching the losses without a GPU sync per step
+
+class LossWatch:
+    """Collects each step's detached terms; `flush()` moves them to the CPU in one transfer,
+    raises NonFiniteLoss naming the first bad step (1-based) and term, and returns the means."""
+
+    def __init__(self):
+        self._rows: list[tuple[int, tuple[str, ...], Tensor]] = []
+
+    def record(self, step: int, terms: dict[str, Tensor]) -> None:
+        """`step`: 1-based number of the step that produced `terms`."""
+        names = tuple(terms)
+        self._rows.append((step, names, torch.stack([terms[n].float() for n in names])))
+
+    def flush(self) -> dict[str, float]:
+        if not self._rows:
+            return {}
+        values = torch.cat([row[2] for row in self._rows]).cpu().tolist()
+        sums: dict[str, list[float]] = {}
+        at = 0
+        for step, names, _ in self._rows:
+            for name, value in zip(names, values[at:at + len(names)]):
+                if value != value or value in (float("inf"), float("-inf")):
+                    self._rows.clear()
+                    raise NonFiniteLoss(f"non-finite loss at step {step}: {name} = {value}")
+                sums.setdefault(name, []).append(value)
+            at += len(names)
+        self._rows.clear()
+        return {name: sum(vals) / len(vals) for name, vals in sums.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+
+def state_payload(state: TrainState) -> dict:
+    return {"format": CHECKPOINT_FORMAT, "step": state.step, "extra": dict(state.extra),
+            "nets": {k: getattr(state, k).state_dict() for k in ("g", "f", "d_y", "d_x")},
+            "opt_gen": state.opt_gen.state_dict(), "opt_disc": state.opt_disc.state_dict(),
+            "sched_gen": state.sched_gen.state_dict(),
+            "sched_disc": state.sched_disc.state_dict(),
+            "pool_y": state.pool_y.state_dict(), "pool_x": state.pool_x.state_dict(),
+            "rng": state.rng.get_state()}
+
+
+def save_checkpoint(state: TrainState, folder: str | os.PathLike) -> Path:
+    """Write `folder/state.pt` atomically (temporary name, then rename); returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{CHECKPOINT_FILE}.{os.getpid()}.tmp"
+    torch.save(state_payload(state), tmp)
+    os.replace(tmp, folder / CHECKPOINT_FILE)
+    return folder
+
+
+def has_checkpoint(folder: str | os.PathLike) -> bool:
+    return (Path(folder) / CHECKPOINT_FILE).is_file()
+
+
+def load_checkpoint(state: TrainState, folder: str | os.PathLike) -> TrainState:
+    """Restore everything `save_checkpoint` wrote into a state built with the same config."""
+    path = Path(folder) / CHECKPOINT_FILE
+    device = next(state.g.parameters()).device
+    payload = torch.load(path, map_location=device, weights_only=True)
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: checkpoint format {payload.get('format')!r}, "
+                         f"expected {CHECKPOINT_FORMAT}")
+    for name, weights in payload["nets"].items():
+        getattr(state, name).load_state_dict(weights)
+    for name in ("opt_gen", "opt_disc", "sched_gen", "sched_disc", "pool_y", "pool_x"):
+        getattr(state, name).load_state_dict(payload[name])
+    state.rng.set_state(payload["rng"].cpu())
+    state.step = payload["step"]
+    state.extra = dict(payload["extra"])
+    return state
