@@ -35,6 +35,8 @@ class TrialConfig:
     unpaired_labels: str = "same"      # "same", or a label-only dataset for the unpaired Y domain (Table 3)
     eval_split: str = "val"            # Cityscapes test labels are not public: the paper evaluates on val
     eval_limit: int = 0                # evaluate on the first N images of eval_split; 0 = all
+    judge: str = "auto"                # fcn-score (labels->photos) segmenter: "auto" = fewpair's own,
+                                       # trained once per dataset (trainer.judge); else a TorchScript file
     # --- which samples ----------------------------------------------------------------------
     mode: str = "hybrid"               # paired | unpaired | hybrid
     paired_budget: int = 5             # number of paired samples; -1 = all (in the pool)
