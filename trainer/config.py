@@ -19,7 +19,8 @@ PRECISIONS = ("fp32", "bf16")
 ALL = -1                                           # paired_budget / unpaired: every training sample
 
 # Fields that do not change what a trial computes; left out of key().
-_NOT_IN_KEY = frozenset({"data_root", "device", "report_every", "checkpoint_every"})
+_NOT_IN_KEY = frozenset({"data_root", "unpaired_labels_root", "device", "report_every",
+                         "checkpoint_every"})
 
 
 class ConfigError(ValueError):
@@ -33,6 +34,8 @@ class TrialConfig:
     data_root: str | None = None       # dataset folder; None = the dataset's default (toy: the cache)
     direction: str = "AtoB"            # evaluated translation; AtoB = photo->label / aerial->map
     unpaired_labels: str = "same"      # "same", or a label-only dataset for the unpaired Y domain (Table 3)
+    unpaired_labels_root: str | None = None  # that label-only dataset's folder (real GTA5 /
+                                       # Synscapes need one); None = its default (toy: the cache)
     eval_split: str = "val"            # Cityscapes test labels are not public: the paper evaluates on val
     eval_limit: int = 0                # evaluate on the first N images of eval_split; 0 = all
     judge: str = "auto"                # fcn-score (labels->photos) segmenter: "auto" = fewpair's own,
