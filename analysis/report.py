@@ -1,0 +1,77 @@
+"""One call from a results folder to printed tables and PNG plots: what `python -m analysis`
+runs and what the sweeps launcher calls at the end of a grid."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+from analysis.errors import AnalysisError
+from analysis.load import Results, load_results, with_planned
+from analysis.plots import plot_budget_curves, plot_seed_distributions, plot_targets
+from analysis.render import render
+from analysis.tables import TABLES, build_table, get_spec
+
+
+@dataclass(frozen=True)
+class Report:
+    text: str                 # the tables in the chosen format
+    plots: tuple[Path, ...]   # PNG files written
+
+
+def report(results_dir: str | os.PathLike, grid: str | None = None, **options) -> str:
+    """The paper tables that `results_dir` (one `grid` of it, if given) has rows for, as text.
+    Options as for `build_report`; plots named by `plot` / `seed_plot` are written too."""
+    return build_report(results_dir, grid, **options).text
+
+
+def build_report(results_dir: str | os.PathLike, grid: str | None = None, *,
+                 tables: list[str] | None = None, fmt: str = "md",
+                 plot: str | os.PathLike | None = None,
+                 seed_plot: str | os.PathLike | None = None,
+                 dataset: str | None = None, metric: str | None = None,
+                 expected_seeds: tuple[int, ...] | None = None,
+                 planned: list[dict] | None = None,
+                 filesystem: pafs.FileSystem | None = None) -> Report:
+    """tables: paper table ids (default: every table with rows); fmt: md | latex | csv;
+    plot / seed_plot: PNG paths for the budget curves / per-seed distributions (one file per
+    dataset and protocol, suffixed, when there are several); expected_seeds: the seeds every
+    cell should have (default: all seeds seen in the table); planned: the grid's trials
+    (config columns + trial_key) so that trials with no row at all are listed too."""
+    results = load_results(results_dir, grid, filesystem)
+    if planned:
+        results = with_planned(results, planned)
+    ids = [get_spec(t).id for t in tables] if tables else list(TABLES)
+    built, empty = [], []
+    for table_id in ids:
+        found = build_table(table_id, results, dataset, expected_seeds)
+        built += found
+        empty += [] if found else [table_id]
+    failed = results.failed if dataset is None else results.failed[
+        results.failed["dataset"] == dataset]
+    text = render(built, fmt, failed)
+    if fmt == "md" and (not built or tables and empty):
+        text = f"No rows for table {', '.join(empty)} in {results.root}.\n\n" + text
+    plots = [*_plots(plot_budget_curves, results, plot, dataset, metric),
+             *_plots(plot_seed_distributions, results, seed_plot, dataset, metric)]
+    return Report(text, tuple(plots))
+
+
+def _plots(draw, results: Results, path: str | os.PathLike | None, dataset: str | None,
+           metric: str | None) -> list[Path]:
+    if path is None:
+        return []
+    targets = plot_targets(results, dataset)
+    if not targets:
+        raise AnalysisError(f"{results.root}: no finished trials to plot"
+                            + (f" for dataset {dataset!r}" if dataset else ""))
+    path = Path(path)
+    out = []
+    for name, protocol in targets:
+        target = path if len(targets) == 1 else path.with_name(
+            f"{path.stem}-{name}-{protocol}{path.suffix}")
+        draw(results, target, dataset=name, protocol=protocol, metric=metric)
+        out.append(target)
+    return out

@@ -1,0 +1,57 @@
+"""Column names of a results row ("Results row" in docs/contracts.md), as the analysis reads them.
+
+`analysis` never imports `trainer`, so the config columns are listed here;
+tests/test_analysis_load.py checks this list against `trainer.config.TrialConfig`.
+"""
+from __future__ import annotations
+
+ALL = -1  # paired_budget / unpaired value meaning "every training sample"
+
+# Every TrialConfig field, in declaration order (the config half of a results row).
+CONFIG_COLUMNS: tuple[str, ...] = (
+    "dataset", "data_root", "direction", "unpaired_labels", "unpaired_labels_root", "eval_split",
+    "eval_limit", "judge", "mode", "paired_budget", "unpaired", "selection", "pool_selection", "features", "seed",
+    "balance", "mix", "gan_loss", "lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired",
+    "steps", "lr", "beta1", "image_pool", "image_size", "load_size", "ngf", "ndf", "n_blocks",
+    "precision", "device", "report_every", "checkpoint_every",
+)
+INT_CONFIG_COLUMNS: tuple[str, ...] = (
+    "eval_limit", "paired_budget", "unpaired", "seed", "steps", "image_pool", "image_size",
+    "load_size", "ngf", "ndf", "n_blocks", "report_every", "checkpoint_every",
+)
+# Config fields that do not change a result (TrialConfig.key() leaves them out): never an axis.
+NOT_RESULT_AFFECTING: frozenset[str] = frozenset(
+    {"data_root", "unpaired_labels_root", "device", "report_every", "checkpoint_every"})
+
+# Protocols and the headline metrics each one reports (higher is better for all of them).
+SEGMENTATION_METRICS: tuple[str, ...] = ("pixel_acc", "mean_class_acc", "mean_iou")
+MAPS_METRICS: tuple[str, ...] = ("maps_pixel_acc",)
+PROTOCOL_METRICS: dict[str, tuple[str, ...]] = {
+    "segmentation": SEGMENTATION_METRICS,   # photos -> labels (AtoB)
+    "fcn-score": SEGMENTATION_METRICS,      # labels -> photos (BtoA), scored by a segmenter
+    "maps": MAPS_METRICS,                   # aerial -> map, |diff| < 20 per channel
+}
+# Metrics with an archetype-averaged twin `<metric>_archmean` on the toy datasets; the per-
+# archetype scores are `<metric>__<archetype>` (docs/contracts.md, trainer.evaluate).
+ARCHMEAN_METRICS: tuple[str, ...] = ("pixel_acc", "mean_iou", "maps_pixel_acc")
+ARCHMEAN_SUFFIX = "_archmean"
+ARCHETYPE_SEP = "__"
+
+# Dataset kinds the analysis must know without importing trainer.data: the maps datasets use
+# the maps protocol; everything else is segmentation (AtoB) or fcn-score (BtoA).
+MAPS_DATASETS: frozenset[str] = frozenset({"pix2pix", "toy-maps"})
+
+# The real dataset whose published numbers a table's paper column shows, and the toy stand-in
+# whose results are shown beside those numbers under an explicit "Cityscapes paper" label.
+PAPER_DATASET = {"segmentation": "cityscapes", "fcn-score": "cityscapes", "maps": "pix2pix"}
+TOY_TWIN = {"toy-streets": "cityscapes", "toy-maps": "pix2pix"}
+PAPER_DATASET_TITLE = {"cityscapes": "Cityscapes", "pix2pix": "pix2pix maps"}
+
+# Unpaired label sets of Table 3: how far their content is from the paired dataset's.
+LABEL_DISTANCE = {
+    "gta5": "far", "toy-synthlabels-far": "far",
+    "synscapes": "close", "toy-synthlabels-close": "close",
+    "same": "same",
+}
+
+STATUS_OK = "ok"
