@@ -78,3 +78,53 @@ def test_toy_info():
     info = dataset_info("toy-streets")
     assert info.is_toy and info.kind == "segmentation" and info.splits == ("train", "val")
     assert info.variants["default"] == {"train": 300, "val": 100}
+
+
+# every registered toy dataset: small variant, read back through the reader of its layout
+TOYS = {  # name -> (kind, first split, original (H, W), images in the small train split)
+    "toy-streets": ("segmentation", "train", (128, 256), 40),
+    "toy-maps": ("maps", "train", (128, 128), 40),
+    "toy-synthlabels-close": ("labels-only", "train", (128, 256), 40),
+    "toy-synthlabels-far": ("labels-only", "train", (140, 256), 40),
+}
+
+
+def test_every_toy_is_tested():
+    from trainer.data import dataset_names
+    assert {n for n in dataset_names() if dataset_info(n).is_toy} == set(TOYS)
+
+
+@pytest.mark.parametrize("name", sorted(TOYS))
+def test_toy_reads_back_through_its_layout(name):
+    kind, split, size, n = TOYS[name]
+    reader = open_split(name, split, root=toy_root(name, "small"))
+    assert reader.kind == kind == dataset_info(name).kind
+    assert len(reader) == n and reader.original_size == size
+    assert None not in reader.archetypes
+    s = reader[n - 1]
+    assert s.b.shape == size + (3,) and s.b.dtype == np.uint8
+    assert (s.a is None) == (kind == "labels-only") and (s.mask is None) == (kind == "maps")
+
+
+def _class_shares(name: str) -> np.ndarray:
+    reader = open_split(name, "train", root=toy_root(name, "small"))
+    counts = sum(np.bincount(reader[i].mask.ravel(), minlength=256) for i in range(len(reader)))
+    return counts / counts.sum()
+
+
+def test_synthlabels_are_shifted_a_little_and_a_lot():
+    """Total-variation distance of the class distribution from toy-streets': close < far."""
+    streets = _class_shares("toy-streets")
+    close = 0.5 * np.abs(_class_shares("toy-synthlabels-close") - streets).sum()
+    far = 0.5 * np.abs(_class_shares("toy-synthlabels-far") - streets).sum()
+    assert 0.02 < close < 0.1 < 0.2 < far
+
+
+def test_toy_maps_b_is_flat_map_colours():
+    """B pixels sit within the maps protocol's tolerance (20) of a map colour (JPEG aside)."""
+    from trainer.data.toy_maps import MAP_COLOURS
+    reader = open_split("toy-maps", "val", root=toy_root("toy-maps", "small"))
+    b = np.stack([reader[i].b for i in range(len(reader))]).reshape(-1, 1, 3).astype(int)
+    nearest = np.abs(b - MAP_COLOURS[None].astype(int)).max(-1).min(-1)
+    assert (nearest < 20).mean() > 0.97
+    assert set(reader.archetypes) == {"urban", "suburban", "rural", "waterfront"}

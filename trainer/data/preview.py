@@ -15,37 +15,40 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .errors import DataError  # noqa: E402
-from .registry import open_split  # noqa: E402
-from . import cityscapes, labelonly, pix2pix, toy_streets  # noqa: E402,F401  (registry)
+from . import DataError, open_split  # noqa: E402  (the package registers every dataset)
 
 
 def pick(archetypes: list[str | None], per_row: int) -> dict[str, list[int]]:
-    """Up to per_row sample indices per archetype, in order of first appearance."""
+    """Up to per_row sample indices per archetype, most frequent archetype first."""
     rows: dict[str, list[int]] = {}
     for i, name in enumerate(archetypes):
         picked = rows.setdefault(name or "all", [])
         if len(picked) < per_row:
             picked.append(i)
-    return rows
+    count = {name: archetypes.count(None if name == "all" else name) for name in rows}
+    return dict(sorted(rows.items(), key=lambda item: -count[item[0]]))
 
 
 def draw(reader, per_row: int, out: Path) -> None:
-    """Save the grid: each sample as photo (A) then labels / map (B); write temp, then rename."""
+    """Save the grid: each sample as photo (A) then labels / map (B), or B alone for label-only
+    sets; write to a temporary name, then rename."""
     rows = pick(reader.archetypes, per_row)
-    cols = 2 * per_row
+    sides = 1 if reader.kind == "labels-only" else 2
+    cols = sides * per_row
     fig, axes = plt.subplots(len(rows), cols, figsize=(1.6 * cols, 0.9 * len(rows) + 0.4),
                              squeeze=False)
     for r, (name, idx) in enumerate(rows.items()):
         for c, ax in enumerate(axes[r]):
             ax.axis("off")
-            if c // 2 < len(idx):
-                s = reader[idx[c // 2]]
-                image = s.b if c % 2 or s.a is None else s.a
+            if c // sides < len(idx):
+                s = reader[idx[c // sides]]
+                image = s.a if sides == 2 and c % 2 == 0 else s.b
                 ax.imshow(image, interpolation="nearest")
         axes[r][0].set_title(f"{name} ({reader.archetypes.count(name if name != 'all' else None)})",
                              fontsize=7, loc="left")
-    fig.suptitle(f"{reader.dataset} / {reader.split}: A | B per sample", fontsize=8)
+    what = "B (labels)" if sides == 1 else "A | B"
+    fig.suptitle(f"{reader.dataset} / {reader.split}: {what} per sample; rows by archetype (count)",
+                 fontsize=8)
     fig.tight_layout()
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}{out.suffix}")
     fig.savefig(tmp, dpi=110)
