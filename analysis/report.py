@@ -40,6 +40,9 @@ def build_report(results_dir: str | os.PathLike, grid: str | None = None, *,
     dataset and protocol, suffixed, when there are several); expected_seeds: the seeds every
     cell should have (default: all seeds seen in the table); planned: the grid's trials
     (config columns + trial_key) so that trials with no row at all are listed too."""
+    for path in (plot, seed_plot):   # fail before any work, and before any file is written
+        if path is not None and not Path(path).parent.is_dir():
+            raise AnalysisError(f"{Path(path).parent}: no such folder for the plot {Path(path).name}")
     results = load_results(results_dir, grid, filesystem)
     if planned:
         results = with_planned(results, planned)

@@ -1,0 +1,70 @@
+"""`python -m analysis`: tables on stdout, --out written atomically, plots written, and user
+mistakes as one `error: ...` line with exit status 2 and no traceback."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis.__main__ import main, parse_seeds
+from analysis_rows import write_paper_grid
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    write_paper_grid(root)
+    return root
+
+
+def test_module_prints_the_requested_table(results, tmp_path):
+    run = subprocess.run([sys.executable, "-m", "analysis", str(results), "--table", "1",
+                          "--plot", str(tmp_path / "c.png"), "--seed-plot", str(tmp_path / "s.png")],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("### Table 1: photos -> labels, paired only")
+    assert "| 1        | random      | 5   | 0.400 ± 0.158 |" in run.stdout
+    assert "### Table 2" not in run.stdout
+    assert run.stderr.splitlines() == [f"wrote {tmp_path / 'c.png'}", f"wrote {tmp_path / 's.png'}"]
+    assert (tmp_path / "c.png").stat().st_size > 0 and (tmp_path / "s.png").stat().st_size > 0
+
+
+def test_module_user_mistake_is_one_line(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "analysis", str(tmp_path / "none")], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr == f"error: {tmp_path / 'none'}: no such results folder\n"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--table", "6"], "error: unknown table '6' (valid: 1, 2, 3, 4, 5, 8, 9)"),
+    (["--grid", "other"], "error: {root}: no grid 'other' (grids found: paper)"),
+    (["--plot", "{tmp}/no/such/c.png"], "error: {tmp}/no/such: no such folder for the plot c.png"),
+    (["--out", "{tmp}/no/such/t.md"], "error: {tmp}/no/such: no such folder for --out"),
+    (["--dataset", "toy-maps", "--plot", "{tmp}/c.png"],
+     "error: {root}: no finished trials to plot for dataset 'toy-maps'"),
+])
+def test_main_errors(results, tmp_path, capsys, argv, message):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert main([str(results), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message.format(root=results, tmp=tmp_path)) and err.count("\n") == 1
+
+
+def test_out_file_latex_and_declared_seeds(results, tmp_path, capsys):
+    out = tmp_path / "tables.tex"
+    assert main([str(results), "--table", "1", "--table", "5", "--format", "latex",
+                 "--seeds", "0-1", "--out", str(out)]) == 0
+    assert capsys.readouterr().out == ""
+    tex = out.read_text(encoding="utf-8")
+    assert tex.count(r"\toprule") == 2 and "Table 5" in tex
+    assert "seed 4" not in tex and "no row for seed 1" in tex       # only seeds 0-1 expected
+    assert [p.name for p in tmp_path.iterdir()] == ["tables.tex"]    # no temporary left
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-3,7") == (0, 1, 2, 3, 7) and parse_seeds("5") == (5,)

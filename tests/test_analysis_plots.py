@@ -1,0 +1,79 @@
+"""analysis.plots: the PNGs exist, and the figures carry the expected series -- budget curves
+per selector with std bands; hybrid vs unpaired only vs paired only; per-seed boxes/points."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from analysis import AnalysisError, load_results, plot_budget_curves, plot_seed_distributions
+from analysis.report import build_report
+from analysis_rows import TABLE_1_VALUES, TABLE_2_VALUES, make_row, seg, write_paper_grid, write_row
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    write_paper_grid(root)
+    return load_results(root)
+
+
+def _labels(ax) -> list[str]:
+    return [line.get_label() for line in ax.get_lines()]
+
+
+def test_budget_curves_series(results, tmp_path):
+    out = tmp_path / "curves.png"
+    fig = plot_budget_curves(results, out)
+    paired, hybrid = fig.axes
+    assert _labels(paired) == ["random", "kmedoids", "paired only, 200 pairs",
+                               "paired only, all pairs"]
+    assert len(paired.collections) == 2                      # one std band per selector
+    rnd = paired.get_lines()[0]
+    assert list(rnd.get_xdata()) == [1, 5]
+    assert list(rnd.get_ydata()) == pytest.approx([.4, .6])
+    band = paired.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(.4 - .158113883) and band.max() == pytest.approx(.6)
+    assert _labels(hybrid) == ["hybrid, random", "hybrid, kmedoids",
+                               "hybrid, kmedoids, unbalanced", "unpaired only (200)",
+                               "paired only, random", "paired only, kmedoids"]
+    km = hybrid.get_lines()[1]
+    assert list(km.get_xdata()) == [1, 20] and list(km.get_ydata()) == pytest.approx([.7, .8])
+    assert hybrid.get_lines()[3].get_ydata()[0] == pytest.approx(.5)   # unpaired-only mean
+    assert [t.get_text() for t in hybrid.get_xticklabels()] == ["1", "5", "20"]
+    with Image.open(out) as image:
+        assert image.format == "PNG" and image.size[0] > 800
+    assert not list(tmp_path.glob(".*"))                      # the temporary name is gone
+
+
+def test_seed_distributions_show_every_seed(results, tmp_path):
+    fig = plot_seed_distributions(results, tmp_path / "seeds.png")
+    paired, hybrid = fig.axes
+    ticks = [t.get_text().replace("\n", " ") for t in paired.get_xticklabels()]
+    assert ticks == ["1 pair random", "1 pair kmedoids", "5 pairs random", "5 pairs kmedoids"]
+    points = [np.sort(c.get_offsets()[:, 1]) for c in paired.collections]
+    assert [len(p) for p in points] == [5, 3, 5, 5]
+    assert list(points[0]) == pytest.approx(sorted(TABLE_1_VALUES[(1, "random")].values()))
+    assert len(paired.patches) == 4                           # one box per budget x selector
+    hybrid_ticks = [t.get_text().replace("\n", " ") for t in hybrid.get_xticklabels()]
+    assert hybrid_ticks == ["1 pair random balanced", "1 pair kmedoids balanced",
+                            "20 pairs kmedoids balanced", "20 pairs kmedoids unbalanced"]
+    hybrid_points = sum(len(c.get_offsets()) for c in hybrid.collections)
+    assert hybrid_points == sum(len(v) for k, v in TABLE_2_VALUES.items() if k[0] == "hybrid")
+
+
+def test_one_plot_per_dataset_when_several(tmp_path):
+    for dataset in ("toy-streets", "cityscapes"):
+        write_row(tmp_path / "res", make_row(seg(.5), dataset=dataset, mode="paired", unpaired=-1,
+                                             paired_budget=1, seed=0))
+    with pytest.raises(AnalysisError, match="one dataset and protocol"):
+        plot_budget_curves(load_results(tmp_path / "res"), tmp_path / "x.png")
+    made = build_report(tmp_path / "res", plot=tmp_path / "c.png").plots
+    assert sorted(p.name for p in made) == ["c-cityscapes-segmentation.png",
+                                            "c-toy-streets-segmentation.png"]
+    assert all(p.exists() for p in made)
+
+
+def test_plot_into_a_missing_folder_is_an_error(results, tmp_path):
+    with pytest.raises(AnalysisError, match="no such folder"):
+        plot_budget_curves(results, tmp_path / "nope" / "c.png")

@@ -1,0 +1,87 @@
+"""analysis.render: markdown, LaTeX (booktabs, balanced braces, best per column bold) and CSV
+of tables built from hand-made rows."""
+from __future__ import annotations
+
+import io
+import re
+
+import pandas as pd
+import pytest
+
+from analysis import AnalysisError, build_table, load_results, render
+from analysis_rows import write_paper_grid
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    write_paper_grid(root)
+    res = load_results(root)
+    return res, build_table("1", res) + build_table("2", res)
+
+
+def _rows_of(markdown: str, heading: str) -> list[list[str]]:
+    """The cells of the markdown table under `heading`."""
+    block = markdown.split(heading, 1)[1].split("\n\n")[1]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in block.splitlines()[2:]]
+
+
+def test_markdown_cells_notes_missing_and_failed(grid):
+    res, tables = grid
+    text = render(tables, "md", res.failed)
+    rows = _rows_of(text, "### Table 1:")
+    assert rows[0][:8] == ["1", "random", "5", "0.400 ± 0.158", "0.400", "0.240", "0.200", "0.401"]
+    assert rows[1][:8] == ["1", "kmedoids", "3", "0.600 ± 0.100", "0.600", "0.520", "0.500",
+                           "0.567"]
+    assert rows[-1][:4] == ["all", "-", "1", "**0.900**"]
+    assert "Missing seeds (every cell expects seeds 0-4):" in text
+    assert ("- paired 1, selection kmedoids: no row for seed 4; seed 3 failed: RuntimeError: loss "
+            "is not finite at step 12 (paired)") in text
+    assert "- paired all, selection -: no row for seed 1-4" in text
+    assert "'Cityscapes paper' columns are the paper's published numbers" in text
+    two = _rows_of(text, "### Table 2:")
+    assert two[2][:5] == ["200", "1", "random", "yes", "2"] and two[2][9] == "0.588†"
+    failed = _rows_of(text, "### Failed trials (1)")
+    assert failed[0][7:10] == ["3", "failed", "RuntimeError: loss is not finite at step 12 (paired)"]
+
+
+def test_latex_booktabs_balanced_bold_best(grid):
+    res, tables = grid
+    tex = render(tables, "latex", res.failed)
+    assert tex.count(r"\begin{table}") == 2
+    for rule in (r"\toprule", r"\midrule", r"\bottomrule"):
+        assert tex.count(rule) == 2
+    body = "\n".join(line for line in tex.splitlines() if not line.startswith("%"))
+    depth = 0
+    for char in body:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        assert depth >= 0
+    assert depth == 0
+    first = body.split(r"\midrule", 1)[1].split(r"\bottomrule", 1)[0]
+    rows = [r.strip().rstrip("\\").strip().split(" & ") for r in first.strip().splitlines()]
+    assert rows[0][:4] == ["1", "random", "5", r"0.400 $\pm$ 0.158"]
+    assert rows[-1][3] == r"\textbf{0.900}"       # best mean of the pixel_acc column
+    assert rows[1][6] == r"0.500" and rows[-1][6] == r"\textbf{0.900}"   # worst-seed column
+    bold_per_column = [sum(r"\textbf" in row[c] for row in rows) for c in range(len(rows[0]))]
+    assert all(n <= 1 for n in bold_per_column)
+    assert r"pixel\_acc" in body and r"0.588$^\dagger$" in body
+    assert "% paired 1, selection kmedoids: no row for seed 4" in tex
+    assert "% failed trials (1):" in tex
+    assert re.search(r"^% .* failed +RuntimeError: loss is not finite", tex, re.M)
+
+
+def test_csv_long_form_numbers(grid):
+    res, tables = grid
+    frame = pd.read_csv(io.StringIO(render(tables, "csv", res.failed)), dtype={"seeds": str})
+    one = frame[(frame["table"] == 1) & (frame["paired"] == "1") & (frame["selection"] == "kmedoids")
+                & (frame["metric"] == "pixel_acc")].iloc[0]
+    assert (one["n"], one["mean"], one["std"], one["p10"], one["worst"]) == pytest.approx(
+        (3, .6, .1, .52, .5))
+    assert one["paper"] == .567 and one["missing_seeds"] == "3 4" and one["failed_seeds"] == 3
+    assert set(frame["metric"]) == {"pixel_acc", "mean_class_acc", "mean_iou"}
+    assert list(frame.columns[:5]) == ["table", "dataset", "protocol", "paired", "selection"]
+
+
+def test_unknown_format_lists_the_valid_ones(grid):
+    with pytest.raises(AnalysisError, match=r"unknown format 'html' \(valid: md, latex, csv\)"):
+        render(grid[1], "html")
