@@ -27,10 +27,8 @@ VALUE_ORDER = {
     "selector": ("random", "kmedoids", "kcenter", "typiclust"),
     "labels": ("none", "far", "close", "same"),
     "variant": ("full", "w/o cycle", "w/o identity", "w/o cycle, identity"),
+    "pool_selection": ("random", "kmedoids", "kcenter", "typiclust"),
 }
-# Config columns the axes (or the tables' filters) consume: never reported as extra context.
-CONSUMED = frozenset({"dataset", "direction", "mode", "paired_budget", "unpaired", "selection",
-                      "balance", "unpaired_labels", "lambda_cycle", "lambda_identity", "seed"})
 
 
 def derive_axes(frame: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from typing import Callable
 import pandas as pd
 
 from analysis import paper_numbers
-from analysis.axes import CONSUMED, NA, derive_axes, sort_key
+from analysis.axes import NA, derive_axes, sort_key
 from analysis.errors import AnalysisError
 from analysis.load import Results
 from analysis.schema import (ALL, ARCHETYPE_SEP, ARCHMEAN_METRICS, ARCHMEAN_SUFFIX, CONFIG_COLUMNS,
@@ -76,17 +76,22 @@ def get_spec(table_id: object) -> TableSpec:
 _MIX_AXES = ("n_unpaired", "n_paired", "selector", "balanced")
 
 
+def _budget_sweep(rows: pd.DataFrame) -> pd.Series:
+    """Paired-only trials whose pairs a selector chose (a budget below the whole pool)."""
+    return (rows["mode"] == "paired") & (rows["selector"] != NA)
+
+
 def _paired_only(rows: pd.DataFrame) -> pd.Series:
-    return (rows["mode"] == "paired") & (rows["unpaired"] == ALL)
+    """Tables 1 and 8: the budget sweep (from any pool) and every pair of the split."""
+    return _budget_sweep(rows) | ((rows["mode"] == "paired") & (rows["n_paired"] == ALL))
 
 
 def _mixed(rows: pd.DataFrame) -> pd.Series:
     """Paired-only baselines that pair a whole pool (or split), unpaired-only, and hybrid rows
     with the full loss and the paired dataset's own labels."""
     paired = rows["mode"] == "paired"
-    budget_sweep = _paired_only(rows) & (rows["paired_budget"] != ALL)
     plain = (rows["variant"] == "full") & (rows["labels"] == "same")
-    return (paired & ~budget_sweep) | (~paired & plain)
+    return (paired & ~_budget_sweep(rows)) | (~paired & plain)
 
 
 @paper_table("1", "photos -> labels, paired only: samples x selection", "segmentation",
@@ -109,7 +114,7 @@ def table_3(rows: pd.DataFrame) -> pd.Series:
     budgets, selections = set(rows.loc[other, "paired_budget"]), set(rows.loc[other, "selection"])
     hybrid = (rows["mode"] == "hybrid") & (rows["variant"] == "full") & (rows["balanced"] == True)  # noqa: E712
     same_cells = rows["paired_budget"].isin(budgets) & rows["selection"].isin(selections)
-    return same_cells & (hybrid | _paired_only(rows))
+    return same_cells & (hybrid | _budget_sweep(rows))
 
 
 @paper_table("4", "aerial -> map (maps pixel accuracy), unpaired pool + a few pairs", "maps",
@@ -161,7 +166,7 @@ def build_table(table_id: object, results: Results, dataset: str | None = None,
 
 def _build_one(spec: TableSpec, dataset: str, rows: pd.DataFrame,
                expected_seeds: tuple[int, ...] | None) -> TableResult:
-    context = _varying_context(rows)
+    context = _varying_context(rows, spec.axes)
     rows = rows.assign(**{c: rows[c].astype(object).where(rows[c].notna(), NA) for c in context})
     axes = (*spec.axes, *context)
     metrics = _metrics(spec.protocol, rows)
@@ -170,17 +175,19 @@ def _build_one(spec: TableSpec, dataset: str, rows: pd.DataFrame,
     cells = cells.iloc[order].reset_index(drop=True)
     label = _paper_label(spec.protocol, dataset)
     if label is not None:
-        cells = _attach_paper(cells, spec, PROTOCOL_METRICS[spec.protocol])
+        cells = _attach_paper(cells, spec, axes, PROTOCOL_METRICS[spec.protocol])
     seeds = expected_seeds or tuple(sorted({int(s) for s in rows["seed"]}))
     missing = missing_seeds(rows, list(axes), seeds)
     return TableResult(spec, dataset, axes, metrics, cells, missing, seeds, label)
 
 
-def _varying_context(rows: pd.DataFrame) -> tuple[str, ...]:
-    """Result-affecting config columns, not consumed by an axis, that differ between rows."""
-    skip = CONSUMED | NOT_RESULT_AFFECTING
-    return tuple(c for c in CONFIG_COLUMNS
-                 if c in rows and c not in skip and rows[c].nunique(dropna=False) > 1)
+def _varying_context(rows: pd.DataFrame, axes: tuple[str, ...]) -> tuple[str, ...]:
+    """Result-affecting config columns that differ between rows of the same axes: they become
+    extra row columns, so that different settings are never averaged into one cell."""
+    skip = NOT_RESULT_AFFECTING | {"seed", "dataset"}
+    candidates = [c for c in CONFIG_COLUMNS if c in rows and c not in skip]
+    counts = rows.groupby(list(axes), dropna=False)[candidates].nunique(dropna=False)
+    return tuple(c for c in candidates if (counts[c] > 1).any())
 
 
 def _metrics(protocol: str, rows: pd.DataFrame) -> tuple[str, ...]:
@@ -208,12 +215,13 @@ def _paper_label(protocol: str, dataset: str) -> str | None:
     return None
 
 
-def _attach_paper(cells: pd.DataFrame, spec: TableSpec, metrics: tuple[str, ...]) -> pd.DataFrame:
+def _attach_paper(cells: pd.DataFrame, spec: TableSpec, axes: tuple[str, ...],
+                  metrics: tuple[str, ...]) -> pd.DataFrame:
     """`<metric>.paper`, `<metric>.paper_std` and `paper_note` per cell (NaN / "" if none)."""
     columns = {f"{m}.{s}": [] for m in metrics for s in ("paper", "paper_std")}
     notes = []
     for _, cell in cells.iterrows():
-        row = paper_numbers.lookup(spec.paper_ids, {a: cell[a] for a in spec.axes})
+        row = paper_numbers.lookup(spec.paper_ids, {a: cell[a] for a in axes})
         for m in metrics:
             mean, std = row.values.get(m, (None, None)) if row else (None, None)
             columns[f"{m}.paper"].append(mean)

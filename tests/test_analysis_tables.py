@@ -194,3 +194,25 @@ def test_paper_numbers_are_rows_of_the_extracted_text():
                 candidates = [f"{means[0]:.3f} {stds[0]:.3f}"]
             assert any(c in text for c in candidates), (table_id, row.axes, candidates)
             assert row.source == PAPER or table_id in ("2", "9")
+
+
+def test_sweeps_table_grids_land_in_their_tables(tmp_path):
+    """As sweeps/grids.py builds them: Table 1's pairs chosen inside the 200 pool, steps that
+    grow with the budget, and unpaired-only runs on a random and a k-medoids pool."""
+    rows = [make_row(seg(.4 + b / 100), mode="paired", unpaired=200, paired_budget=b,
+                     selection="kmedoids", steps=100 * b, seed=s) for b in (1, 5) for s in (0, 1)]
+    rows += [make_row(seg(.9), mode="paired", unpaired=-1, paired_budget=-1, seed=0)]
+    rows += [make_row(seg(v), mode="unpaired", unpaired=200, paired_budget=0, pool_selection=p,
+                      seed=0) for p, v in (("random", .5), ("kmedoids", .55))]
+    write_rows(tmp_path, rows)
+    res = load_results(tmp_path)
+    one = _only(build_table("1", res))
+    assert one.axes == ("n_paired", "selector")       # steps vary only between cells
+    assert list(_cells(one).index) == [(1, "kmedoids"), (5, "kmedoids"), (ALL, NA)]
+    two = _only(build_table("2", res))
+    assert two.axes == (*two.spec.axes, "pool_selection")
+    cells = two.cells.set_index("pool_selection")
+    pool_rows = cells[cells["n_unpaired"] == 200]
+    assert pool_rows["pixel_acc.mean"].tolist() == pytest.approx([.5, .55])
+    assert pool_rows["pixel_acc.paper"].isna().tolist() == [True, False]   # random pool: none
+    assert pool_rows.loc["kmedoids", "pixel_acc.paper"] == .570
