@@ -75,7 +75,7 @@ def write_split(out: Path, split: str, n: int, seed: int) -> list[tuple[str, str
     return rows
 
 
-@register_toy("toy-streets", layout="cityscapes", kind="segmentation", version=1,
+@register_toy("toy-streets", layout="cityscapes", kind="segmentation", version=2,
               variants={"default": {"train": 300, "val": 100}, "small": {"train": 40, "val": 16}})
 def write_toy_streets(out: Path, sizes: dict[str, int], seed: int) -> None:
     rows = []
