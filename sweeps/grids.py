@@ -1,0 +1,260 @@
+"""Named grids as plain data: one per paper table, plus `demo` (a laptop) and `smoke` (tests).
+
+A grid is a base TrialConfig (fields every trial shares) and a few *arms*; an arm fixes some
+fields and takes the product of its axes. `expand(grid)` turns that into the de-duplicated list
+of TrialConfigs that Ray Tune runs, one trial per config:
+
+    grid = get_grid("table1")                   # the paper's Table 1, on Cityscapes
+    grid = get_grid("table1", "toy-streets")    # the same grid pointed at another dataset
+    cfgs = expand(grid, data_root="/data/cityscapes", weights=parse_weights("cycle=5,identity=5,paired=150"))
+
+Each grid factory takes the dataset, so dataset-specific choices (which label-only sets are
+"far" and "close" in Table 3) live beside the grid. Paper sizes: 256 crop of 286, ngf/ndf 64,
+9 residual blocks, 200 unpaired samples picked by k-medoids (100 for maps), 10 seeds per arm.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+from trainer.config import ALL, TrialConfig
+
+SEEDS = tuple(range(10))      # the paper averages 10 runs per arm (Tables 1, 8)
+BUDGETS = (1, 5, 10, 20, 40)  # paired samples, Tables 1, 2, 7, 8, 9
+POOL = 200                    # unpaired samples chosen by k-medoids (Cityscapes, section 4.1.1)
+MAPS_POOL = 100               # unpaired samples for maps (section 4.2.3)
+SELECTORS = ("random", "kmedoids")
+PAPER_SIZES = dict(image_size=256, load_size=286, ngf=64, ndf=64, n_blocks=9)
+TINY_SIZES = dict(image_size=32, load_size=36, ngf=8, ndf=8, n_blocks=2)   # 2 CPU cores
+
+# Table 3: label-only datasets whose content is far from / close to the paired dataset.
+SYNTHETIC_LABELS = {
+    "cityscapes": {"far": "gta5", "close": "synscapes"},
+    "toy-streets": {"far": "toy-synthlabels-far", "close": "toy-synthlabels-close"},
+}
+WEIGHT_FIELDS = {"adv": "lambda_adv", "cycle": "lambda_cycle", "identity": "lambda_identity",
+                 "paired": "lambda_paired"}
+REQUIRED_WEIGHTS = ("cycle", "identity", "paired")
+
+
+class GridError(ValueError):
+    """An unknown grid, a grid that does not fit a dataset, or bad --weights; one line."""
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One block of a grid: `fixed` fields times the product of `axes` (field -> values)."""
+    label: str
+    fixed: Mapping[str, object] = field(default_factory=dict)
+    axes: Mapping[str, Sequence[object]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Grid:
+    name: str
+    dataset: str
+    description: str
+    base: Mapping[str, object]   # TrialConfig fields shared by every trial (dataset excluded)
+    arms: tuple[Arm, ...]
+
+
+_GRIDS: dict[str, Callable[[str], Grid]] = {}
+_DEFAULT_DATASET: dict[str, str] = {}
+
+
+def register(name: str, dataset: str):
+    """Register factory(dataset) -> Grid under `name`, with its default dataset."""
+    def decorate(factory: Callable[[str], Grid]) -> Callable[[str], Grid]:
+        _GRIDS[name], _DEFAULT_DATASET[name] = factory, dataset
+        return factory
+    return decorate
+
+
+def grid_names() -> list[str]:
+    return list(_GRIDS)
+
+
+def get_grid(name: str, dataset: str | None = None) -> Grid:
+    """Grid `name` on `dataset` (default: the grid's own); unknown names list the valid ones."""
+    if name not in _GRIDS:
+        raise GridError(f"unknown grid {name!r} (valid: {', '.join(grid_names())})")
+    return _GRIDS[name](dataset or _DEFAULT_DATASET[name])
+
+
+# --- expansion --------------------------------------------------------------------------------
+def arm_points(grid: Grid, arm: Arm) -> list[dict[str, object]]:
+    names = list(arm.axes)
+    combos = itertools.product(*(arm.axes[n] for n in names))
+    return [{**grid.base, **arm.fixed, **dict(zip(names, combo)), "dataset": grid.dataset}
+            for combo in combos]
+
+
+def expand(grid: Grid, data_root: str | None = None,
+           weights: Mapping[str, float] | None = None) -> list[TrialConfig]:
+    """Every trial of the grid as a TrialConfig, duplicates (same key) dropped, order kept.
+
+    `weights` (from --weights) replace the base λs; an arm that switches a term off (the
+    ablation's λ_cyc = 0) keeps it off. `data_root` points every trial at real data.
+    """
+    cfgs: dict[str, TrialConfig] = {}
+    base_weights = {WEIGHT_FIELDS[k]: float(v) for k, v in (weights or {}).items()}
+    for arm in grid.arms:
+        for point in arm_points(grid, arm):
+            point.update({k: v for k, v in base_weights.items() if arm.fixed.get(k) != 0})
+            if data_root is not None:
+                point["data_root"] = data_root
+            cfg = TrialConfig.from_dict(point)
+            cfgs.setdefault(cfg.key(), cfg)
+    return list(cfgs.values())
+
+
+def varying_fields(cfgs: Sequence[TrialConfig]) -> list[str]:
+    """Config fields whose value differs between trials (the columns worth showing)."""
+    rows = [cfg.to_row() for cfg in cfgs]
+    return [name for name in rows[0] if len({repr(r[name]) for r in rows}) > 1] if rows else []
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """`cycle=10,identity=10,paired=150[,adv=1]` -> {"cycle": 10.0, ...} (the paper's λs)."""
+    weights: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or name not in WEIGHT_FIELDS:
+            raise GridError(f"--weights: {part!r} is not NAME=VALUE with NAME one of "
+                            f"{', '.join(WEIGHT_FIELDS)}")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise GridError(f"--weights: {name}={value!r} is not a number") from None
+        if not weights[name] >= 0:
+            raise GridError(f"--weights: {name}={value} must be >= 0")
+    missing = [n for n in REQUIRED_WEIGHTS if n not in weights]
+    if missing:
+        raise GridError(f"--weights: missing {', '.join(missing)} (give cycle, identity, paired)")
+    return weights
+
+
+# --- arm builders -----------------------------------------------------------------------------
+def _paired_only(budgets=BUDGETS, selectors=SELECTORS, seeds=SEEDS) -> Arm:
+    return Arm("paired-only", {"mode": "paired"},
+               {"paired_budget": budgets, "selection": selectors, "seed": seeds})
+
+
+def _hybrid(budgets=BUDGETS, selectors=("kmedoids",), seeds=SEEDS, label="hybrid", **fixed) -> Arm:
+    return Arm(label, {"mode": "hybrid", **fixed},
+               {"paired_budget": budgets, "selection": selectors, "seed": seeds})
+
+
+def _unpaired_only(pool: int, seeds=SEEDS, pool_selectors=("kmedoids",)) -> Arm:
+    return Arm("unpaired-only", {"mode": "unpaired", "paired_budget": 0, "unpaired": pool},
+               {"pool_selection": pool_selectors, "seed": seeds})
+
+
+def _all_pairs(pool: int, seeds=(0,)) -> Arm:
+    """Every sample of the pool paired (pool = ALL: the whole training split, pix2pix)."""
+    return Arm("all-pairs", {"mode": "paired", "paired_budget": ALL, "unpaired": pool},
+               {"seed": seeds})
+
+
+def _hybrid_table(grid_name: str, dataset: str, direction: str, description: str) -> Grid:
+    """Tables 2 and 9: 200 unpaired (k-medoids, and random for the "200 (ours)" comparison) +
+    0/1/5/10/20/40 pairs, balanced; unbalanced at 20; ten random single pairs; paired-only on
+    the 200; CycleGAN and pix2pix on the whole split."""
+    arms = (
+        _hybrid(),
+        _hybrid(budgets=(20,), label="unbalanced", balance=False),
+        _hybrid(budgets=(1,), selectors=("random",), label="random single pair"),
+        _unpaired_only(POOL, pool_selectors=SELECTORS),
+        _all_pairs(POOL, seeds=SEEDS),
+        _unpaired_only(ALL, seeds=(0,)),
+        _all_pairs(ALL),
+    )
+    return Grid(grid_name, dataset, description, {**PAPER_SIZES, "direction": direction}, arms)
+
+
+# --- the grids --------------------------------------------------------------------------------
+@register("demo", "toy-streets")
+def demo(dataset: str) -> Grid:
+    """Toy streets at tiny sizes: budgets 1 and 5 x random/k-medoids x 3 seeds in the hybrid,
+    plus unpaired-only and paired-only (every pool sample paired) baselines; <= 10 min on 2 cores."""
+    seeds = (0, 1, 2)
+    base = {**TINY_SIZES, "unpaired": 40, "steps": 300, "eval_limit": 24, "report_every": 50,
+            "checkpoint_every": 150}
+    arms = (_hybrid(budgets=(1, 5), selectors=SELECTORS, seeds=seeds),
+            _unpaired_only(40, seeds=seeds), _all_pairs(40, seeds=seeds))
+    return Grid("demo", dataset, demo.__doc__ or "", base, arms)
+
+
+@register("smoke", "toy-streets")
+def smoke(dataset: str) -> Grid:
+    """Three trials of a few steps (hybrid 1 pair x 2 selectors, unpaired-only), for tests."""
+    base = {**TINY_SIZES, "unpaired": 8, "steps": 4, "eval_limit": 2, "report_every": 2,
+            "checkpoint_every": 2, "image_pool": 4}
+    arms = (_hybrid(budgets=(1,), selectors=SELECTORS, seeds=(0,)), _unpaired_only(8, seeds=(0,)))
+    return Grid("smoke", dataset, smoke.__doc__ or "", base, arms)
+
+
+@register("table1", "cityscapes")
+def table1(dataset: str) -> Grid:
+    """Table 1, photos -> labels, paired only: 1/5/10/20/40 pairs x random/k-medoids x 10 seeds
+    (inside the k-medoids pool of 200), plus every training pair."""
+    arms = (_paired_only(), _all_pairs(ALL))
+    return Grid("table1", dataset, table1.__doc__ or "", {**PAPER_SIZES, "unpaired": POOL}, arms)
+
+
+@register("table2", "cityscapes")
+def table2(dataset: str) -> Grid:
+    """Table 2, photos -> labels: 200 unpaired + 0/1/5/10/20/40 k-medoids pairs (balanced),
+    unbalanced at 20, ten random single pairs, paired-only on 200, CycleGAN and pix2pix on all."""
+    return _hybrid_table("table2", dataset, "AtoB", table2.__doc__ or "")
+
+
+@register("table3", "cityscapes")
+def table3(dataset: str) -> Grid:
+    """Table 3 (and 7): 1..40 paired Cityscapes samples + 200 unpaired photos whose unpaired
+    labels come from nowhere (paired only), a far set (GTA5), a close set (Synscapes), or the
+    same dataset (the upper baseline)."""
+    if dataset not in SYNTHETIC_LABELS:
+        raise GridError(f"grid table3 needs far/close label sets for dataset {dataset!r} "
+                        f"(known: {', '.join(SYNTHETIC_LABELS)})")
+    labels = SYNTHETIC_LABELS[dataset]
+    arms = (_paired_only(selectors=("kmedoids",)),
+            _hybrid(label="far labels", unpaired_labels=labels["far"]),
+            _hybrid(label="close labels", unpaired_labels=labels["close"]),
+            _hybrid(label="same labels"))
+    return Grid("table3", dataset, table3.__doc__ or "", {**PAPER_SIZES, "unpaired": POOL}, arms)
+
+
+@register("table4", "pix2pix")
+def table4(dataset: str) -> Grid:
+    """Table 4, aerial -> maps: 100 unpaired + 0/1/5/10/20 k-medoids pairs, paired-only on the
+    100, CycleGAN and pix2pix on the full 1096."""
+    arms = (_hybrid(budgets=(1, 5, 10, 20)), _unpaired_only(MAPS_POOL), _all_pairs(MAPS_POOL, SEEDS),
+            _unpaired_only(ALL, seeds=(0,)), _all_pairs(ALL))
+    return Grid("table4", dataset, table4.__doc__ or "",
+                {**PAPER_SIZES, "unpaired": MAPS_POOL}, arms)
+
+
+@register("table8", "cityscapes")
+def table8(dataset: str) -> Grid:
+    """Table 8: Table 1 for labels -> photos (FCN score)."""
+    grid = table1(dataset)
+    return Grid("table8", dataset, table8.__doc__ or "", {**grid.base, "direction": "BtoA"},
+                grid.arms)
+
+
+@register("table9", "cityscapes")
+def table9(dataset: str) -> Grid:
+    """Table 9: Table 2 for labels -> photos (FCN score)."""
+    return _hybrid_table("table9", dataset, "BtoA", table9.__doc__ or "")
+
+
+@register("ablation", "cityscapes")
+def ablation(dataset: str) -> Grid:
+    """Table 5: 20 k-medoids pairs + 200 unpaired, full loss / without cycle / without identity."""
+    arms = (_hybrid(budgets=(20,), label="full"),
+            _hybrid(budgets=(20,), label="without cycle", lambda_cycle=0.0),
+            _hybrid(budgets=(20,), label="without identity", lambda_identity=0.0))
+    return Grid("ablation", dataset, ablation.__doc__ or "", {**PAPER_SIZES, "unpaired": POOL},
+                arms)

@@ -1,0 +1,110 @@
+"""The Ray Tune trial: a thin wrapper that runs `trainer.train` on one TrialConfig and writes its
+Parquet row. Imports only `ray.tune` (in Ray 2.60 `ray.train.report` inside a Tune trial errors).
+
+A trial's Tune config holds its `trial_key` (plus the varying fields, for Ray's progress table);
+everything else comes through `tune.with_parameters` from sweeps.run_grid: `configs` (trial key
+-> TrialConfig row, for the whole grid), a `Sweep` (grid, results root, code version, force),
+and `train_fn` (default trainer.train.train; tests wrap it to inject a failure).
+
+Checkpoints: `train` writes `<workdir>/checkpoint/` and calls report(metrics, checkpoint_dir);
+that folder goes to Tune (`tune.report(..., checkpoint=...)`), which copies it to the storage
+path. A retried or resumed trial gets it back from `tune.get_checkpoint()` into a fresh workdir,
+and `train` resumes from it exactly.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import traceback
+from dataclasses import dataclass
+from typing import Callable
+
+from ray import tune
+
+from sweeps import results
+from trainer.config import TrialConfig
+
+TrainFn = Callable[..., object]   # trainer.train.train(cfg, workdir, report) -> TrialResult
+
+
+HEADLINE = ("pixel_acc", "mean_class_acc", "mean_iou", "maps_pixel_acc", "pixel_acc_archmean",
+            "mean_iou_archmean", "maps_pixel_acc_archmean", "train_s", "steps_done",
+            "steps_per_s", "eval_s")   # the final result Tune shows; the row has every column
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What every trial of one sweep shares (see the module docstring)."""
+    grid: str
+    results_root: str
+    code_version: str
+    force: bool
+
+
+def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
+              train_fn: TrainFn | None = None) -> None:
+    """Train one trial (unless its `ok` row exists) and write its row; errors are recorded as a
+    `failed` row and re-raised so Tune's FailureConfig retries the trial."""
+    key = config["trial_key"]
+    if key not in configs:
+        raise KeyError(f"trial {key} is not in grid {sweep.grid!r} any more; "
+                       f"rerun without --resume")
+    cfg = TrialConfig.from_dict(configs[key])
+    path = results.row_path(sweep.results_root, sweep.grid, cfg)
+    if not sweep.force and results.row_status(path) == "ok":
+        tune.report({"row_written": 0, "skipped": 1})   # finished by an earlier run
+        return
+    if train_fn is None:
+        from trainer.train import train as train_fn   # torch is imported in the trial only
+    with tempfile.TemporaryDirectory(prefix=f"fewpair-{key}-") as workdir:
+        _restore_checkpoint(workdir)
+        outcome = _train_and_record(cfg, sweep, workdir, path, train_fn)
+    headline = {k: outcome[k] for k in HEADLINE if isinstance(outcome.get(k), (int, float))}
+    tune.report({**headline, "row_written": 1, "skipped": 0})
+
+
+def _train_and_record(cfg: TrialConfig, sweep: Sweep, workdir: str, path: str,
+                      train_fn: TrainFn) -> dict:
+    started = results.utc_now()
+    common = dict(code_version=sweep.code_version, started_at=started)
+    try:
+        outcome = train_fn(cfg, workdir, report=report_to_tune).to_row()
+    except Exception as err:   # recorded, then raised again for Tune to retry
+        _write(path, cfg, sweep.grid, "failed", error=_one_line(err), **common)
+        raise
+    except BaseException as err:   # KeyboardInterrupt / SystemExit: the trial was stopped
+        _write(path, cfg, sweep.grid, "stopped", error=_one_line(err), **common)
+        raise
+    _write(path, cfg, sweep.grid, "ok", result=outcome, **common)
+    return outcome
+
+
+def _write(path: str, cfg: TrialConfig, grid: str, status: str, **fields) -> None:
+    row = results.make_row(cfg, grid, status, finished_at=results.utc_now(), **fields)
+    results.write_row(path, row)
+
+
+def report_to_tune(metrics: dict, checkpoint_dir: str | None) -> None:
+    """The `report` callback of trainer.train: metrics, plus the checkpoint just written."""
+    checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+    tune.report(_scalars(metrics), checkpoint=checkpoint)
+
+
+def _restore_checkpoint(workdir: str) -> None:
+    """Put Tune's latest checkpoint (after a retry or --resume) where train() looks for it."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        checkpoint.to_directory(os.path.join(workdir, "checkpoint"))
+
+
+def _scalars(values: dict) -> dict:
+    """Tune's result table takes numbers and strings; lists (indices) stay in the row only."""
+    return {k: v for k, v in values.items() if isinstance(v, (int, float, str, bool))}
+
+
+def _one_line(err: BaseException) -> str:
+    """`Type: message` plus where it was raised, on one line (the row's `error` column)."""
+    frame = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+    where = f" ({os.path.basename(frame.filename)}:{frame.lineno})" if frame else ""
+    message = " ".join(str(err).split())
+    return f"{type(err).__name__}: {message}{where}"

@@ -1,0 +1,121 @@
+"""sweeps.grids and run_grid's planning: every grid expands to valid, distinct trials of the
+paper's shape; --weights, --dataset, --data-root; --dry-run; bad input is one line, exit 2.
+No Ray here (planning never starts it)."""
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from sweeps import grids, results, run_grid
+from trainer.config import TrialConfig
+
+
+@pytest.mark.parametrize("name", grids.grid_names())
+def test_every_grid_expands_to_distinct_valid_trials(name):
+    grid = grids.get_grid(name)
+    cfgs = grids.expand(grid)
+    assert cfgs and all(isinstance(c, TrialConfig) and c.dataset == grid.dataset for c in cfgs)
+    assert len({c.key() for c in cfgs}) == len(cfgs)
+
+
+def test_table1_is_budgets_by_selectors_by_ten_seeds_plus_all_pairs():
+    cfgs = grids.expand(grids.get_grid("table1"))
+    assert len(cfgs) == 5 * 2 * 10 + 1
+    sweep = Counter((c.paired_budget, c.selection) for c in cfgs if c.paired_budget > 0)
+    assert sweep == {(b, s): 10 for b in (1, 5, 10, 20, 40) for s in ("random", "kmedoids")}
+    everything = [c for c in cfgs if c.paired_budget == -1]
+    assert [(c.mode, c.unpaired) for c in everything] == [("paired", -1)]
+    assert all(c.mode == "paired" and c.image_size == 256 and c.n_blocks == 9 for c in cfgs)
+
+
+def test_table2_has_the_papers_arms():
+    cfgs = grids.expand(grids.get_grid("table2"))
+    hybrid = Counter((c.paired_budget, c.selection, c.balance) for c in cfgs if c.mode == "hybrid")
+    assert hybrid == {**{(b, "kmedoids", True): 10 for b in (1, 5, 10, 20, 40)},
+                      (20, "kmedoids", False): 10, (1, "random", True): 10}
+    unpaired = Counter((c.unpaired, c.pool_selection) for c in cfgs if c.mode == "unpaired")
+    assert unpaired == {(200, "kmedoids"): 10, (200, "random"): 10, (-1, "kmedoids"): 1}
+    paired = Counter((c.unpaired, c.paired_budget) for c in cfgs if c.mode == "paired")
+    assert paired == {(200, -1): 10, (-1, -1): 1}
+    assert {c.direction for c in cfgs} == {"AtoB"}
+    assert {c.direction for c in grids.expand(grids.get_grid("table9"))} == {"BtoA"}
+
+
+def test_table3_takes_far_and_close_labels_per_dataset():
+    for dataset, far, close in (("cityscapes", "gta5", "synscapes"),
+                                ("toy-streets", "toy-synthlabels-far", "toy-synthlabels-close")):
+        cfgs = grids.expand(grids.get_grid("table3", dataset))
+        labels = Counter(c.unpaired_labels for c in cfgs if c.mode == "hybrid")
+        assert labels == {far: 50, close: 50, "same": 50}
+    with pytest.raises(grids.GridError, match="table3.*'pix2pix'.*cityscapes, toy-streets"):
+        grids.get_grid("table3", "pix2pix")
+
+
+def test_demo_is_small_and_has_both_baselines():
+    cfgs = grids.expand(grids.get_grid("demo"))
+    hybrid = Counter((c.paired_budget, c.selection) for c in cfgs if c.mode == "hybrid")
+    assert hybrid == {(b, s): 3 for b in (1, 5) for s in ("random", "kmedoids")}
+    assert Counter(c.mode for c in cfgs) == {"hybrid": 12, "unpaired": 3, "paired": 3}
+    assert {(c.dataset, c.image_size, c.ngf, c.n_blocks) for c in cfgs} == {("toy-streets", 32, 8, 2)}
+
+
+def test_weights_override_the_lambdas_but_the_ablation_keeps_its_zeros():
+    weights = grids.parse_weights("cycle=5, identity=2.5,paired=100,adv=0.5")
+    assert weights == {"cycle": 5.0, "identity": 2.5, "paired": 100.0, "adv": 0.5}
+    cfgs = grids.expand(grids.get_grid("ablation"), weights=weights)
+    lambdas = Counter((c.lambda_adv, c.lambda_cycle, c.lambda_identity, c.lambda_paired) for c in cfgs)
+    assert lambdas == {(0.5, 5.0, 2.5, 100.0): 10, (0.5, 0.0, 2.5, 100.0): 10,
+                       (0.5, 5.0, 0.0, 100.0): 10}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("cycle=1,identity=1", "missing paired"),
+    ("cycle=1,identity=1,paired=x", "paired='x' is not a number"),
+    ("cycle=1,identity=1,paired=1,gan=2", "'gan=2' is not NAME=VALUE"),
+    ("cycle=-1,identity=1,paired=1", "cycle=-1 must be >= 0"),
+])
+def test_bad_weights_name_the_problem(text, message):
+    with pytest.raises(grids.GridError, match=message):
+        grids.parse_weights(text)
+
+
+def test_data_root_and_dataset_point_a_grid_elsewhere_without_changing_keys():
+    plain = grids.expand(grids.get_grid("table4"))
+    rooted = grids.expand(grids.get_grid("table4"), data_root="maps-data")
+    assert {c.data_root for c in rooted} == {"maps-data"}
+    assert [c.key() for c in plain] == [c.key() for c in rooted]
+    assert {c.dataset for c in grids.expand(grids.get_grid("table4", "toy-maps"))} == {"toy-maps"}
+
+
+def test_gpu_hours_follow_steps_and_gpu_sharing():
+    one_hour = TrialConfig(steps=int(run_grid.GPU_STEPS_PER_S[1] * 3600))
+    assert run_grid.estimate_gpu_hours([one_hour], gpus_per_trial=1.0) == pytest.approx(1.0)
+    assert run_grid.estimate_gpu_hours([one_hour], gpus_per_trial=0.25) == pytest.approx(0.5)
+    # steps=0: the trainer's rule, 200 epochs of a balanced hybrid epoch (max(P, U) + U steps)
+    default = TrialConfig(mode="hybrid", paired_budget=5, unpaired=200, steps=0)
+    assert run_grid.planned_steps(default) == 200 * (200 + 200)
+
+
+def test_dry_run_prints_the_plan_and_skips_trials_with_rows(tmp_path, capsys):
+    cfg = grids.expand(grids.get_grid("table1"))[0]
+    row = results.make_row(cfg, "table1", "ok", result={"pixel_acc": 0.5}, code_version="t",
+                           started_at=results.utc_now(), finished_at=results.utc_now())
+    results.write_row(results.row_path(str(tmp_path), "table1", cfg), row)
+    assert run_grid.main(["--grid", "table1", "--dry-run", "--storage", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "grid table1: 101 trials, 100 to run, 1 done" in out
+    assert f"{cfg.key()}" in out and "GPU-hours" in out
+    assert not (tmp_path / "_ray").exists()   # a dry run starts nothing
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--grid", "tabel1"], "unknown grid 'tabel1' (valid: demo, smoke"),
+    (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    (["--weights", "cycle=1"], "--weights: missing identity, paired"),
+    (["--grid", "table3", "--dataset", "toy-maps"], "grid table3 needs far/close label sets"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
+    assert run_grid.main([*argv, "--dry-run", "--storage", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1
