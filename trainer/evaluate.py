@@ -1,0 +1,204 @@
+"""Translate a test split and score it with the paper's protocol for the dataset and direction.
+
+    segmentation (photos->labels, kind segmentation, AtoB): the generated colour image is resized
+        to the original label resolution (bilinear, as an image), THEN every pixel goes to the
+        nearest of the 19 palette colours, and the confusion matrix against the train ids gives
+        pixel accuracy, mean class accuracy, mean / per-class IoU (paper section 4.1.2).
+    fcn-score (labels->photos, kind segmentation, BtoA): the generated photo, resized the same way,
+        is segmented by a judge (trainer.judge) and scored with the same metrics (section 6.4).
+    maps (kind maps): a pixel is right when max |channel diff| to the truth < 20 on 0-255; the
+        score is the mean over test images (section 4.2.2).
+
+Test-time input, as CycleGAN's test transform: the source image is resized to
+cfg.image_size x cfg.image_size (photos / maps bilinear with antialias, label colours nearest, as
+the training bank does), translated, and the output resized back to the source's original size.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torchvision.transforms.v2.functional as TF
+from torchvision.transforms import InterpolationMode
+from torchvision.utils import make_grid, save_image
+
+from . import metrics
+from .atomic import atomic_write
+from .config import TrialConfig
+from .data import Sample, open_split
+from .judge import load_judge, segment
+from .scoring import MapsTally, SegmentationTally, decoded
+
+EVAL_BATCH = 4       # images per translate() call: amortises launches, small at 256^2 on any GPU
+SAMPLE_ROWS = 4      # input / output / truth triplets in the per-trial samples PNG
+SAMPLE_HEIGHT = 128  # px: height of each panel in the samples PNG (width keeps the aspect)
+
+Translate = Callable[[torch.Tensor], torch.Tensor]  # [B, 3, S, S] in [-1, 1] -> same
+
+
+class EvaluationError(ValueError):
+    """A dataset / direction pair with no evaluation protocol; one line."""
+
+
+# --- protocols ----------------------------------------------------------------------------------
+_PROTOCOLS: dict[str, type] = {}
+
+
+def register_protocol(name: str):
+    def decorate(cls: type) -> type:
+        _PROTOCOLS[name] = cls
+        return cls
+    return decorate
+
+
+def protocol_for(kind: str, direction: str) -> str:
+    """Protocol name for a dataset kind and evaluated direction (the results row's `protocol`)."""
+    if kind == "segmentation":
+        return "segmentation" if direction == "AtoB" else "fcn-score"
+    if kind == "maps":
+        return "maps"
+    raise EvaluationError(f"dataset kind {kind!r} has no evaluation protocol (valid kinds: "
+                          f"segmentation, maps; label-only sets only feed the unpaired Y domain)")
+
+
+def make_protocol(name: str, cfg: TrialConfig, device: torch.device):
+    if name not in _PROTOCOLS:
+        raise EvaluationError(f"unknown protocol {name!r} (valid: {', '.join(sorted(_PROTOCOLS))})")
+    return _PROTOCOLS[name](cfg, device)
+
+
+@register_protocol("segmentation")
+class Segmentation:
+    """photo (A) -> label colours; truth: train ids."""
+    source_is_labels = False
+
+    def __init__(self, cfg: TrialConfig, device: torch.device):
+        self.tally = SegmentationTally()
+
+    def source(self, s: Sample) -> np.ndarray:
+        return s.a
+
+    def truth(self, s: Sample) -> np.ndarray:
+        return s.b
+
+    def score(self, out: torch.Tensor, s: Sample) -> None:
+        """out: [H, W, 3] uint8 at the original resolution."""
+        mask = torch.from_numpy(s.mask).to(out.device)
+        self.tally.add(metrics.colour_confusion(out, mask), s.archetype)
+
+
+@register_protocol("fcn-score")
+class FcnScore(Segmentation):
+    """label colours (B) -> photo, segmented by the judge; truth: train ids."""
+    source_is_labels = True
+
+    def __init__(self, cfg: TrialConfig, device: torch.device):
+        super().__init__(cfg, device)
+        self.judge = load_judge(cfg, device)
+
+    def source(self, s: Sample) -> np.ndarray:
+        return s.b
+
+    def truth(self, s: Sample) -> np.ndarray:
+        return s.a
+
+    def score(self, out: torch.Tensor, s: Sample) -> None:
+        pred = segment(self.judge, out[None])[0]                          # [H, W] train ids
+        mask = torch.from_numpy(s.mask).to(pred.device)
+        self.tally.add(metrics.confusion_matrix(mask, pred), s.archetype)
+
+
+@register_protocol("maps")
+class Maps:
+    """aerial (A) <-> map (B); truth: the other side, compared per pixel."""
+    source_is_labels = False
+
+    def __init__(self, cfg: TrialConfig, device: torch.device):
+        self.tally = MapsTally()
+        self.forward = cfg.direction == "AtoB"
+
+    def source(self, s: Sample) -> np.ndarray:
+        return s.a if self.forward else s.b
+
+    def truth(self, s: Sample) -> np.ndarray:
+        return s.b if self.forward else s.a
+
+    def score(self, out: torch.Tensor, s: Sample) -> None:
+        truth = torch.from_numpy(self.truth(s)).to(out.device)
+        self.tally.add(metrics.maps_pixel_acc(out, truth), s.archetype)
+
+
+# --- resizing around the translator -------------------------------------------------------------
+def model_input(image: np.ndarray, size: int, is_labels: bool, device: torch.device) -> torch.Tensor:
+    """[H, W, 3] uint8 -> [3, size, size] float in [-1, 1] on device."""
+    chw = torch.from_numpy(image).permute(2, 0, 1).to(device)
+    if is_labels:  # keep every pixel one pure palette colour, as training does
+        chw = TF.resize(chw, [size, size], InterpolationMode.NEAREST_EXACT)
+    else:
+        chw = TF.resize(chw, [size, size], InterpolationMode.BILINEAR, antialias=True)
+    return chw.float() / 127.5 - 1
+
+
+def to_original(out: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """[3, S, S] float in [-1, 1] -> [height, width, 3] uint8: bilinear resize as an image, then
+    rounding to 0..255 (what saving the image would do) -- before any colour matching."""
+    big = TF.resize(out[None].float(), [height, width], InterpolationMode.BILINEAR, antialias=True)
+    rgb = ((big[0] + 1) * 127.5).round().clamp_(0, 255).to(torch.uint8)
+    return rgb.permute(1, 2, 0).contiguous()
+
+
+# --- the loop -----------------------------------------------------------------------------------
+def evaluate(translate: Translate, cfg: TrialConfig, device: torch.device | str,
+             samples_png: str | Path | None = None) -> dict[str, float]:
+    """Translate cfg.eval_split (first cfg.eval_limit images if > 0) and score it (see module doc).
+
+    translate: float [B, 3, S, S] in [-1, 1] -> same, S = cfg.image_size; called without grad.
+    samples_png: where to write a few input / output / truth triplets (atomically), or None.
+    Returns the metric columns of docs/contracts.md.
+    """
+    device = torch.device(device)
+    reader = open_split(cfg.dataset, cfg.eval_split, cfg.data_root)
+    protocol = make_protocol(protocol_for(reader.kind, cfg.direction), cfg, device)
+    n = min(cfg.eval_limit, len(reader)) if cfg.eval_limit > 0 else len(reader)
+    shown: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    batch: list[Sample] = []
+    for i, sample in enumerate(decoded(reader, n)):
+        batch.append(sample)
+        if len(batch) == EVAL_BATCH or i == n - 1:
+            _score_batch(translate, protocol, batch, cfg.image_size, device, shown)
+            batch = []
+    if samples_png is not None:
+        write_samples(samples_png, shown)
+    return protocol.tally.row()
+
+
+def _score_batch(translate: Translate, protocol, batch: list[Sample], size: int,
+                 device: torch.device, shown: list) -> None:
+    x = torch.stack([model_input(protocol.source(s), size, protocol.source_is_labels, device)
+                     for s in batch])                                  # [B, 3, S, S] in [-1, 1]
+    with torch.inference_mode():
+        y = translate(x)
+    if tuple(y.shape) != tuple(x.shape):
+        raise EvaluationError(f"translate returned shape {tuple(y.shape)} for input "
+                              f"{tuple(x.shape)}; it must keep the shape")
+    for s, out in zip(batch, y):
+        h, w = protocol.truth(s).shape[:2]
+        rgb = to_original(out, h, w)                                   # [H, W, 3] uint8
+        protocol.score(rgb, s)
+        if len(shown) < SAMPLE_ROWS:
+            shown.append((protocol.source(s), rgb.cpu().numpy(), protocol.truth(s)))
+
+
+def write_samples(path: str | Path, triplets: list[tuple[np.ndarray, ...]]) -> None:
+    """One PNG: a row per triplet (input | output | truth), each panel SAMPLE_HEIGHT px high."""
+    if not triplets:
+        return
+    h, w = triplets[0][2].shape[:2]
+    size = [SAMPLE_HEIGHT, max(1, round(w * SAMPLE_HEIGHT / h))]
+    panels = [TF.resize(torch.from_numpy(img).permute(2, 0, 1), size,
+                        InterpolationMode.BILINEAR, antialias=True)
+              for row in triplets for img in row]
+    grid = make_grid(torch.stack(panels).float() / 255, nrow=3, padding=2, pad_value=1.0)
+    atomic_write(path, lambda tmp: save_image(grid, tmp, format="PNG"))
