@@ -34,7 +34,7 @@ VALUE_ORDER = {
 def derive_axes(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of `frame` with the AXES columns added (object dtype; NA where not applicable)."""
     out = frame.copy()
-    records = frame.to_dict("records")
+    records = frame[[c for c in _INPUTS if c in frame]].to_dict("records")
     for name, rule in _RULES.items():
         out[name] = pd.Series([rule(r) for r in records], index=frame.index, dtype=object)
     return out
@@ -78,6 +78,8 @@ def _variant(r: dict) -> str:
     return "w/o " + ", ".join(dropped) if dropped else "full"
 
 
+_INPUTS = ("mode", "paired_budget", "unpaired", "selection", "balance", "unpaired_labels",
+           "lambda_cycle", "lambda_identity")   # the config columns the rules read
 _RULES = {"n_unpaired": _n_unpaired, "n_paired": _n_paired, "selector": _selector,
           "balanced": _balanced, "labels": _labels, "variant": _variant}
 

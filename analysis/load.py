@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -125,39 +124,42 @@ def _find_row_files(fs: pafs.FileSystem, root: str, grid: str | None) -> list[tu
 
 # --- reading with one schema ------------------------------------------------------------------
 def _read_unified(fs: pafs.FileSystem, files: list[tuple[str, str, str]]) -> pd.DataFrame:
-    """One DataFrame over all files; a column only some files have is null elsewhere."""
-    schema = _unified_schema(fs, [path for path, _, _ in files])
-    dataset = ds.dataset([path for path, _, _ in files], schema=schema, format="parquet",
-                         filesystem=fs)
-    by_path = {path: (grid, name) for path, grid, name in files}
-    parts = []
-    for fragment in dataset.get_fragments():
-        part = fragment.to_table(schema=schema).to_pandas()
-        grid, name = by_path[fragment.path]
-        part["grid"] = part["grid"].fillna(grid) if "grid" in part else grid
-        part["dataset"] = part["dataset"].fillna(name) if "dataset" in part else name
-        part["source_file"] = fragment.path
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+    """One DataFrame over all files; a column only some files have is null elsewhere, and
+    types are promoted (null -> double, int -> double) as pyarrow's permissive unification."""
+    tables = [_read_one(fs, path, grid, name) for path, grid, name in files]
+    try:
+        table = pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowException, TypeError):
+        _raise_clash(tables, [path for path, _, _ in files])
+        raise
+    return table.to_pandas()
 
 
-def _unified_schema(fs: pafs.FileSystem, paths: list[str]) -> pa.Schema:
-    schema = None
-    for path in paths:
+def _read_one(fs: pafs.FileSystem, path: str, grid: str, dataset: str) -> pa.Table:
+    """One row file, with `grid` / `dataset` filled from its folder names and `source_file`."""
+    try:
+        table = pq.read_table(path, filesystem=fs)
+    except (pa.ArrowException, OSError) as exc:
+        raise AnalysisError(f"{path}: not a readable Parquet file ({_one_line(exc)})") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+    if missing:
+        raise AnalysisError(f"{path}: not a fewpair results row (no column {missing[0]!r})")
+    table = table.replace_schema_metadata(None)
+    for column, value in (("grid", grid), ("dataset", dataset), ("source_file", path)):
+        if column not in table.column_names:
+            table = table.append_column(column, pa.array([value] * table.num_rows, pa.string()))
+    return table
+
+
+def _raise_clash(tables: list[pa.Table], paths: list[str]) -> None:
+    """Name the first file whose column types cannot join the files before it."""
+    schema = tables[0].schema
+    for table, path in zip(tables[1:], paths[1:]):
         try:
-            own = pq.read_schema(path, filesystem=fs).remove_metadata()
-        except (pa.ArrowException, OSError) as exc:
-            raise AnalysisError(f"{path}: not a readable Parquet file ({_one_line(exc)})") from None
-        missing = [c for c in REQUIRED_COLUMNS if c not in own.names]
-        if missing:
-            raise AnalysisError(f"{path}: not a fewpair results row (no column {missing[0]!r})")
-        try:
-            schema = own if schema is None else pa.unify_schemas(
-                [schema, own], promote_options="permissive")
+            schema = pa.unify_schemas([schema, table.schema], promote_options="permissive")
         except (pa.ArrowException, TypeError) as exc:
             raise AnalysisError(f"{path}: column types clash with the other files "
                                 f"({_one_line(exc)})") from None
-    return schema
 
 
 # --- types and derived columns ----------------------------------------------------------------
