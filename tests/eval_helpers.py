@@ -20,7 +20,7 @@ def constant_translate(rgb) -> callable:
     colour = torch.tensor(rgb, dtype=torch.float32) / 127.5 - 1                # [3] in [-1, 1]
 
     def translate(x: torch.Tensor) -> torch.Tensor:                          # [B, 3, S, S]
-        return colour.view(1, 3, 1, 1).expand_as(x).clone()
+        return colour.to(x.device).view(1, 3, 1, 1).expand_as(x).clone()
     return translate
 
 

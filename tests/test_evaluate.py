@@ -153,3 +153,33 @@ def test_protocol_names_and_unknown_kinds():
 def test_translate_must_keep_the_shape(toy):
     with pytest.raises(ev.EvaluationError, match=r"translate returned shape \(1, 3, 16, 16\)"):
         ev.evaluate(lambda x: x[:1, :, :16, :16], cfg_for(toy, eval_limit=1), "cpu")
+
+
+def test_maps_archetype_columns_on_toy_maps():
+    root = str(toy_root("toy-maps", "small"))
+    reader = open_split("toy-maps", "val", root)
+    maps = [reader[i].b for i in range(6)]
+    colours, counts = np.unique(maps[0].reshape(-1, 3), axis=0, return_counts=True)
+    c = tuple(int(v) for v in colours[counts.argmax()])           # the first map's commonest colour
+    per_image = [float((np.abs(m.astype(int) - c).max(-1) < 20).mean()) for m in maps]
+    cfg = TrialConfig(dataset="toy-maps", data_root=root, image_size=32, load_size=32, eval_limit=6)
+    row = ev.evaluate(constant_translate(c), cfg, "cpu")
+    assert row["maps_pixel_acc"] == pytest.approx(np.mean(per_image), abs=1e-12)
+    names = sorted({reader[i].archetype for i in range(6)})
+    means = []
+    for a in names:
+        mine = [p for i, p in enumerate(per_image) if reader[i].archetype == a]
+        means.append(np.mean(mine))
+        assert row[f"maps_pixel_acc__{a}"] == pytest.approx(means[-1], abs=1e-12)
+    assert row["maps_pixel_acc_archmean"] == pytest.approx(np.mean(means), abs=1e-12)
+    assert 0 < row["maps_pixel_acc"] < 1
+
+
+@pytest.mark.gpu
+def test_cuda_evaluation_equals_cpu(toy):
+    cfg = cfg_for(toy)
+    cpu = ev.evaluate(constant_translate(ROAD_RGB), cfg, "cpu")
+    cuda = ev.evaluate(constant_translate(ROAD_RGB), cfg, "cuda")
+    assert cuda.keys() == cpu.keys()
+    for k, v in cpu.items():
+        assert cuda[k] == pytest.approx(v, nan_ok=True), k

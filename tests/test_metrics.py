@@ -185,3 +185,16 @@ def test_maps_threshold_is_strict_on_the_largest_channel_difference():
     assert metrics.maps_pixel_acc(torch.from_numpy(pred), torch.from_numpy(truth)) == 0.5
     with pytest.raises(ValueError, match="map shapes differ"):
         metrics.maps_pixel_acc(pred[:1], truth)
+
+
+@pytest.mark.gpu
+def test_cuda_path_equals_the_cpu_lookup_table():
+    rng = np.random.default_rng(4)
+    truth = rng.integers(0, 19, (128, 256)).astype(np.uint8)
+    truth[:8] = IGNORE
+    rgb = rng.integers(0, 256, (128, 256, 3), dtype=np.uint8)
+    got = metrics.colour_confusion(torch.from_numpy(rgb).cuda(), torch.from_numpy(truth).cuda())
+    assert got.device.type == "cuda"
+    np.testing.assert_array_equal(got.cpu().numpy(), metrics.colour_confusion(rgb, truth))
+    assert metrics.maps_correct(torch.from_numpy(rgb).cuda(), torch.from_numpy(rgb).cuda()) == \
+        (128 * 256, 128 * 256)
