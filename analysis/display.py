@@ -1,6 +1,7 @@
 """A TableResult as the strings a reader sees: one column per axis, n, each headline metric as
 "mean ± std" (the primary metric also with median, 10th percentile and worst seed), the
-paper's value beside it, and the archetype-averaged scores; plus which cell is best per column.
+paper's value beside it, then its archetype average (toy sets); the best cell of each measured
+column is spelled bold.
 
 Shared by the markdown and LaTeX writers (analysis/render.py), which differ only in how a
 "±", a dagger and bold are spelled.
@@ -49,8 +50,9 @@ def display_frame(table: TableResult, spell: Spelling) -> pd.DataFrame:
             out[f"{metric} {stat}"] = _measured(cells, metric, stat, spell)
         if table.paper_label is not None:
             out[f"{metric} ({table.paper_label})"] = _paper(cells, metric, spell)
-    for metric in (m for m in table.metrics if m.endswith(ARCHMEAN_SUFFIX)):
-        out[metric] = _measured(cells, metric, "mean", spell, with_std=True)
+        twin = metric + ARCHMEAN_SUFFIX     # the archetype average, beside its pixel-weighted twin
+        if twin in table.metrics:
+            out[twin] = _measured(cells, twin, "mean", spell, with_std=True)
     return out
 
 

@@ -14,11 +14,13 @@ from analysis.axes import display
 from analysis.display import (LATEX, MARKDOWN, axis_title, display_frame, missing_lines, notes,
                               seed_ranges)
 from analysis.errors import AnalysisError
+from analysis.load import NOT_RUN
 from analysis.stats import STATS
 from analysis.tables import TableResult
 
 Writer = Callable[[list[TableResult], pd.DataFrame], str]
 WRITERS: dict[str, Writer] = {}
+CSV_FLOAT = "%.6g"  # six significant digits: far below any seed-to-seed spread
 FAILED_COLUMNS = ("trial_key", "grid", "dataset", "mode", "paired_budget", "unpaired",
                   "selection", "seed", "status", "error")
 
@@ -46,7 +48,7 @@ def title(table: TableResult) -> str:
 def to_markdown(tables: list[TableResult], failed: pd.DataFrame) -> str:
     sections = [_markdown_table(t) for t in tables]
     if not failed.empty:
-        sections.append(f"### Failed trials ({len(failed)})\n\n"
+        sections.append(f"### {_failed_title(failed)}\n\n"
                         + _failed_frame(failed).to_markdown(index=False, disable_numparse=True))
     return "\n\n".join(sections) + "\n"
 
@@ -70,7 +72,7 @@ def to_latex(tables: list[TableResult], failed: pd.DataFrame) -> str:
     sections = [_latex_table(t) for t in tables]
     if not failed.empty:
         rows = _failed_frame(failed).to_string(index=False).splitlines()
-        sections.append("\n".join(f"% {line}" for line in [f"failed trials ({len(failed)}):", *rows]))
+        sections.append("\n".join(f"% {line}" for line in [f"{_failed_title(failed)}:", *rows]))
     return "\n\n".join(sections) + "\n"
 
 
@@ -103,7 +105,7 @@ def to_csv(tables: list[TableResult], failed: pd.DataFrame) -> str:
     axes = list(dict.fromkeys(axis_title(a) for table in tables for a in table.axes))
     columns = ["table", "dataset", "protocol", *axes, "metric", *STATS, "paper", "paper_std",
                "paper_note", "seeds", "missing_seeds", "failed_seeds"]
-    return pd.DataFrame(records, columns=columns).to_csv(index=False)
+    return pd.DataFrame(records, columns=columns).to_csv(index=False, float_format=CSV_FLOAT)
 
 
 def _csv_records(table: TableResult) -> list[dict]:
@@ -133,6 +135,12 @@ def _seeds_by_cell(table: TableResult, failed_only: bool) -> dict[tuple, list[in
             continue
         out.setdefault(tuple(row[a] for a in table.axes), []).append(int(row["seed"]))
     return out
+
+
+def _failed_title(failed: pd.DataFrame) -> str:
+    """'Failed trials (2)', or 'Failed and unwritten trials (5)' when planned trials lack rows."""
+    unwritten = (failed["status"] == NOT_RUN).any()
+    return f"Failed {'and unwritten ' if unwritten else ''}trials ({len(failed)})"
 
 
 def _failed_frame(failed: pd.DataFrame) -> pd.DataFrame:

@@ -66,7 +66,7 @@ def test_latex_booktabs_balanced_bold_best(grid):
     assert all(n <= 1 for n in bold_per_column)
     assert r"pixel\_acc" in body and r"0.588$^\dagger$" in body
     assert "% paired 1, selection kmedoids: no row for seed 4" in tex
-    assert "% failed trials (1):" in tex
+    assert "% Failed trials (1):" in tex
     assert re.search(r"^% .* failed +RuntimeError: loss is not finite", tex, re.M)
 
 
@@ -85,3 +85,23 @@ def test_csv_long_form_numbers(grid):
 def test_unknown_format_lists_the_valid_ones(grid):
     with pytest.raises(AnalysisError, match=r"unknown format 'html' \(valid: md, latex, csv\)"):
         render(grid[1], "html")
+
+
+def test_archetype_average_beside_its_twin_and_unwritten_trials(tmp_path):
+    from analysis import with_planned
+    from analysis_rows import make_row, seg, write_rows
+    from trainer.config import TrialConfig
+    write_rows(tmp_path, [make_row(seg(.8, pixel_acc_archmean=v, mean_iou_archmean=v / 2),
+                                   paired_budget=1, seed=s) for s, v in enumerate((.4, .6))])
+    planned = [dict(TrialConfig(paired_budget=1, seed=2).to_row(),
+                    trial_key=TrialConfig(paired_budget=1, seed=2).key())]
+    res = with_planned(load_results(tmp_path), planned)
+    text = render(build_table("2", res), "md", res.failed)
+    header = [c.strip() for c in text.split("\n")[2].strip("|").split("|")]
+    at = header.index("pixel_acc_archmean")
+    assert header[at - 1] == "pixel_acc (Cityscapes paper)"
+    assert header[header.index("mean_iou_archmean") - 1] == "mean_iou (Cityscapes paper)"
+    row = [c.strip() for c in text.split("\n")[4].strip("|").split("|")]
+    assert row[at] == "**0.500 ± 0.141**"
+    assert "### Failed and unwritten trials (1)" in text and "| not run  |" in text
+    assert "seed 2 not run" in text
