@@ -171,6 +171,7 @@ def _finish(ax, metric: str, title: str) -> None:
                       for x in line.get_xdata()})
     if not ax.lines:
         ax.text(0.5, 0.5, "no rows", transform=ax.transAxes, ha="center", va="center")
+        ax.set_xticks([])
         return
     if budgets:
         ax.set_xscale("log")

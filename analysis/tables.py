@@ -176,6 +176,8 @@ def _build_one(spec: TableSpec, dataset: str, rows: pd.DataFrame,
     label = _paper_label(spec.protocol, dataset)
     if label is not None:
         cells = _attach_paper(cells, spec, axes, PROTOCOL_METRICS[spec.protocol])
+        if cells[[f"{m}.paper" for m in PROTOCOL_METRICS[spec.protocol]]].isna().all(axis=None):
+            label = None    # no cell has a published counterpart (e.g. a toy pool of 40)
     seeds = expected_seeds or tuple(sorted({int(s) for s in rows["seed"]}))
     missing = missing_seeds(rows, list(axes), seeds)
     return TableResult(spec, dataset, axes, metrics, cells, missing, seeds, label)

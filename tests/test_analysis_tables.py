@@ -216,3 +216,10 @@ def test_sweeps_table_grids_land_in_their_tables(tmp_path):
     assert pool_rows["pixel_acc.mean"].tolist() == pytest.approx([.5, .55])
     assert pool_rows["pixel_acc.paper"].isna().tolist() == [True, False]   # random pool: none
     assert pool_rows.loc["kmedoids", "pixel_acc.paper"] == .570
+
+
+def test_no_paper_columns_when_no_cell_has_a_published_counterpart(tmp_path):
+    write_rows(tmp_path, [make_row(seg(.5), unpaired=8, paired_budget=1, seed=0),
+                          make_row(seg(.4), mode="unpaired", unpaired=8, paired_budget=0, seed=0)])
+    table = _only(build_table("2", load_results(tmp_path)))
+    assert table.paper_label is None and table.cells["pixel_acc.paper"].isna().all()
