@@ -6,6 +6,7 @@ imports trainer or ray).
 
 CLI: `python -m analysis RESULTS_DIR [--table 1] [--format md|latex|csv] [--plot out.png]`.
 """
+from analysis.effects import selection_effects
 from analysis.errors import AnalysisError
 from analysis.load import Results, load_results, with_planned
 from analysis.plots import plot_budget_curves, plot_seed_distributions
@@ -16,5 +17,5 @@ from analysis.tables import TABLES, TableResult, build_table
 __all__ = [
     "AnalysisError", "Report", "Results", "TABLES", "TableResult", "build_report", "build_table",
     "load_results", "plot_budget_curves", "plot_seed_distributions", "render", "report",
-    "with_planned",
+    "selection_effects", "with_planned",
 ]

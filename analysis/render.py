@@ -13,6 +13,7 @@ import pandas as pd
 from analysis.axes import display
 from analysis.display import (LATEX, MARKDOWN, axis_title, display_frame, missing_lines, notes,
                               seed_ranges)
+from analysis.effects import selection_effects
 from analysis.errors import AnalysisError
 from analysis.load import NOT_RUN
 from analysis.stats import STATS
@@ -57,11 +58,31 @@ def _markdown_table(table: TableResult) -> str:
     body = display_frame(table, MARKDOWN).to_markdown(index=False, disable_numparse=True)
     lines = [f"### {title(table)}", "", body]
     lines += [""] + [f"- {n}" for n in notes(table)] if notes(table) else []
+    effects = effects_frame(table)
+    if not effects.empty:
+        lines += ["", f"Selection vs random ({table.headline[0]}; Δ = selector − random, "
+                      "'in random std' = Δ mean / random's std over seeds):", "",
+                  effects.to_markdown(index=False, disable_numparse=True)]
     missing = missing_lines(table)
     if missing:
         lines += ["", f"Missing seeds (every cell expects seeds {seed_ranges(list(table.seeds))}):"]
         lines += [f"- {m}" for m in missing]
     return "\n".join(lines)
+
+
+def effects_frame(table: TableResult) -> pd.DataFrame:
+    """selection_effects as strings: signed 3 decimals, the std ratio with 2."""
+    effects = selection_effects(table)
+    keys = [a for a in table.axes if a != "selector"]
+    return pd.DataFrame({
+        **{axis_title(k): [display(v) for v in effects[k]] for k in keys},
+        "selection": effects["selector"].astype(str),
+        "n (vs random)": [f"{n} vs {r}" for n, r in zip(effects["n"], effects["n_random"])],
+        "Δ mean": [f"{d:+.3f}" for d in effects["delta_mean"]],
+        "Δ mean in random std": ["n/a" if pd.isna(d) else f"{d:+.2f}"
+                                 for d in effects["delta_in_random_std"]],
+        "Δ worst seed": [f"{d:+.3f}" for d in effects["delta_worst"]],
+    })
 
 
 # --- LaTeX ------------------------------------------------------------------------------------
@@ -87,7 +108,10 @@ def _latex_table(table: TableResult) -> str:
         caption=_latex_text(title(table)),
         label=f"tab:fewpair-{table.spec.id}-{table.dataset}",
         column_format="l" * len(axes) + "r" * (frame.shape[1] - len(axes)))
-    comments = [*notes(table), *missing_lines(table)]
+    effects = effects_frame(table)
+    rows = effects.to_string(index=False).splitlines() if not effects.empty else []
+    comments = [*notes(table), *missing_lines(table),
+                *(["selection vs random:", *rows] if rows else [])]
     return tex.rstrip("\n") + "".join(f"\n% {c}" for c in comments)
 
 
