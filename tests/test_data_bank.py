@@ -80,3 +80,15 @@ def test_from_reader_keeps_label_colours_pure_and_values_in_range():
     # B values are palette channels mapped to [-1, 1]: 0 -> -1, 70 -> 70 / 127.5 - 1, ...
     allowed = {round(v / 127.5 - 1, 5) for v in set(PALETTE.ravel().tolist()) | {0}}
     assert {round(v, 5) for v in y.unique().tolist()} <= allowed
+
+
+def test_slice_and_gather_paths_give_the_same_pixels():
+    """CPU generators slice per sample, device generators gather: same draws, same crops."""
+    from trainer.data.bank import _crop_gather, _crop_views
+    bank, g = _position_bank(4), torch.Generator().manual_seed(5)
+    idx = torch.tensor([3, 0, 1, 3, 2])
+    offsets = bank._offsets(len(idx), S, g)
+    assert torch.equal(_crop_views(bank.a, idx, *offsets, S), _crop_gather(bank.a, idx, *offsets, S))
+    x_list, _ = bank.paired([3, 0], S, torch.Generator().manual_seed(1))  # a list of rows works too
+    x_tensor, _ = bank.paired(torch.tensor([3, 0]), S, torch.Generator().manual_seed(1))
+    assert torch.equal(x_list, x_tensor)

@@ -11,7 +11,9 @@ Outputs are float [B, 3, S, S] in [-1, 1] on the bank's device. Every random num
 the generator passed in, in a fixed order per call (rows, columns, flips; for `unpaired` first
 the A side then the B side), so saving `g.get_state()` with a checkpoint resumes augmentation bit
 for bit. The generator may live on the CPU or on the bank's device; draws are made on the
-generator's device and moved (a few bytes).
+generator's device. Neither path synchronises a GPU: with a CPU generator (and CPU row indices)
+crops are sliced per sample; with a CUDA generator they are one gather kernel. Both give the same
+pixels for the same draws. Row indices may be a tensor on either device or a list of ints.
 
 Resizing (once, at construction, to load_size x load_size like CycleGAN's resize_and_crop):
 photos / aerials / maps bilinear with antialiasing; label colour images (segmentation and
@@ -40,6 +42,22 @@ def _resize(image: np.ndarray, size: int, nearest: bool) -> torch.Tensor:
     if nearest:
         return TF.resize(chw, [size, size], InterpolationMode.NEAREST_EXACT, antialias=False)
     return TF.resize(chw, [size, size], InterpolationMode.BILINEAR, antialias=True)
+
+
+def _crop_views(images, idx, oy, ox, flip, size: int) -> torch.Tensor:
+    """Stack per-sample slices; idx, oy, ox, flip are CPU tensors [B]."""
+    crops = [images[i, :, y:y + size, x:x + size] for i, y, x in zip(idx.tolist(), oy.tolist(), ox.tolist())]
+    return torch.stack([c.flip(-1) if f else c for c, f in zip(crops, flip.tolist())])
+
+
+def _crop_gather(images, idx, oy, ox, flip, size: int) -> torch.Tensor:
+    """One advanced-indexing gather; every argument on the images' device."""
+    ar = torch.arange(size, device=images.device)
+    rows = oy[:, None] + ar                                             # [B, S]
+    cols = ox[:, None] + torch.where(flip[:, None], size - 1 - ar, ar)  # [B, S]
+    ch = torch.arange(3, device=images.device)
+    return images[idx[:, None, None, None], ch[None, :, None, None],
+                  rows[:, None, :, None], cols[:, None, None, :]]     # [B, 3, S, S]
 
 
 class ImageBank:
@@ -84,30 +102,31 @@ class ImageBank:
         return self.b.shape[-1]
 
     def draw(self, batch: int, generator: torch.Generator) -> torch.Tensor:
-        """[batch] int64 uniform random bank rows, on the bank's device."""
-        rows = torch.randint(len(self), (batch,), generator=generator, device=generator.device)
-        return rows.to(self.device, non_blocking=True)
+        """[batch] int64 uniform random bank rows, on the generator's device."""
+        return torch.randint(len(self), (batch,), generator=generator, device=generator.device)
 
     def _offsets(self, batch: int, size: int, generator: torch.Generator):
-        """Crop rows / columns in [0, L - S] and flip flags, each [batch] on the bank's device."""
+        """Crop rows / columns in [0, L - S] and flip flags, each [batch] on the generator's device."""
         if not 1 <= size <= self.load_size:
             raise ValueError(f"crop size {size} must be in 1..load_size={self.load_size}")
         dev, span = generator.device, self.load_size - size + 1
         oy = torch.randint(span, (batch,), generator=generator, device=dev)
         ox = torch.randint(span, (batch,), generator=generator, device=dev)
         flip = torch.randint(2, (batch,), generator=generator, device=dev).bool()
-        return [t.to(self.device, non_blocking=True) for t in (oy, ox, flip)]
+        return oy, ox, flip
 
-    def _crop(self, images: torch.Tensor, idx: torch.Tensor, offsets, size: int) -> torch.Tensor:
-        """Gather [B, 3, S, S] crops (flipped where asked) in one indexing op; to [-1, 1]."""
-        oy, ox, flip = offsets
-        ar = torch.arange(size, device=self.device)
-        rows = oy[:, None] + ar                                            # [B, S]
-        cols = ox[:, None] + torch.where(flip[:, None], size - 1 - ar, ar)  # [B, S]
-        ch = torch.arange(3, device=self.device)
-        crops = images[idx.to(self.device)[:, None, None, None], ch[None, :, None, None],
-                       rows[:, None, :, None], cols[:, None, None, :]]     # [B, 3, S, S] uint8
-        return crops.float().div_(127.5).sub_(1.0)
+    def _crop(self, images: torch.Tensor, idx, offsets, size: int) -> torch.Tensor:
+        """[B, 3, S, S] crops of rows idx (flipped where asked), as float in [-1, 1].
+
+        Offsets and rows on the CPU: slice views per sample (no device sync, cheap on CPU).
+        On the GPU: one gather over precomputed pixel indices (no sync, one kernel).
+        """
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        if offsets[0].device.type == "cpu" and idx.device.type == "cpu":
+            crops = _crop_views(images, idx, *offsets, size)
+        else:
+            crops = _crop_gather(images, idx.to(self.device), *(o.to(self.device) for o in offsets), size)
+        return crops.mul(1 / 127.5).sub_(1.0)  # uint8 -> float32 [-1, 1] in two passes
 
     def side(self, domain: str, idx: torch.Tensor, size: int, generator: torch.Generator):
         """One domain ("a" or "b") of rows idx, each with its own random crop and flip."""
@@ -128,4 +147,4 @@ class ImageBank:
         """A from this bank's rows idx_a, B from b_bank's (default this bank) rows idx_b;
         independent crops and flips."""
         a = self.side("a", idx_a, size, generator)
-        return a, (b_bank or self).side("b", idx_b, size, generator)
+        return a, (self if b_bank is None else b_bank).side("b", idx_b, size, generator)
