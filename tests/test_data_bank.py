@@ -92,3 +92,29 @@ def test_slice_and_gather_paths_give_the_same_pixels():
     x_list, _ = bank.paired([3, 0], S, torch.Generator().manual_seed(1))  # a list of rows works too
     x_tensor, _ = bank.paired(torch.tensor([3, 0]), S, torch.Generator().manual_seed(1))
     assert torch.equal(x_list, x_tensor)
+
+
+def test_rows_on_the_bank_device_use_index_select():
+    """Row tensors that live with the bank are first copied out with index_select (no sync on a
+    GPU); the crops are the same as slicing rows by Python ints."""
+    from trainer.data.bank import _crop_views
+    bank = _position_bank(4)
+    idx, offsets = torch.tensor([2, 1, 2]), bank._offsets(3, S, torch.Generator().manual_seed(2))
+    by_ints = _crop_views(bank.a, idx, *offsets, S, select_first=False)
+    assert torch.equal(_crop_views(bank.a, idx, *offsets, S, select_first=True), by_ints)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("generator_device", ["cpu", "cuda"])
+def test_cuda_bank_matches_cpu_bank(generator_device):
+    """On a GPU, with a CPU or a CUDA generator and rows on the GPU: the CPU bank's pixels for the
+    same draws (the CUDA generator's stream differs from the CPU one, so compare within device)."""
+    cpu_bank = _position_bank(4)
+    cuda_bank = ImageBank(cpu_bank.a.cuda(), cpu_bank.b.cuda(), range(4), list("0123"), [None] * 4)
+    rows = torch.tensor([3, 1], device="cuda")
+    g1 = torch.Generator(device=generator_device).manual_seed(4)
+    g2 = torch.Generator(device=generator_device).manual_seed(4)
+    a, b = cuda_bank.paired(rows, S, g1)
+    offsets = cpu_bank._offsets(2, S, g2)
+    expect = _to_uint8(cpu_bank._crop(cpu_bank.a, rows.cpu(), [o.cpu() for o in offsets], S))
+    assert a.is_cuda and torch.equal(_to_uint8(a).cpu(), expect)

@@ -11,9 +11,10 @@ Outputs are float [B, 3, S, S] in [-1, 1] on the bank's device. Every random num
 the generator passed in, in a fixed order per call (rows, columns, flips; for `unpaired` first
 the A side then the B side), so saving `g.get_state()` with a checkpoint resumes augmentation bit
 for bit. The generator may live on the CPU or on the bank's device; draws are made on the
-generator's device. Neither path synchronises a GPU: with a CPU generator (and CPU row indices)
-crops are sliced per sample; with a CUDA generator they are one gather kernel. Both give the same
-pixels for the same draws. Row indices may be a tensor on either device or a list of ints.
+generator's device. Neither path synchronises a GPU: with a CPU generator crops are sliced per
+sample (offsets are Python ints); with a generator on the bank's device they are one gather
+kernel. Both give the same pixels for the same draws. Row indices may be a list of ints or a
+tensor on the CPU or on the bank's device.
 
 Resizing (once, at construction, to load_size x load_size like CycleGAN's resize_and_crop):
 photos / aerials / maps bilinear with antialiasing; label colour images (segmentation and
@@ -44,9 +45,17 @@ def _resize(image: np.ndarray, size: int, nearest: bool) -> torch.Tensor:
     return TF.resize(chw, [size, size], InterpolationMode.BILINEAR, antialias=True)
 
 
-def _crop_views(images, idx, oy, ox, flip, size: int) -> torch.Tensor:
-    """Stack per-sample slices; idx, oy, ox, flip are CPU tensors [B]."""
-    crops = [images[i, :, y:y + size, x:x + size] for i, y, x in zip(idx.tolist(), oy.tolist(), ox.tolist())]
+def _crop_views(images, idx, oy, ox, flip, size: int, select_first: bool | None = None):
+    """Per-sample slices; oy, ox, flip [B] on the CPU (Python ints: no device sync), idx [B] on
+    the CPU or on the images' device (then the B rows are first copied out with index_select:
+    select_first, by default when idx is not on the CPU)."""
+    if select_first is None:
+        select_first = idx.device.type != "cpu"
+    if not select_first:
+        source, rows = images, idx.tolist()
+    else:
+        source, rows = images.index_select(0, idx), range(len(idx))  # [B, 3, L, L]
+    crops = [source[r, :, y:y + size, x:x + size] for r, y, x in zip(rows, oy.tolist(), ox.tolist())]
     return torch.stack([c.flip(-1) if f else c for c, f in zip(crops, flip.tolist())])
 
 
@@ -118,14 +127,14 @@ class ImageBank:
     def _crop(self, images: torch.Tensor, idx, offsets, size: int) -> torch.Tensor:
         """[B, 3, S, S] crops of rows idx (flipped where asked), as float in [-1, 1].
 
-        Offsets and rows on the CPU: slice views per sample (no device sync, cheap on CPU).
-        On the GPU: one gather over precomputed pixel indices (no sync, one kernel).
+        Offsets drawn on the CPU: slices per sample. Drawn on the GPU: one gather kernel over
+        precomputed pixel indices. Neither waits for the GPU.
         """
         idx = torch.as_tensor(idx, dtype=torch.long)
-        if offsets[0].device.type == "cpu" and idx.device.type == "cpu":
+        if offsets[0].device.type == "cpu":
             crops = _crop_views(images, idx, *offsets, size)
         else:
-            crops = _crop_gather(images, idx.to(self.device), *(o.to(self.device) for o in offsets), size)
+            crops = _crop_gather(images, idx.to(self.device), *offsets, size)
         return crops.mul(1 / 127.5).sub_(1.0)  # uint8 -> float32 [-1, 1] in two passes
 
     def side(self, domain: str, idx: torch.Tensor, size: int, generator: torch.Generator):
