@@ -61,11 +61,12 @@ class JudgeSpec:
 
 
 def default_spec(dataset: str) -> JudgeSpec:
-    """Toy sets: a tiny U-Net at half their 128 px height (a CPU minute). Real sets: torchvision's
-    LR-ASPP at 512 px height (Cityscapes at half resolution), trained on a GPU."""
+    """Toy sets: a tiny U-Net at half their 128 px height (2-5 CPU minutes, once). Real sets:
+    torchvision's LR-ASPP at 256 px height (Cityscapes 512x256, the scale pix2pix's FCN judge
+    works at; 2,975 photos are 1.2 GB of uint8), trained on a GPU."""
     if dataset_info(dataset).is_toy:
         return JudgeSpec()
-    return JudgeSpec(net="lraspp-mobilenetv3", work_height=512, crop=512, steps=20000, lr=1e-3)
+    return JudgeSpec(net="lraspp-mobilenetv3", work_height=256, crop=256, steps=20000, lr=1e-3)
 
 
 class Judge(nn.Module):
@@ -131,9 +132,11 @@ def _random_crops(photos, masks, spec: JudgeSpec, gen: torch.Generator):
 
 def train_judge(dataset: str, root: str | None, spec: JudgeSpec, device: torch.device) -> Judge:
     """Train a judge on the whole paired training split (cross-entropy, 255 ignored)."""
-    torch.manual_seed(spec.seed)
     photos, masks = load_training_set(dataset, root, spec.work_height, device)
-    judge = Judge(build_judge_net(spec.net, NUM_CLASSES), spec.work_height).to(device).train()
+    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+        torch.manual_seed(spec.seed)
+        net = build_judge_net(spec.net, NUM_CLASSES)
+    judge = Judge(net, spec.work_height).to(device).train()
     opt = torch.optim.Adam(judge.parameters(), lr=spec.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, spec.steps))
     gen = torch.Generator().manual_seed(spec.seed)
