@@ -65,7 +65,9 @@ def _markdown_table(table: TableResult) -> str:
                   effects.to_markdown(index=False, disable_numparse=True)]
     missing = missing_lines(table)
     if missing:
-        lines += ["", f"Missing seeds (every cell expects seeds {seed_ranges(list(table.seeds))}):"]
+        expect = ("the seeds planned for it" if table.seeds is None
+                  else f"seeds {seed_ranges(list(table.seeds))}")
+        lines += ["", f"Missing seeds (every cell expects {expect}):"]
         lines += [f"- {m}" for m in missing]
     return "\n".join(lines)
 

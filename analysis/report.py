@@ -38,8 +38,9 @@ def build_report(results_dir: str | os.PathLike, grid: str | None = None, *,
     """tables: paper table ids (default: every table with rows); fmt: md | latex | csv;
     plot / seed_plot: PNG paths for the budget curves / per-seed distributions (one file per
     dataset and protocol, suffixed, when there are several); expected_seeds: the seeds every
-    cell should have (default: all seeds seen in the table); planned: the grid's trials
-    (config columns + trial_key) so that trials with no row at all are listed too."""
+    cell should have (default: all seeds seen in the table, or with `planned` those planned for
+    the cell); planned: the grid's trials (config columns + trial_key) so that trials with no
+    row at all are listed too."""
     for path in (plot, seed_plot):   # fail before any work, and before any file is written
         if path is not None and not Path(path).parent.is_dir():
             raise AnalysisError(f"{Path(path).parent}: no such folder for the plot {Path(path).name}")
@@ -49,7 +50,7 @@ def build_report(results_dir: str | os.PathLike, grid: str | None = None, *,
     ids = [get_spec(t).id for t in tables] if tables else list(TABLES)
     built, empty = [], []
     for table_id in ids:
-        found = build_table(table_id, results, dataset, expected_seeds)
+        found = build_table(table_id, results, dataset, expected_seeds, per_cell=bool(planned))
         built += found
         empty += [] if found else [table_id]
     failed = results.failed if dataset is None else results.failed[

@@ -45,10 +45,11 @@ def cell_stats(rows: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.Da
 def missing_seeds(rows: pd.DataFrame, keys: list[str],
                   expected: tuple[int, ...] | None = None) -> pd.DataFrame:
     """Per cell, each expected seed without an ok row, and why: the failed trial's status and
-    error, or "no row". `expected` defaults to every seed seen among `rows` (the table's rows)."""
-    seeds = expected if expected is not None else tuple(sorted({int(s) for s in rows["seed"]}))
+    error, or "no row". `expected` None: each cell expects the seeds of its own rows (every
+    status, so planned-but-unwritten trials count)."""
     out = []
     for cell, part in rows.groupby(keys, sort=False, dropna=False):
+        seeds = expected if expected is not None else sorted({int(s) for s in part["seed"]})
         have = {int(s) for s in part.loc[part["status"] == STATUS_OK, "seed"]}
         failed = part[part["status"] != STATUS_OK]
         for seed in (s for s in seeds if s not in have):

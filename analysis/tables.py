@@ -45,7 +45,7 @@ class TableResult:
     metrics: tuple[str, ...]    # headline metrics, archetype averages, per-archetype scores
     cells: pd.DataFrame         # one row per cell: axes, n, seeds, <metric>.<stat>, paper
     missing: pd.DataFrame       # axes, seed, reason, trial_key
-    seeds: tuple[int, ...]      # the seeds every cell is expected to have
+    seeds: tuple[int, ...] | None  # seeds every cell should have; None: those planned per cell
     paper_label: str | None     # title of the published-number columns; None = not shown
 
     @property
@@ -149,8 +149,12 @@ def table_9(rows: pd.DataFrame) -> pd.Series:
 
 # --- building a table -------------------------------------------------------------------------
 def build_table(table_id: object, results: Results, dataset: str | None = None,
-                expected_seeds: tuple[int, ...] | None = None) -> list[TableResult]:
-    """Table `table_id`, one TableResult per dataset that has rows for it (ok or failed)."""
+                expected_seeds: tuple[int, ...] | None = None,
+                per_cell: bool = False) -> list[TableResult]:
+    """Table `table_id`, one TableResult per dataset that has rows for it (ok or failed).
+    A cell lacks the `expected_seeds` it has no ok row for; by default every seed seen in the
+    table; with `per_cell` (the grid's planned trials are among the failed rows, see
+    load.with_planned) the seeds planned for that cell."""
     spec = get_spec(table_id)
     rows = derive_axes(results.all)
     rows = rows[rows["protocol"] == spec.protocol]
@@ -160,12 +164,12 @@ def build_table(table_id: object, results: Results, dataset: str | None = None,
     for name, part in rows.groupby("dataset", sort=True):
         part = part[spec.select(part).astype(bool)]
         if len(part):
-            out.append(_build_one(spec, str(name), part, expected_seeds))
+            out.append(_build_one(spec, str(name), part, expected_seeds, per_cell))
     return out
 
 
 def _build_one(spec: TableSpec, dataset: str, rows: pd.DataFrame,
-               expected_seeds: tuple[int, ...] | None) -> TableResult:
+               expected_seeds: tuple[int, ...] | None, per_cell: bool) -> TableResult:
     context = _varying_context(rows, spec.axes)
     rows = rows.assign(**{c: rows[c].astype(object).where(rows[c].notna(), NA) for c in context})
     axes = (*spec.axes, *context)
@@ -178,7 +182,7 @@ def _build_one(spec: TableSpec, dataset: str, rows: pd.DataFrame,
         cells = _attach_paper(cells, spec, axes, PROTOCOL_METRICS[spec.protocol])
         if cells[[f"{m}.paper" for m in PROTOCOL_METRICS[spec.protocol]]].isna().all(axis=None):
             label = None    # no cell has a published counterpart (e.g. a toy pool of 40)
-    seeds = expected_seeds or tuple(sorted({int(s) for s in rows["seed"]}))
+    seeds = expected_seeds or (None if per_cell else tuple(sorted({int(s) for s in rows["seed"]})))
     missing = missing_seeds(rows, list(axes), seeds)
     return TableResult(spec, dataset, axes, metrics, cells, missing, seeds, label)
 

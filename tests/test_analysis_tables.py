@@ -223,3 +223,22 @@ def test_no_paper_columns_when_no_cell_has_a_published_counterpart(tmp_path):
                           make_row(seg(.4), mode="unpaired", unpaired=8, paired_budget=0, seed=0)])
     table = _only(build_table("2", load_results(tmp_path)))
     assert table.paper_label is None and table.cells["pixel_acc.paper"].isna().all()
+
+
+def test_planned_trials_set_each_cells_expected_seeds(tmp_path):
+    """With the grid's plan, a baseline planned for one seed is not 'missing' seeds 1-2."""
+    from analysis import with_planned
+    from trainer.config import TrialConfig
+    plan = [TrialConfig(paired_budget=1, seed=s) for s in (0, 1, 2)]
+    plan += [TrialConfig(mode="paired", unpaired=-1, paired_budget=-1, seed=0)]
+    write_rows(tmp_path, [make_row(seg(.5), paired_budget=1, seed=s) for s in (0, 1)]
+               + [make_row(seg(.9), mode="paired", unpaired=-1, paired_budget=-1, seed=0)])
+    planned = [dict(cfg.to_row(), trial_key=cfg.key()) for cfg in plan]
+    res = with_planned(load_results(tmp_path), planned)
+    table = _only(build_table("2", res, per_cell=True))
+    assert table.seeds is None
+    assert [(r.n_paired, r.seed, r.reason) for r in table.missing.itertuples()] == [
+        (1, 2, "not run")]
+    union = _only(build_table("2", res))
+    assert sorted((r.n_paired, r.seed) for r in union.missing.itertuples()) == [
+        (ALL, 1), (ALL, 2), (1, 2)]
