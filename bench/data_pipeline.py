@@ -4,7 +4,7 @@ in this run on the same toy-streets files. Also times generating the default toy
 The two paths are measured in alternating rounds and each reports its best round, so load from
 other processes on a shared machine skews the ratio as little as possible.
 
-    python bench/data_pipeline.py [--device cuda] [--pairs 100] [--rounds 5] [--batch 1 16]
+    python bench/data_pipeline.py [--device cuda] [--pairs 100] [--rounds 5] [--batch 1 16] [--threads 1]
 """
 from __future__ import annotations
 
@@ -63,7 +63,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=100, help="PIL pairs per round (bank: x batch)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; best one counts")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (PIL uses one)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="fewpair-bench-") as cache:
         os.environ["FEWPAIR_CACHE"] = cache  # a fresh cache: generation is measured, then deleted
         run(args)

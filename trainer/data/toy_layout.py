@@ -111,7 +111,7 @@ def _trees(c: _Canvas, a: Archetype, rng, yh: int) -> None:
         c.ids[crown], c.inst[crown], c.paint[crown] = VEG, 0, 0
 
 
-def _ground(c: _Canvas, a: Archetype, rng, yh: int, vx: float, centre: float, half: float):
+def _ground(c: _Canvas, a: Archetype, yh: int, vx: float, centre: float, half: float) -> None:
     """Road, sidewalks and roadside below the horizon, in perspective; lane markings as paint."""
     h, w = c.ids.shape
     t = (np.arange(yh, h, dtype=np.float32)[:, None] - yh + 1) / (h - yh)   # [h - yh, 1] depth
@@ -196,7 +196,7 @@ def draw_scene(a: Archetype, rng: np.random.Generator, h: int, w: int) -> Scene:
     vx, centre, half = w * rng.uniform(0.35, 0.65), rng.uniform(-0.1, 0.1), _uniform(rng, a.road)
     _buildings(c, a, rng, yh)
     _trees(c, a, rng, yh)
-    _ground(c, a, rng, yh, vx, centre, half)
+    _ground(c, a, yh, vx, centre, half)
     _objects(c, a, rng, yh, vx, centre, half)
     if rng.random() < a.ego:
         _ego(c, rng)

@@ -18,7 +18,7 @@ from PIL import Image, ImageFilter
 from .imageio import write_jpeg
 from .reader import write_archetypes
 from .registry import register_toy
-from .toy_render import _smooth_noise
+from .toy_render import smooth_noise
 from .toy_streets import archetype_sequence
 
 HALF = 128  # side of A and of B, pixels
@@ -86,7 +86,7 @@ def render_aerial(cls: np.ndarray, lots: np.ndarray, rng: np.random.Generator) -
     roofs = ROOFS[rng.integers(len(ROOFS), size=4096)] * rng.uniform(0.75, 1.2, (4096, 1))
     colour[lots >= 0] = roofs[lots[lots >= 0] % 4096].astype(np.float32)
     amp = TEXTURE[cls]
-    colour += (amp[:, :, 0] * _smooth_noise(rng, n, n, (16, 16))
+    colour += (amp[:, :, 0] * smooth_noise(rng, n, n, (16, 16))
                + amp[:, :, 1] * rng.standard_normal((n, n), dtype=np.float32))[..., None]
     shadow = np.roll(cls == BUILDING, (2, 2), axis=(0, 1)) & (cls != BUILDING)
     colour[shadow] *= 0.55

@@ -34,7 +34,7 @@ WINDOW_TINT = np.array((20, 30, 45), np.float32)                           # gla
 SIGN_COLOURS = np.array([(210, 190, 40), (40, 80, 170), (190, 40, 40), (220, 220, 220)], np.float32)
 
 
-def _smooth_noise(rng, h: int, w: int, cells: tuple[int, int]) -> np.ndarray:
+def smooth_noise(rng, h: int, w: int, cells: tuple[int, int]) -> np.ndarray:
     """[h, w] float32 noise, roughly in [-1, 1], bilinearly interpolated from a cells grid."""
     small = rng.standard_normal(cells).astype(np.float32)
     return np.asarray(Image.fromarray(small, mode="F").resize((w, h), Image.BILINEAR)) * 0.7
@@ -72,7 +72,7 @@ def _albedo(scene: Scene, rng) -> tuple[np.ndarray, np.ndarray]:
     table = np.concatenate([_instance_colours(scene, rng), base])           # [n + 1 + 20, 3]
     colour = np.take(table, np.where(scene.inst > 0, scene.inst, n + 1 + cls), axis=0)  # [H, W, 3]
     amp = np.take(TEXTURE, cls, axis=0)                                      # [H, W, 3]
-    grain = (amp[..., 0] * _smooth_noise(rng, h, w, (4, 8)) + amp[..., 1] * _smooth_noise(rng, h, w, (24, 48))
+    grain = (amp[..., 0] * smooth_noise(rng, h, w, (4, 8)) + amp[..., 1] * smooth_noise(rng, h, w, (24, 48))
              + amp[..., 2] * _uniform_noise(rng, (h, w)))
     yy, xx = np.ogrid[:h, :w]
     period = int(rng.integers(5, 9))
@@ -87,7 +87,7 @@ def _light(colour: np.ndarray, scene: Scene, a: Archetype, rng) -> np.ndarray:
     h, w = scene.ids.shape
     x = np.linspace(-0.5, 0.5, w, dtype=np.float32)[None, :]
     light = 1 + rng.uniform(-0.35, 0.35) * x                                   # [1, W]
-    shadow = _smooth_noise(rng, h, w, (3, 6)) > rng.uniform(0.0, 0.5)          # [H, W]
+    shadow = smooth_noise(rng, h, w, (3, 6)) > rng.uniform(0.0, 0.5)          # [H, W]
     light = light * np.where(shadow & (scene.ids != SKY), rng.uniform(0.5, 0.75), 1.0)
     y = np.arange(h, dtype=np.float32)[:, None]
     glow = 1 + 0.25 * np.clip(y / max(scene.horizon, 1), 0, 1) * (scene.ids == SKY)
@@ -102,7 +102,7 @@ def _night(colour: np.ndarray, scene: Scene, windows: np.ndarray, rng) -> np.nda
     h, w = scene.ids.shape
     colour = colour * rng.uniform(0.12, 0.22)
     colour[scene.ids == SKY] = (12, 14, 30)
-    lit = windows & (_smooth_noise(rng, h, w, (16, 32)) > 0.2)
+    lit = windows & (smooth_noise(rng, h, w, (16, 32)) > 0.2)
     colour[lit] = (230, 190, 110)
     lamps = np.argwhere(scene.paint == PAINT_LAMP)
     if len(lamps):
