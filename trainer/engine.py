@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from trainer import losses
+from trainer.atomic import atomic_write
 from trainer.image_pool import ImagePool
 from trainer.networks import build_discriminator, build_generator
 from trainer.schedule import lr_factor
@@ -182,11 +183,12 @@ def train_step(state: TrainState, x: Tensor, y: Tensor, paired: bool,
     state.opt_gen.step()
     _requires_grad(state.discriminators, True)
     state.sched_gen.step()
+    terms["g_total"] = g_total                 # named in the order they are computed
     if rules.adversarial:   # (no D update, no D schedule step: lambda_adv = 0 trains no D)
         terms |= discriminator_step(state, rules, x, y, out)
         state.sched_disc.step()
     state.step += 1
-    return {name: value.detach() for name, value in terms.items()} | {"g_total": g_total.detach()}
+    return {name: value.detach() for name, value in terms.items()}
 
 
 def discriminator_step(state: TrainState, rules: StepRules, x: Tensor, y: Tensor,
@@ -261,12 +263,9 @@ def state_payload(state: TrainState) -> dict:
 
 def save_checkpoint(state: TrainState, folder: str | os.PathLike) -> Path:
     """Write `folder/state.pt` atomically (temporary name, then rename); returns the folder."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{CHECKPOINT_FILE}.{os.getpid()}.tmp"
-    torch.save(state_payload(state), tmp)
-    os.replace(tmp, folder / CHECKPOINT_FILE)
-    return folder
+    payload = state_payload(state)
+    atomic_write(Path(folder) / CHECKPOINT_FILE, lambda tmp: torch.save(payload, tmp))
+    return Path(folder)
 
 
 def has_checkpoint(folder: str | os.PathLike) -> bool:

@@ -1,0 +1,275 @@
+"""One trial: `train(cfg, workdir, report=None) -> TrialResult`, and its CLI.
+
+    python -m trainer.train --dataset toy-streets --mode hybrid --paired-budget 5 --unpaired 100 \\
+        --selection kmedoids --seed 0 --steps 300 --image-size 32 --workdir DIR [--json]
+
+The way through: selection manifest (which training samples are unpaired / paired) -> the
+trial's image banks on the device (trainer.feed) -> the step plan (trainer.schedule) -> the step
+over an explicit state (trainer.engine) -> evaluation (trainer.evaluate). `workdir/checkpoint/`
+holds the latest checkpoint; when it exists training resumes from it exactly. report(metrics,
+checkpoint_dir) is called every cfg.report_every steps, at every checkpoint (with its folder),
+when training ends, and once more with the evaluation metrics. Never imports Ray.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm import tqdm
+
+from trainer.config import ConfigError, TrialConfig
+from trainer.data import dataset_info
+from trainer.engine import (LossWatch, NonFiniteLoss, StepRules, TrainState, build_state, has_checkpoint,
+                            load_checkpoint, save_checkpoint, train_step, translator)
+from trainer.feed import Feed, build_feed
+from trainer.schedule import StepPlan, default_steps
+
+CHECKPOINT_DIR = "checkpoint"     # under workdir; the contract's resume folder
+SAMPLES_PNG = "samples.png"       # under workdir; a few input / output / truth rows
+WATCH_EVERY = 25                  # steps between loss flushes (one GPU sync each; NaN check)
+
+Report = Callable[[dict, "str | None"], None]
+
+
+class TrainError(ValueError):
+    """A trial that cannot run as asked (no such device, someone else's checkpoint); one line."""
+
+
+@dataclass
+class TrialResult:
+    metrics: dict[str, float]            # evaluate()'s columns
+    protocol: str                        # segmentation | fcn-score | maps
+    train_s: float                       # seconds in the training loop (all sessions)
+    steps_done: int
+    steps_per_s: float
+    eval_s: float
+    device: str                          # "cpu" or the CUDA device's name
+    paired_indices: list[int] = field(default_factory=list)    # training-split indices
+    unpaired_indices: list[int] = field(default_factory=list)  # the pool; [] in mode paired
+    samples_png: str | None = None
+
+    def to_row(self) -> dict[str, object]:
+        return {**self.metrics, "protocol": self.protocol, "train_s": self.train_s,
+                "steps_done": self.steps_done, "steps_per_s": self.steps_per_s,
+                "eval_s": self.eval_s, "device": self.device,
+                "paired_indices": list(self.paired_indices),
+                "unpaired_indices": list(self.unpaired_indices), "samples_png": self.samples_png}
+
+
+@dataclass
+class Trial:
+    """Everything a trial's loop touches, built from its config (see `prepare`)."""
+    cfg: TrialConfig
+    device: torch.device
+    paired: list[int]          # training-split indices with pairs
+    unpaired: list[int]        # training-split indices of the unpaired pool ([] in mode paired)
+    feed: Feed
+    plan: StepPlan
+    state: TrainState
+    rules: StepRules
+
+
+# ---------------------------------------------------------------------------------------------
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" -> cuda when available, else cpu; an unavailable CUDA device is a TrainError."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise TrainError(f"device={name!r} is not a torch device ({err})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainError(f"device={name!r} but no CUDA device is available")
+    return device
+
+
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+
+
+def selected_indices(cfg: TrialConfig) -> tuple[list[int], list[int]]:
+    """(paired, unpaired) training indices from the selection manifest; paired mode: no pool."""
+    from trainer.selection import manifest_for   # selection pulls in feature extractors
+    manifest = manifest_for(cfg)
+    paired = [int(i) for i in manifest.paired]
+    unpaired = [] if cfg.mode == "paired" else [int(i) for i in manifest.unpaired]
+    return paired, unpaired
+
+
+def make_plan(cfg: TrialConfig, feed: Feed) -> StepPlan:
+    """The trial's step order; cfg.steps == 0 means schedule.default_steps of its epoch."""
+    plan = StepPlan(cfg.mode, cfg.mix, cfg.balance, feed.n_pairs, feed.n_pool, feed.n_y,
+                    cfg.seed, total=cfg.steps)
+    if cfg.steps == 0:
+        plan = StepPlan(cfg.mode, cfg.mix, cfg.balance, feed.n_pairs, feed.n_pool, feed.n_y,
+                        cfg.seed, total=default_steps(plan.epoch_length))
+    return plan
+
+
+def prepare(cfg: TrialConfig, workdir: str | Path) -> Trial:
+    """Select, decode, plan and build (or resume) the state of one trial."""
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True   # fixed shapes: pick the fastest conv kernels
+    paired, unpaired = selected_indices(cfg)
+    feed = build_feed(cfg, paired, unpaired, device)
+    plan = make_plan(cfg, feed)
+    state = build_state(cfg, device, plan.total)
+    state.extra.update(key=cfg.key(), train_s=0.0)
+    folder = Path(workdir) / CHECKPOINT_DIR
+    if has_checkpoint(folder):
+        written_by = load_checkpoint(state, folder).extra.get("key")
+        if written_by != cfg.key():
+            raise TrainError(f"{folder} holds a checkpoint of trial {written_by}, not of this "
+                             f"trial {cfg.key()}; use another workdir")
+    return Trial(cfg, device, paired, unpaired, feed, plan, state,
+                 StepRules.from_config(cfg, device))
+
+
+# ---------------------------------------------------------------------------------------------
+
+def run_steps(trial: Trial, until: int, watch: LossWatch) -> None:
+    """Train from state.step up to step `until` (exclusive count), recording every term."""
+    state, feed, plan, rules = trial.state, trial.feed, trial.plan, trial.rules
+    while state.step < until:
+        slot = plan.slot(state.step)
+        x, y = feed.batch(slot, state.rng)
+        watch.record(state.step + 1, train_step(state, x, y, slot.paired, rules))
+
+
+def next_stop(step: int, total: int, cfg: TrialConfig) -> int:
+    """The next step at which to flush losses, report or checkpoint."""
+    stops = [total, (step // WATCH_EVERY + 1) * WATCH_EVERY]
+    for every in (cfg.report_every, cfg.checkpoint_every):
+        if every:
+            stops.append((step // every + 1) * every)
+    return min(stops)
+
+
+def train_loop(trial: Trial, workdir: Path, report: Report | None, progress: bool) -> None:
+    """Steps to plan.total with loss checks, reports and checkpoints at their intervals."""
+    cfg, state, total = trial.cfg, trial.state, trial.plan.total
+    watch = LossWatch()
+    bar = tqdm(total=total, initial=state.step, disable=not progress, unit="step",
+               dynamic_ncols=True)
+    while state.step < total:
+        started, first = time.perf_counter(), state.step
+        run_steps(trial, next_stop(state.step, total, cfg), watch)
+        losses = watch.flush()                      # syncs; raises NonFiniteLoss with the step
+        state.extra["train_s"] += time.perf_counter() - started
+        bar.update(state.step - first)
+        bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items() if k != "g_total"}, refresh=False)
+        _events(trial, workdir, report, losses)
+    bar.close()
+
+
+def _events(trial: Trial, workdir: Path, report: Report | None, losses: dict) -> None:
+    cfg, step, total = trial.cfg, trial.state.step, trial.plan.total
+    checkpoint = step == total or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)
+    folder = str(save_checkpoint(trial.state, workdir / CHECKPOINT_DIR)) if checkpoint else None
+    if report and (checkpoint or (cfg.report_every and step % cfg.report_every == 0)):
+        report({**losses, **_timing(trial)}, folder)
+
+
+def _timing(trial: Trial) -> dict[str, float]:
+    train_s = trial.state.extra["train_s"]
+    return {"step": trial.state.step, "train_s": train_s,
+            "steps_per_s": trial.state.step / train_s if train_s > 0 else 0.0}
+
+
+def train(cfg: TrialConfig, workdir: str | Path, report: Report | None = None, *,
+          progress: bool = False) -> TrialResult:
+    """Train one trial in `workdir` (resuming from workdir/checkpoint/), evaluate it."""
+    from trainer.evaluate import evaluate, protocol_for   # the judge and metrics load lazily
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    trial = prepare(cfg, workdir)
+    train_loop(trial, workdir, report, progress)
+    started = time.perf_counter()
+    samples = str(workdir / SAMPLES_PNG)
+    metrics = evaluate(translator(trial.state, trial.rules, cfg.direction), cfg, trial.device,
+                       samples_png=samples)
+    timing = _timing(trial)
+    result = TrialResult(metrics, protocol_for(dataset_info(cfg.dataset).kind, cfg.direction),
+                         timing["train_s"], trial.state.step, timing["steps_per_s"],
+                         time.perf_counter() - started, device_name(trial.device),
+                         trial.paired, trial.unpaired,
+                         samples if Path(samples).is_file() else None)
+    if report:
+        report({**metrics, **timing, "eval_s": result.eval_s}, None)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+LOAD_RATIO = 286 / 256   # CycleGAN's load/crop ratio: the default --load-size for an --image-size
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One --flag per TrialConfig field (underscores as dashes), plus --workdir and --json."""
+    parser = argparse.ArgumentParser(prog="python -m trainer.train",
+                                     description="Train and evaluate one fewpair trial.")
+    for f in fields(TrialConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        else:
+            parser.add_argument(flag, type=_ARG_TYPES.get(f.type, str), default=None,
+                                metavar=f.name.upper())
+    parser.add_argument("--workdir", required=True, help="trial folder (checkpoint, samples)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the config and metrics as one JSON object on the last line")
+    return parser
+
+
+_ARG_TYPES = {"int": int, "float": float}
+
+
+def config_from_args(args: argparse.Namespace) -> TrialConfig:
+    names = {f.name for f in fields(TrialConfig)}
+    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if "image_size" in values and "load_size" not in values:
+        values["load_size"] = round(values["image_size"] * LOAD_RATIO)
+    return TrialConfig.from_dict(values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from trainer.data import DataError
+    from trainer.evaluate import EvaluationError
+    from trainer.selection import SelectionError
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = config_from_args(args)
+        result = train(cfg, args.workdir, progress=True)
+    except (ConfigError, DataError, SelectionError, EvaluationError, TrainError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except NonFiniteLoss as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    row = result.to_row()
+    for name in sorted(k for k, v in row.items() if _headline(k, v)):
+        print(f"{name:>20} {row[name]:.4f}")
+    print(f"{'device':>20} {result.device}   trial {cfg.key()}   samples {result.samples_png}")
+    if args.json:   # strict JSON: NaN (a class absent from the test split) becomes null
+        print(json.dumps({k: None if isinstance(v, float) and math.isnan(v) else v
+                          for k, v in {**cfg.to_row(), "trial_key": cfg.key(), **row}.items()}))
+    return 0
+
+
+def _headline(name: str, value: object) -> bool:
+    """Summary lines: overall metrics and timings, not per class or per archetype."""
+    return isinstance(value, float) and not name.startswith("iou_") and "__" not in name
+
+
+if __name__ == "__main__":
+    sys.exit(main())
