@@ -18,6 +18,15 @@ CYCLE_IDT = {"cycle_x", "cycle_y", "idt_x", "idt_y"}
 PAIRED = {"paired_x", "paired_y"}
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny convs run fastest on one thread, and the machine is shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def images(step: int, n: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed (x, y) per step index: [n, 3, 32, 32] in [-1, 1]."""
     gen = torch.Generator().manual_seed(1000 + step)
@@ -156,3 +165,27 @@ def test_a_fresh_state_is_a_function_of_the_seed():
     assert torch.equal(a.g[1].weight, b.g[1].weight)
     assert not torch.equal(a.g[1].weight, c.g[1].weight)
     assert not torch.equal(a.g[1].weight, a.f[1].weight)      # G and F start differently
+
+
+def test_bf16_autocast_keeps_terms_finite_and_float32():
+    state, rules = setup(precision="bf16")
+    terms = train_step(state, *images(0), True, rules)
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in terms.values())
+    assert state.pool_y.images.dtype == torch.bfloat16        # fakes are kept as produced
+    assert all(p.dtype == torch.float32 for p in state.g.parameters())   # master weights
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_cuda_step_with_fused_adam(precision):
+    cuda = torch.device("cuda")
+    cfg = TrialConfig(**(TINY | {"precision": precision}))
+    state, rules = build_state(cfg, cuda, 10), StepRules.from_config(cfg, cuda)
+    assert state.opt_gen.param_groups[0]["fused"] and state.opt_disc.param_groups[0]["fused"]
+    watch = LossWatch()
+    for step in range(3):
+        x, y = (t.to(cuda) for t in images(step))
+        watch.record(step + 1, train_step(state, x, y, step == 0, rules))
+    means = watch.flush()
+    assert {"paired_x", "cycle_x", "d_y"} <= set(means)
+    assert all(v == v and abs(v) < 1e4 for v in means.values())
