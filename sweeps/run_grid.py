@@ -181,25 +181,33 @@ def _manifest_task(point: dict) -> int:
 
 
 def prepare_manifests(cfgs: list[TrialConfig], resources: dict[str, float]) -> None:
-    """Compute each distinct selection once, as Ray tasks, before any trial starts."""
+    """Compute each distinct selection once, as Ray tasks, before any trial starts: first one
+    per dataset (it generates toy data and caches the features), then the rest in parallel."""
     import ray
     from tqdm import tqdm
-    unique = {tuple(getattr(c, f, None) for f in MANIFEST_FIELDS): c for c in cfgs}
+    unique = list({tuple(getattr(c, f, None) for f in MANIFEST_FIELDS): c for c in cfgs}.values())
+    firsts = list({(c.dataset, c.data_root, c.features): c for c in unique}.values())
     task = ray.remote(_manifest_task).options(num_cpus=resources["cpu"],
                                               num_gpus=resources["gpu"])
-    pending = {task.remote(c.to_row()): c for c in unique.values()}
-    with tqdm(total=len(pending), desc="selection manifests", unit="manifest") as bar:
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            cfg = pending.pop(ready[0])
-            try:
-                ray.get(ready[0])
-            except ray.exceptions.RayTaskError as err:
-                cause = err.cause if isinstance(err.cause, ValueError) else err
-                raise GridError(f"selection for trial {cfg.key()} "
-                                f"(budget {cfg.paired_budget}, pool {cfg.unpaired}, "
-                                f"{cfg.selection}, seed {cfg.seed}): {cause}") from None
-            bar.update()
+    with tqdm(total=len(unique), desc="selection manifests", unit="manifest") as bar:
+        for batch in (firsts, [c for c in unique if c not in firsts]):
+            _wait_all({task.remote(c.to_row()): c for c in batch}, bar)
+
+
+def _wait_all(pending: dict, bar) -> None:
+    """ray.get each task as it finishes; a selection error names the trial and its cause."""
+    import ray
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        cfg = pending.pop(ready[0])
+        try:
+            ray.get(ready[0])
+        except ray.exceptions.RayTaskError as err:
+            cause = err.cause if isinstance(err.cause, ValueError) else err
+            raise GridError(f"selection for trial {cfg.key()} (budget {cfg.paired_budget}, "
+                            f"pool {cfg.unpaired}, {cfg.selection}, seed {cfg.seed}): "
+                            f"{cause}") from None
+        bar.update()
 
 
 # --- the Tuner --------------------------------------------------------------------------------
@@ -245,8 +253,9 @@ def make_tuner(plan: SweepPlan, trainable, args: argparse.Namespace):
         name=plan.grid, storage_path=f"{plan.results.rstrip('/')}/{RAY_DIR}", verbose=1,
         failure_config=tune.FailureConfig(max_failures=args.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS))
-    tune_config = tune.TuneConfig(max_concurrent_trials=args.max_concurrent,
-                                  trial_dirname_creator=_trial_dirname)
+    tune_config = tune.TuneConfig(  # reuse_actors: torch is imported once per actor, not per trial
+        max_concurrent_trials=args.max_concurrent, trial_dirname_creator=_trial_dirname,
+        reuse_actors=True)
     return tune.Tuner(trainable, param_space=param_space(plan), tune_config=tune_config,
                       run_config=run_config)
 

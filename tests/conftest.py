@@ -20,6 +20,16 @@ def fewpair_cache(tmp_path_factory):
         os.environ["FEWPAIR_CACHE"] = old
 
 
+@pytest.fixture(scope="session")
+def ray_session(fewpair_cache):
+    """One local Ray per test session (2 CPUs, no GPU), started by the first test that asks.
+    After fewpair_cache, so that Ray's workers inherit the session's FEWPAIR_CACHE."""
+    import ray
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False)
+    yield ray
+    ray.shutdown()
+
+
 def pytest_collection_modifyitems(config, items):
     try:
         import torch
