@@ -84,7 +84,8 @@ def build_manifest(dataset: str, *, root: str | None = None, features: str = "au
         return found
     stale = path.exists()          # an old or incompatible file: overwrite; else first writer wins
     manifest = _compute(reader, spec, digest, device)
-    blob = json.dumps(dataclasses.asdict(manifest), indent=1).encode()
+    stored = {k: v for k, v in dataclasses.asdict(manifest).items() if k != "path"}
+    blob = json.dumps(stored, indent=1).encode()
     publish(path, lambda f: f.write(blob), replace=stale)
     return _read(path)
 
@@ -151,7 +152,7 @@ def _read(path: Path) -> Manifest | None:
     if not path.is_file():
         return None
     fields = json.loads(path.read_text())
-    if set(fields) != {f.name for f in dataclasses.fields(Manifest)}:
+    if set(fields) != {f.name for f in dataclasses.fields(Manifest)} - {"path"}:
         return None
     fields["path"] = str(path)
     return Manifest(**fields)
