@@ -167,6 +167,7 @@ def test_cli_prints_metrics_and_a_json_last_line(tmp_path, capsys):
 @pytest.mark.parametrize("argv,message", [
     (["--mode", "pix2pix"], "error: mode='pix2pix' is not one of paired, unpaired, hybrid"),
     (["--dataset", "kitti"], "error: unknown dataset 'kitti'"),
+    (["--dataset", "toy-synthlabels-far"], "error: dataset kind 'labels-only' has no evaluation"),
     (["--paired-budget", "30"], "error: paired_budget=30 is larger than the pool unpaired=20"),
     (["--device", "cuda:7"], "error: device='cuda:7' but no CUDA device is available"),
 ])

@@ -13,6 +13,7 @@ when training ends, and once more with the evaluation metrics. Never imports Ray
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -108,10 +109,7 @@ def make_plan(cfg: TrialConfig, feed: Feed) -> StepPlan:
     """The trial's step order; cfg.steps == 0 means schedule.default_steps of its epoch."""
     plan = StepPlan(cfg.mode, cfg.mix, cfg.balance, feed.n_pairs, feed.n_pool, feed.n_y,
                     cfg.seed, total=cfg.steps)
-    if cfg.steps == 0:
-        plan = StepPlan(cfg.mode, cfg.mix, cfg.balance, feed.n_pairs, feed.n_pool, feed.n_y,
-                        cfg.seed, total=default_steps(plan.epoch_length))
-    return plan
+    return plan if cfg.steps else dataclasses.replace(plan, total=default_steps(plan.epoch_length))
 
 
 def prepare(cfg: TrialConfig, workdir: str | Path) -> Trial:
@@ -137,7 +135,7 @@ def prepare(cfg: TrialConfig, workdir: str | Path) -> Trial:
 # ---------------------------------------------------------------------------------------------
 
 def run_steps(trial: Trial, until: int, watch: LossWatch) -> None:
-    """Train from state.step up to step `until` (exclusive count), recording every term."""
+    """Train until state.step == `until` (steps done), recording every step's terms."""
     state, feed, plan, rules = trial.state, trial.feed, trial.plan, trial.rules
     while state.step < until:
         slot = plan.slot(state.step)
@@ -189,6 +187,7 @@ def train(cfg: TrialConfig, workdir: str | Path, report: Report | None = None, *
           progress: bool = False) -> TrialResult:
     """Train one trial in `workdir` (resuming from workdir/checkpoint/), evaluate it."""
     from trainer.evaluate import evaluate, protocol_for   # the judge and metrics load lazily
+    protocol = protocol_for(dataset_info(cfg.dataset).kind, cfg.direction)  # fail before training
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     trial = prepare(cfg, workdir)
@@ -198,8 +197,7 @@ def train(cfg: TrialConfig, workdir: str | Path, report: Report | None = None, *
     metrics = evaluate(translator(trial.state, trial.rules, cfg.direction), cfg, trial.device,
                        samples_png=samples)
     timing = _timing(trial)
-    result = TrialResult(metrics, protocol_for(dataset_info(cfg.dataset).kind, cfg.direction),
-                         timing["train_s"], trial.state.step, timing["steps_per_s"],
+    result = TrialResult(metrics, protocol, timing["train_s"], trial.state.step, timing["steps_per_s"],
                          time.perf_counter() - started, device_name(trial.device),
                          trial.paired, trial.unpaired,
                          samples if Path(samples).is_file() else None)
