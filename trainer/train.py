@@ -112,8 +112,18 @@ def make_plan(cfg: TrialConfig, feed: Feed) -> StepPlan:
     return plan if cfg.steps else dataclasses.replace(plan, total=default_steps(plan.epoch_length))
 
 
+def check_learnable(cfg: TrialConfig) -> None:
+    """Some weighted term must exist in the mode, or the generators get no gradient at all."""
+    weights = [cfg.lambda_adv]
+    weights += [cfg.lambda_cycle, cfg.lambda_identity] if cfg.mode != "paired" else []
+    weights += [cfg.lambda_paired] if cfg.mode != "unpaired" else []
+    if not any(weights):
+        raise TrainError(f"mode={cfg.mode!r} with every lambda of its terms at 0 trains nothing")
+
+
 def prepare(cfg: TrialConfig, workdir: str | Path) -> Trial:
     """Select, decode, plan and build (or resume) the state of one trial."""
+    check_learnable(cfg)
     device = resolve_device(cfg.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True   # fixed shapes: pick the fastest conv kernels
