@@ -61,6 +61,12 @@ def row_path(results: str, grid: str, cfg: TrialConfig) -> str:
     return _join(grid_dir(results, grid), f"dataset={cfg.dataset}", f"{cfg.key()}.parquet")
 
 
+def samples_path(results: str, grid: str, cfg: TrialConfig) -> str:
+    """`<results>/<grid>/_samples/<trial_key>.png`: a trial's sample translations, kept beside
+    the rows (the trial's own folder is temporary); the `_` keeps row readers out."""
+    return _join(grid_dir(results, grid), "_samples", f"{cfg.key()}.png")
+
+
 # --- what -------------------------------------------------------------------------------------
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
@@ -88,14 +94,26 @@ def make_row(cfg: TrialConfig, grid: str, status: str, *, result: dict | None = 
 
 def write_row(path: str, row: dict[str, object]) -> str:
     """Write one row to a hidden temporary name beside `path`, then move it over `path`."""
+    table = pa.Table.from_pylist([row])
+    return _publish(path, lambda out: pq.write_table(table, out))
+
+
+def copy_file(source: str, path: str) -> str:
+    """Copy a local file to `path` (local or URI), published like a row."""
+    with open(source, "rb") as src:
+        data = src.read()
+    return _publish(path, lambda out: out.write(data))
+
+
+def _publish(path: str, write) -> str:
+    """write(stream) to a hidden temporary name beside `path`, then move it over `path`."""
     fs, final = _filesystem(path)
     folder, name = final.rsplit("/", 1)
     tmp = _join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
     fs.create_dir(folder, recursive=True)
-    table = pa.Table.from_pylist([row])
     try:
         with fs.open_output_stream(tmp) as out:
-            pq.write_table(table, out)
+            write(out)
         fs.move(tmp, final)   # LocalFileSystem: rename(2), atomic replace on POSIX
     except BaseException:
         _remove_quietly(fs, tmp)

@@ -69,6 +69,7 @@ def _train_and_record(cfg: TrialConfig, sweep: Sweep, workdir: str, path: str,
     common = dict(code_version=sweep.code_version, started_at=started)
     try:
         outcome = train_fn(cfg, workdir, report=report_to_tune).to_row()
+        outcome["samples_png"] = _keep_samples(outcome.get("samples_png"), cfg, sweep)
     except Exception as err:   # recorded, then raised again for Tune to retry
         _write(path, cfg, sweep.grid, "failed", error=_one_line(err), **common)
         raise
@@ -77,6 +78,13 @@ def _train_and_record(cfg: TrialConfig, sweep: Sweep, workdir: str, path: str,
         raise
     _write(path, cfg, sweep.grid, "ok", result=outcome, **common)
     return outcome
+
+
+def _keep_samples(png: str | None, cfg: TrialConfig, sweep: Sweep) -> str | None:
+    """Copy the trial's sample image out of its temporary workdir, next to the rows."""
+    if not png or not os.path.isfile(png):
+        return None
+    return results.copy_file(png, results.samples_path(sweep.results_root, sweep.grid, cfg))
 
 
 def _write(path: str, cfg: TrialConfig, grid: str, status: str, **fields) -> None:

@@ -66,6 +66,18 @@ def test_hidden_files_and_ray_state_are_not_rows(tmp_path):
         [f"{cfg.key()}.parquet"]
 
 
+def test_copied_file_lands_whole_beside_the_rows_and_is_not_a_row(tmp_path):
+    cfg = TrialConfig(seed=2)
+    source = tmp_path / "samples.png"
+    source.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    dest = results.samples_path(str(tmp_path / "res"), "g", cfg)
+    assert dest == f"{tmp_path}/res/g/_samples/{cfg.key()}.png"
+    assert results.copy_file(str(source), dest) == dest
+    assert open(dest, "rb").read() == source.read_bytes()
+    assert os.listdir(os.path.dirname(dest)) == [f"{cfg.key()}.png"]
+    assert results.row_files(str(tmp_path / "res")) == []
+
+
 def test_bad_status_and_unreadable_row_name_the_problem(tmp_path):
     with pytest.raises(results.ResultsError, match="status='done'"):
         results.make_row(TrialConfig(), "g", "done", code_version=CODE, started_at=T0,

@@ -1,0 +1,114 @@
+"""The smoke grid on the session's real local Ray (2 CPUs, no GPU), with the real trainer:
+rows with the expected columns and values, a rerun that trains nothing, GPU requests on a
+GPU-less cluster, and a trial that fails once and is retried from its checkpoint."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from ray import cloudpickle
+
+from sweeps import grids, results, run_grid
+from sweeps.grids import GridError
+from trainer.config import TrialConfig
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])   # FailOnce runs inside trials
+
+SMOKE = grids.expand(grids.get_grid("smoke"))
+
+
+@pytest.fixture(scope="session")
+def small_streets(fewpair_cache) -> str:
+    """toy-streets' small variant (40 train / 16 val images): the smoke grid's data."""
+    from trainer.data import toy_root
+    return str(toy_root("toy-streets", "small"))
+
+
+def row_mtimes(root: Path) -> dict[str, int]:
+    return {f: os.stat(f).st_mtime_ns for f in results.row_files(str(root), "smoke")}
+
+
+@pytest.mark.slow
+def test_smoke_grid_writes_one_row_per_trial_then_a_rerun_trains_nothing(
+        ray_session, small_streets, tmp_path, capsys):
+    argv = ["--grid", "smoke", "--data-root", small_streets, "--storage", str(tmp_path),
+            "--gpus-per-trial", "0.5"]
+    assert run_grid.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "trials ask for 0 GPUs, not 0.5" in out          # no GPU here: no endless wait
+    rows = results.read_rows(str(tmp_path), "smoke").set_index("trial_key")
+    assert sorted(rows.index) == sorted(c.key() for c in SMOKE)
+    for cfg in SMOKE:
+        row = rows.loc[cfg.key()]
+        assert row["status"] == "ok" and row["error"] is None and row["grid"] == "smoke"
+        assert (row["mode"], row["paired_budget"], row["selection"], row["seed"]) == \
+            (cfg.mode, cfg.paired_budget, cfg.selection, cfg.seed)
+        assert row["data_root"] == small_streets
+        assert row["steps_done"] == cfg.steps == 4 and row["device"] == "cpu"
+        assert len(row["paired_indices"]) == cfg.paired_budget
+        assert len(row["unpaired_indices"]) == cfg.unpaired == 8
+        assert set(row["paired_indices"]) <= set(row["unpaired_indices"])
+        assert 0 <= row["pixel_acc"] <= 1 and 0 <= row["mean_iou"] <= row["pixel_acc"] + 1e-9
+        assert row["code_version"].startswith(("git:", "fewpair:"))
+        assert row["started_at"] < row["finished_at"]
+        assert row["samples_png"] == results.samples_path(str(tmp_path), "smoke", cfg)
+        assert Path(row["samples_png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "rows:" in out and (tmp_path / "plots" / "smoke-budget.png").is_file()
+
+    before = row_mtimes(tmp_path)
+    assert run_grid.main(argv) == 0
+    assert "all 3 trials have rows; nothing to train" in capsys.readouterr().out
+    assert row_mtimes(tmp_path) == before
+
+
+def test_gpu_requests_follow_what_the_cluster_can_offer(ray_session, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))      # no `ray up` bootstrap config: local Ray
+    assert run_grid.trial_resources(1, 0.25) == {"cpu": 1, "gpu": 0.0}
+    with pytest.raises(GridError, match="--cpus-per-trial 4 is more than any node offers"):
+        run_grid.trial_resources(4, 0)
+    # On a `ray up` head, the autoscaler's node types say which GPUs can still appear.
+    (tmp_path / "ray_bootstrap_config.yaml").write_text(
+        "available_node_types:\n  head: {resources: {CPU: 0, GPU: 0}}\n"
+        "  gpu_worker: {min_workers: 0, max_workers: 4, resources: {CPU: 8, GPU: 1}}\n")
+    assert run_grid.largest_node("GPU") == 1
+    assert run_grid.trial_resources(1, 0.25) == {"cpu": 1, "gpu": 0.25}
+
+
+class FailOnce:
+    """The real trainer, made to raise once right after its first checkpoint reached Tune."""
+
+    def __init__(self, marks: Path):
+        self.marks = marks
+
+    def __call__(self, cfg: TrialConfig, workdir: str, report):
+        from trainer.train import train
+        attempt = len(list(self.marks.glob("attempt-*"))) + 1
+        resumed = (Path(workdir) / "checkpoint").is_dir()
+        (self.marks / f"attempt-{attempt}").write_text(f"resumed={resumed}")
+
+        def flaky_report(metrics, checkpoint_dir):
+            report(metrics, checkpoint_dir)
+            if checkpoint_dir and attempt == 1:
+                raise RuntimeError("injected failure after the first checkpoint")
+        return train(cfg, workdir, report=flaky_report)
+
+
+@pytest.mark.slow
+def test_a_trial_that_raises_once_is_retried_from_its_checkpoint(ray_session, small_streets,
+                                                                 tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    args = run_grid.build_parser().parse_args(
+        ["--grid", "smoke", "--data-root", small_streets, "--storage", str(tmp_path / "res"),
+         "--max-failures", "1"])
+    plan = run_grid.plan_sweep(args)
+    plan.todo = plan.todo[:1]
+    outcome = run_grid.run_sweep(plan, args, train_fn=FailOnce(marks))
+    assert not outcome.errors
+    assert (marks / "attempt-1").read_text() == "resumed=False"
+    assert (marks / "attempt-2").read_text() == "resumed=True"   # Tune's checkpoint came back
+    rows = results.read_rows(plan.results, "smoke")
+    assert list(rows["trial_key"]) == [plan.todo[0].key()]
+    assert rows["status"].iloc[0] == "ok" and rows["steps_done"].iloc[0] == 4

@@ -1,0 +1,115 @@
+"""A two-node Ray cluster on one machine (`ray.cluster_utils.Cluster`: a head that offers no CPU,
+as in cluster.yaml, and a worker with 2) runs the smoke grid through `sweeps/run_grid.py` as a
+script; its driver is SIGKILLed mid-sweep and `--resume` finishes only the rest.
+
+Cleanup: the cluster lives in a helper process of its own session; it shuts the cluster down
+when the test closes its stdin, and its reaper kills the nodes' processes if the helper dies.
+The killed driver joined that cluster (it started no Ray process of its own): its process group
+is killed, and Ray ends the dead job's trial actors. Anything left in the helper's process
+group is killed at the end.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from sweeps import grids, results
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "sweeps" / "run_grid.py"
+SMOKE_KEYS = sorted(c.key() for c in grids.expand(grids.get_grid("smoke")))
+HELPER = """
+import json, sys
+from ray.cluster_utils import Cluster
+temp_dir = sys.argv[1]
+cluster = Cluster(initialize_head=True, head_node_args=dict(
+    num_cpus=0, num_gpus=0, include_dashboard=False, temp_dir=temp_dir))
+cluster.add_node(num_cpus=2, num_gpus=0, temp_dir=temp_dir)
+cluster.wait_for_nodes()
+print(json.dumps({"address": cluster.address, "nodes": len(cluster.list_all_nodes())}), flush=True)
+sys.stdin.read()          # until the test closes our stdin
+cluster.shutdown()
+"""
+
+
+@pytest.fixture
+def two_nodes():
+    """(address, node count) of a fresh two-node cluster; torn down after the test."""
+    temp_dir = tempfile.mkdtemp(prefix="fp-")   # short: Ray's socket paths must stay < 108 chars
+    helper = subprocess.Popen([sys.executable, "-c", HELPER, temp_dir], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        info = json.loads(helper.stdout.readline() or "{}")
+        assert "address" in info, "the two-node cluster did not start"
+        yield info["address"], info["nodes"]
+    finally:
+        helper.stdin.close()
+        try:
+            helper.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        _kill_group(helper.pid)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _driver(args: list[str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(SCRIPT), *args], stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_for_rows(root: Path, n: int, driver: subprocess.Popen, timeout: float) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and driver.poll() is None:
+        files = results.row_files(str(root), "smoke")
+        if len(files) >= n:
+            return files
+        time.sleep(0.2)
+    raise AssertionError(f"no {n} rows within {timeout:.0f}s (driver rc={driver.poll()})")
+
+
+@pytest.mark.slow
+def test_two_node_cluster_survives_a_killed_driver_and_resumes(two_nodes, fewpair_cache,
+                                                              tmp_path):
+    address, nodes = two_nodes
+    assert nodes == 2
+    from trainer.data import toy_root
+    data = str(toy_root("toy-streets", "small"))
+    store = tmp_path / "results"
+    common = ["--grid", "smoke", "--data-root", data, "--storage", str(store),
+              "--address", address]
+
+    first = _driver([*common, "--max-concurrent", "1"], tmp_path / "first.log")
+    try:
+        [done] = _wait_for_rows(store, 1, first, timeout=300)
+    finally:
+        _kill_group(first.pid)                   # SIGKILL: no cleanup code of its own runs
+        first.wait(timeout=30)
+    assert first.returncode == -signal.SIGKILL, (tmp_path / "first.log").read_text()[-3000:]
+    finished_first = os.stat(done).st_mtime_ns
+    assert len(results.row_files(str(store), "smoke")) < len(SMOKE_KEYS)
+
+    second = _driver([*common, "--resume"], tmp_path / "second.log")
+    try:
+        assert second.wait(timeout=300) == 0, (tmp_path / "second.log").read_text()[-3000:]
+    finally:
+        _kill_group(second.pid)
+    rows = results.read_rows(str(store), "smoke")
+    assert sorted(rows["trial_key"]) == SMOKE_KEYS          # exactly one row per trial
+    assert (rows["status"] == "ok").all()
+    assert os.stat(done).st_mtime_ns == finished_first      # the finished trial was not rerun
+    log = (tmp_path / "second.log").read_text()
+    assert "rows:" in log and str(store / "smoke") in log
