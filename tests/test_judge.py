@@ -104,6 +104,8 @@ def test_cli_prints_one_line_errors_and_exits_2(capsys, tmp_path):
     assert "nope.pt" in capsys.readouterr().err
     assert jd.main(["--limit", "-1"]) == 2
     assert "eval_limit=-1" in capsys.readouterr().err
+    assert jd.main(["--device", "gpu0"]) == 2
+    assert capsys.readouterr().err.startswith("error: --device 'gpu0' is not a torch device")
 
 
 def test_cli_prints_the_ceiling(capsys, toy, tmp_path):

@@ -242,9 +242,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        print(f"error: --device {args.device!r} is not a torch device (e.g. cpu, cuda, cuda:1)",
+              file=sys.stderr)
+        return 2
+    try:
         cfg = TrialConfig(dataset=args.dataset, data_root=args.root, direction="BtoA",
                           eval_split=args.split, eval_limit=args.limit, judge=args.judge)
-        row = judge_ceiling(cfg, torch.device(args.device))
+        row = judge_ceiling(cfg, device)
     except ValueError as err:  # ConfigError, DataError, JudgeError: user mistakes, one line
         print(f"error: {err}", file=sys.stderr)
         return 2
