@@ -135,7 +135,8 @@ class ImageBank:
             crops = _crop_views(images, idx, *offsets, size)
         else:
             crops = _crop_gather(images, idx.to(self.device), *offsets, size)
-        return crops.mul(1 / 127.5).sub_(1.0)  # uint8 -> float32 [-1, 1] in two passes
+        return crops.float().mul_(1 / 127.5).sub_(1.0)  # uint8 -> float32 [-1, 1]; ~2x faster on
+        # the CPU than one promoting crops.mul(1 / 127.5)
 
     def side(self, domain: str, idx: torch.Tensor, size: int, generator: torch.Generator):
         """One domain ("a" or "b") of rows idx, each with its own random crop and flip."""
