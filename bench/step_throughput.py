@@ -150,6 +150,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--image-size", type=int, default=None, help="crop, px (CPU 64, CUDA 256)")
+    parser.add_argument("--ngf", type=int, default=None, help="G and D width (CPU 16, CUDA 64)")
+    parser.add_argument("--n-blocks", type=int, default=None, help="residual blocks (CPU 3, CUDA 9)")
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.threads:
@@ -157,10 +160,11 @@ def main() -> None:
     gpu = device.type == "cuda"
     if gpu:
         torch.backends.cudnn.benchmark = True
-        cfg = TrialConfig(mode="unpaired", paired_budget=0, unpaired=100, steps=1)
-    else:
-        cfg = TrialConfig(mode="unpaired", paired_budget=0, unpaired=100, steps=1, image_size=64,
-                          load_size=72, ngf=16, ndf=16, n_blocks=3)
+    size = args.image_size or (256 if gpu else 64)
+    width = args.ngf or (64 if gpu else 16)
+    cfg = TrialConfig(mode="unpaired", paired_budget=0, unpaired=100, steps=1, image_size=size,
+                      load_size=round(size * 286 / 256), ngf=width, ndf=width,
+                      n_blocks=args.n_blocks or (9 if gpu else 3))
     steps = args.steps or (100 if gpu else 15)
     name = torch.cuda.get_device_name(device) if gpu else f"cpu ({torch.get_num_threads()} threads)"
     print(f"device: {name}   {cfg.image_size}x{cfg.image_size}, ngf {cfg.ngf}, {cfg.n_blocks} blocks,"
