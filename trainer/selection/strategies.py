@@ -22,12 +22,16 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import pairwise_distances_chunked
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.neighbors import NearestNeighbors
+from threadpoolctl import threadpool_limits
 
 from .registry import STRATEGIES, SelectionError
 
 KMEANS_SEED = 0            # fixed k-means++ seed: clustering strategies are seed-independent
 KMEANS_INITS = 3           # k-means++ restarts, lowest inertia kept; 3 keeps 5-of-3,000x2,048 well under 2 s
 TYPICLUST_NEIGHBOURS = 20  # K of TypiClust's typicality (the TypiClust paper's value)
+# BLAS / OpenMP threads while selecting. One: results do not depend on a machine's core count
+# (float summation order), and busy-waiting thread pools slowed k-means 10x on a shared 2-core box.
+SELECT_THREADS = 1
 
 
 def select(features: np.ndarray, strategy: str, budget: int, seed: int = 0) -> list[int]:
@@ -43,7 +47,8 @@ def select(features: np.ndarray, strategy: str, budget: int, seed: int = 0) -> l
         raise SelectionError(f"budget={budget} is larger than the pool of {n} samples")
     if budget == n:
         return list(range(n))
-    picks = [int(i) for i in fn(x, int(budget), int(seed))]
+    with threadpool_limits(limits=SELECT_THREADS):
+        picks = [int(i) for i in fn(x, int(budget), int(seed))]
     assert len(set(picks)) == budget, f"{strategy} chose {len(set(picks))} of {budget}"
     return sorted(picks)
 
