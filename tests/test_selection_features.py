@@ -85,6 +85,15 @@ def test_resnet50_features_match_torchvision_penultimate_layer(tmp_path, monkeyp
         f"resnet50-random-resnet50.pth-{random_resnet_file.stat().st_size}"
 
 
+@pytest.mark.gpu
+def test_resnet50_features_on_cuda_match_the_cpu(monkeypatch, random_resnet_file):
+    monkeypatch.setenv(WEIGHTS_ENV, str(random_resnet_file))
+    images = [np.full((H, W, 3), rgb, np.uint8) for rgb in COLOURS]
+    cpu = EXTRACTORS["resnet50-imagenet"]("cpu")(images)
+    cuda = EXTRACTORS["resnet50-imagenet"]("cuda")(images)
+    np.testing.assert_allclose(cuda, cpu, rtol=1e-2, atol=1e-3)   # TF32 convolutions on the GPU
+
+
 def test_missing_weights_say_how_to_provide_them(tmp_path, monkeypatch):
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))   # an empty torchvision cache

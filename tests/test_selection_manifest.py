@@ -131,5 +131,5 @@ def test_kmedoids_covers_more_toy_archetypes_than_random():
     covered = len(set(archetypes[kmedoids.paired]))
     x = features_for("toy-streets", "train", "thumbnails-offline")
     random = [len(set(archetypes[select(x, "random", 5, seed=s)])) for s in range(20)]
-    assert covered == 4                                 # measured: all but one archetype
+    assert covered >= 4                                 # measured: 4 (all but the parks)
     assert covered >= np.mean(random) + 1.0             # measured: random covers 2.65 on average
