@@ -44,9 +44,10 @@ def bench_plan(args: argparse.Namespace, storage: str):
     """The smoke grid's first trial, at N seeds and the asked cadence, on the small toy set."""
     from sweeps import run_grid
     from trainer.data import toy_root
+    data = str(toy_root("toy-streets", "small"))
     cli = run_grid.build_parser().parse_args(
-        ["--grid", "smoke", "--storage", storage, "--data-root", str(toy_root("toy-streets", "small")),
-         "--max-concurrent", "1", "--gpus-per-trial", "0"])
+        ["--grid", "smoke", "--storage", storage, "--data-root", data, "--max-concurrent", "1",
+         "--gpus-per-trial", "0"])
     plan = run_grid.plan_sweep(cli)
     base = plan.cfgs[0].replace(steps=args.steps, report_every=max(1, args.steps // args.reports),
                                 checkpoint_every=max(1, args.steps // args.checkpoints))
@@ -110,15 +111,17 @@ def main() -> int:
     finally:
         ray.shutdown()
         shutil.rmtree(work, ignore_errors=True)
-    n = args.trials
-    print(f"baseline  train() directly:  {baseline:6.1f} s for {n} trials ({baseline / n:.1f} s each)")
+    n, nominal = args.trials, NOMINAL_TRIAL_S
+    print(f"baseline  train() directly:  {baseline:6.1f} s for {n} trials "
+          f"({baseline / n:.1f} s each)")
     print(f"sweep     Tuner.fit + rows:  {swept:6.1f} s for {n} trials ({swept / n:.1f} s each); "
           f"Ray start {ray_start:.1f} s, once per sweep")
     print(f"ratio sweep / baseline:      {swept / baseline:.3f}")
-    print(f"overhead per trial:          {per_trial:.2f} s = "
-          f"{100 * per_trial / NOMINAL_TRIAL_S:.1f} % of a {NOMINAL_TRIAL_S:.0f} s trial (target < 3 %)")
-    print(f"+ persisting {args.checkpoints} paper-size checkpoints (~{PAPER_CHECKPOINT_BYTES / 1e6:.0f} MB "
-          f"each) on this disk: {persist:.2f} s = {100 * persist / NOMINAL_TRIAL_S:.1f} %")
+    print(f"overhead per trial:          {per_trial:.2f} s = {100 * per_trial / nominal:.1f} % "
+          f"of a {nominal:.0f} s trial (target < 3 %)")
+    print(f"+ persisting {args.checkpoints} paper-size checkpoints "
+          f"(~{PAPER_CHECKPOINT_BYTES / 1e6:.0f} MB each) on this disk: {persist:.2f} s = "
+          f"{100 * persist / nominal:.1f} %")
     return 0
 
 

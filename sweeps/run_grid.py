@@ -1,7 +1,7 @@
 """Run a named grid on Ray Tune: one trial per TrialConfig, one Parquet row per trial.
 
     python sweeps/run_grid.py                          # the demo grid on this machine
-    python sweeps/run_grid.py --grid table2 --data-root /data/cityscapes --storage s3://b/fewpair
+    python sweeps/run_grid.py --grid table2 --data-root data/cityscapes --storage s3://b/fewpair
     python sweeps/run_grid.py --grid table2 --resume   # continue a killed sweep
     python sweeps/run_grid.py --grid table1 --dry-run  # trial count, what would run, GPU-hours
 
@@ -25,7 +25,8 @@ if __package__ in (None, ""):   # run as a script: make the repository root impo
 import pandas as pd   # noqa: E402
 
 from sweeps import results   # noqa: E402
-from sweeps.grids import GridError, expand, get_grid, grid_names, parse_weights, varying_fields  # noqa: E402
+from sweeps.grids import (GridError, expand, get_grid, grid_names, parse_weights,  # noqa: E402
+                          varying_fields)
 from trainer.config import ConfigError, TrialConfig   # noqa: E402
 from trainer.data import DataError, dataset_info   # noqa: E402
 
@@ -108,7 +109,8 @@ def planned_steps(cfg: TrialConfig) -> int:
         return cfg.steps
     from trainer.schedule import StepPlan, default_steps
     info = dataset_info(cfg.dataset)
-    split = (info.variants.get("default") or {}).get("train") or KNOWN_TRAIN_SIZES.get(cfg.dataset, 0)
+    toy_sizes = info.variants.get("default") or {}
+    split = toy_sizes.get("train") or KNOWN_TRAIN_SIZES.get(cfg.dataset, 0)
     pool = split if cfg.unpaired < 0 else cfg.unpaired
     pairs = {0: 0, -1: pool}.get(cfg.paired_budget, cfg.paired_budget)
     step_plan = StepPlan(cfg.mode, cfg.mix, cfg.balance, pairs, pool, pool, cfg.seed, 0)
@@ -273,6 +275,9 @@ def run_sweep(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
     if not args.resume:
         prepare_manifests(plan.todo, resources)
     trainable = tune.with_resources(trainable_for(plan, args, train_fn), resources)
+    if not args.resume and tune.Tuner.can_restore(plan.experiment):
+        print(f"note: {plan.experiment} holds an earlier sweep of this grid; this run starts its "
+              f"unfinished trials afresh (--resume continues them from their checkpoints)")
     tuner = make_tuner(plan, trainable, args)
     return tuner.fit()
 
@@ -318,13 +323,22 @@ def _run(args: argparse.Namespace) -> int:
         print(f"grid {plan.grid}: all {len(plan.cfgs)} trials have rows; nothing to train "
               f"(--force retrains)")
     else:
+        print_plan(plan)
         connect(args.address)
         grid_result = run_sweep(plan, args)
         if grid_result.errors:
             print(f"{len(grid_result.errors)} trials failed after retries", file=sys.stderr)
     print(summarize(plan))
-    failed = results.read_rows(plan.results, plan.grid)
-    return 1 if len(failed) and (failed["status"] != "ok").any() else 0
+    rows = results.read_rows(plan.results, plan.grid)
+    return 1 if len(rows) and (rows["status"] != "ok").any() else 0
+
+
+def print_plan(plan: SweepPlan) -> None:
+    """Which trial key is which config (Ray's progress table shows keys), then what runs."""
+    with pd.option_context("display.max_rows", None, "display.width", 200):
+        print(plan_table(plan).to_string(index=False))
+    print(f"grid {plan.grid}: {len(plan.todo)} of {len(plan.cfgs)} trials to run; "
+          f"rows go to {results.grid_dir(plan.results, plan.grid)}\n")
 
 
 if __name__ == "__main__":

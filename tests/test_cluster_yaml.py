@@ -50,7 +50,8 @@ def test_aws_head_runs_no_trials_and_spot_gpu_workers_scale_from_zero():
     config = load("cluster.yaml")
     head = config["available_node_types"][config["head_node_type"]]
     assert head["resources"] == {"CPU": 0, "GPU": 0}
-    workers = [t for n, t in config["available_node_types"].items() if n != config["head_node_type"]]
+    types = config["available_node_types"]
+    workers = [t for name, t in types.items() if name != config["head_node_type"]]
     assert len(workers) == 1 and workers[0]["min_workers"] == 0
     assert workers[0]["resources"]["GPU"] >= 1
     assert workers[0]["node_config"]["InstanceMarketOptions"]["MarketType"] == "spot"

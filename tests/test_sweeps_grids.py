@@ -57,14 +57,16 @@ def test_demo_is_small_and_has_both_baselines():
     hybrid = Counter((c.paired_budget, c.selection) for c in cfgs if c.mode == "hybrid")
     assert hybrid == {(b, s): 3 for b in (1, 5) for s in ("random", "kmedoids")}
     assert Counter(c.mode for c in cfgs) == {"hybrid": 12, "unpaired": 3, "paired": 3}
-    assert {(c.dataset, c.image_size, c.ngf, c.n_blocks) for c in cfgs} == {("toy-streets", 32, 8, 2)}
+    sizes = {(c.dataset, c.image_size, c.ngf, c.n_blocks) for c in cfgs}
+    assert sizes == {("toy-streets", 32, 8, 2)}
 
 
 def test_weights_override_the_lambdas_but_the_ablation_keeps_its_zeros():
     weights = grids.parse_weights("cycle=5, identity=2.5,paired=100,adv=0.5")
     assert weights == {"cycle": 5.0, "identity": 2.5, "paired": 100.0, "adv": 0.5}
     cfgs = grids.expand(grids.get_grid("ablation"), weights=weights)
-    lambdas = Counter((c.lambda_adv, c.lambda_cycle, c.lambda_identity, c.lambda_paired) for c in cfgs)
+    lambdas = Counter((c.lambda_adv, c.lambda_cycle, c.lambda_identity, c.lambda_paired)
+                      for c in cfgs)
     assert lambdas == {(0.5, 5.0, 2.5, 100.0): 10, (0.5, 0.0, 2.5, 100.0): 10,
                        (0.5, 5.0, 0.0, 100.0): 10}
 
@@ -107,6 +109,20 @@ def test_dry_run_prints_the_plan_and_skips_trials_with_rows(tmp_path, capsys):
     assert "grid table1: 101 trials, 100 to run, 1 done" in out
     assert f"{cfg.key()}" in out and "GPU-hours" in out
     assert not (tmp_path / "_ray").exists()   # a dry run starts nothing
+
+
+def test_a_rerun_skips_ok_rows_retries_failed_ones_and_force_retrains_all(tmp_path):
+    done, failed = grids.expand(grids.get_grid("smoke"))[:2]
+    now = results.utc_now()
+    for cfg, status in ((done, "ok"), (failed, "failed")):
+        row = results.make_row(cfg, "smoke", status, code_version="t", started_at=now,
+                               finished_at=now)
+        results.write_row(results.row_path(str(tmp_path), "smoke", cfg), row)
+    argv = ["--grid", "smoke", "--storage", str(tmp_path)]
+    plan = run_grid.plan_sweep(run_grid.build_parser().parse_args(argv))
+    assert [c.key() for c in plan.todo] == [c.key() for c in plan.cfgs if c.key() != done.key()]
+    forced = run_grid.plan_sweep(run_grid.build_parser().parse_args([*argv, "--force"]))
+    assert forced.todo == forced.cfgs
 
 
 @pytest.mark.parametrize("argv, message", [
