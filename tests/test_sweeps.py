@@ -4,6 +4,7 @@ GPU-less cluster, and a trial that fails once and is retried from its checkpoint
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -77,16 +78,19 @@ def test_gpu_requests_follow_what_the_cluster_can_offer(ray_session, tmp_path, m
 
 
 class FailOnce:
-    """The real trainer, made to raise once right after its first checkpoint reached Tune."""
+    """The real trainer, made to raise once right after its first checkpoint reached Tune.
+    Each attempt notes whether it started from a checkpoint and what row the trial had then."""
 
-    def __init__(self, marks: Path):
-        self.marks = marks
+    def __init__(self, marks: Path, row: str):
+        self.marks, self.row = marks, row
 
     def __call__(self, cfg: TrialConfig, workdir: str, report):
         from trainer.train import train
         attempt = len(list(self.marks.glob("attempt-*"))) + 1
         resumed = (Path(workdir) / "checkpoint").is_dir()
-        (self.marks / f"attempt-{attempt}").write_text(f"resumed={resumed}")
+        row = results.read_rows(str(Path(self.row).parents[2]), "smoke")
+        before = "none" if row.empty else f"{row['status'][0]}: {row['error'][0]}"
+        (self.marks / f"attempt-{attempt}").write_text(f"resumed={resumed}; row {before}")
 
         def flaky_report(metrics, checkpoint_dir):
             report(metrics, checkpoint_dir)
@@ -105,10 +109,14 @@ def test_a_trial_that_raises_once_is_retried_from_its_checkpoint(ray_session, sm
          "--max-failures", "1"])
     plan = run_grid.plan_sweep(args)
     plan.todo = plan.todo[:1]
-    outcome = run_grid.run_sweep(plan, args, train_fn=FailOnce(marks))
+    row = results.row_path(plan.results, "smoke", plan.todo[0])
+    outcome = run_grid.run_sweep(plan, args, train_fn=FailOnce(marks, row))
     assert not outcome.errors
-    assert (marks / "attempt-1").read_text() == "resumed=False"
-    assert (marks / "attempt-2").read_text() == "resumed=True"   # Tune's checkpoint came back
+    assert (marks / "attempt-1").read_text() == "resumed=False; row none"
+    # the failure was recorded, then the retry started from Tune's checkpoint
+    assert re.fullmatch(r"resumed=True; row failed: RuntimeError: injected failure after the "
+                        r"first checkpoint \(test_sweeps\.py:\d+\)",
+                        (marks / "attempt-2").read_text())
     rows = results.read_rows(plan.results, "smoke")
     assert list(rows["trial_key"]) == [plan.todo[0].key()]
     assert rows["status"].iloc[0] == "ok" and rows["steps_done"].iloc[0] == 4
