@@ -78,7 +78,23 @@ class SweepPlan:
         return f"{self.results.rstrip('/')}/{RAY_DIR}/{self.grid}"
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Resource and retry flags Ray would reject late (or wait forever on); one line each."""
+    gpus = args.gpus_per_trial
+    if gpus < 0 or (gpus > 1 and gpus != int(gpus)):
+        raise GridError(f"--gpus-per-trial {gpus:g}: give a fraction in [0, 1] or a whole number")
+    if args.cpus_per_trial <= 0:
+        raise GridError(f"--cpus-per-trial {args.cpus_per_trial:g} must be > 0")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise GridError(f"--max-concurrent {args.max_concurrent} must be >= 1")
+    if args.max_failures < 0:
+        raise GridError(f"--max-failures {args.max_failures} must be >= 0")
+    if args.data_root and not os.path.isdir(os.path.expanduser(args.data_root)):
+        raise GridError(f"--data-root {args.data_root}: no such folder")
+
+
 def plan_sweep(args: argparse.Namespace) -> SweepPlan:
+    check_args(args)
     grid = get_grid(args.grid, args.dataset)
     dataset_info(grid.dataset)   # an unknown dataset fails here, listing the valid ones
     weights = parse_weights(args.weights) if args.weights else None

@@ -130,6 +130,11 @@ def test_a_rerun_skips_ok_rows_retries_failed_ones_and_force_retrains_all(tmp_pa
     (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
     (["--weights", "cycle=1"], "--weights: missing identity, paired"),
     (["--grid", "table3", "--dataset", "toy-maps"], "grid table3 needs far/close label sets"),
+    (["--gpus-per-trial", "1.5"], "--gpus-per-trial 1.5: give a fraction in [0, 1]"),
+    (["--cpus-per-trial", "0"], "--cpus-per-trial 0 must be > 0"),
+    (["--max-concurrent", "0"], "--max-concurrent 0 must be >= 1"),
+    (["--max-failures", "-2"], "--max-failures -2 must be >= 0"),
+    (["--data-root", "no/such/folder"], "--data-root no/such/folder: no such folder"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
     assert run_grid.main([*argv, "--dry-run", "--storage", str(tmp_path)]) == 2
