@@ -25,8 +25,6 @@ from sweeps import results
 from trainer.config import TrialConfig
 
 TrainFn = Callable[..., object]   # trainer.train.train(cfg, workdir, report) -> TrialResult
-
-
 HEADLINE = ("pixel_acc", "mean_class_acc", "mean_iou", "maps_pixel_acc", "pixel_acc_archmean",
             "mean_iou_archmean", "maps_pixel_acc_archmean", "train_s", "steps_done",
             "steps_per_s", "eval_s")   # the final result Tune shows; the row has every column
@@ -115,4 +113,4 @@ def _one_line(err: BaseException) -> str:
     frame = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
     where = f" ({os.path.basename(frame.filename)}:{frame.lineno})" if frame else ""
     message = " ".join(str(err).split())
-    return f"{type(err).__name__}: {message}{where}"
+    return f"{type(err).__name__}{': ' + message if message else ''}{where}"
