@@ -221,10 +221,11 @@ def _wait_all(pending: dict, bar) -> None:
         try:
             ray.get(ready[0])
         except ray.exceptions.RayTaskError as err:
-            cause = err.cause if isinstance(err.cause, ValueError) else err
+            if not isinstance(err.cause, ValueError):   # a bug, not bad input: its traceback
+                raise
             raise GridError(f"selection for trial {cfg.key()} (budget {cfg.paired_budget}, "
                             f"pool {cfg.unpaired}, {cfg.selection}, seed {cfg.seed}): "
-                            f"{cause}") from None
+                            f"{err.cause}") from None
         bar.update()
 
 

@@ -120,3 +120,16 @@ def test_a_trial_that_raises_once_is_retried_from_its_checkpoint(ray_session, sm
     rows = results.read_rows(plan.results, "smoke")
     assert list(rows["trial_key"]) == [plan.todo[0].key()]
     assert rows["status"].iloc[0] == "ok" and rows["steps_done"].iloc[0] == 4
+
+
+def test_a_selection_that_cannot_be_made_fails_before_any_trial(ray_session, small_streets,
+                                                                 tmp_path, capsys):
+    """Table 1 wants a pool of 200; the small toy set has 40 training images."""
+    argv = ["--grid", "table1", "--dataset", "toy-streets", "--data-root", small_streets,
+            "--storage", str(tmp_path)]
+    assert run_grid.main(argv) == 2
+    err = capsys.readouterr().err                       # tqdm's progress bar, then the error
+    last = err.rstrip("\n").split("\n")[-1].split("\r")[-1]
+    assert last.startswith("error: selection for trial ") and "Traceback" not in err
+    assert "pool 200" in last and "40" in last          # the selection room's own words follow
+    assert not (tmp_path / "_ray").exists()             # no trial was started
