@@ -92,11 +92,13 @@ def arm_points(grid: Grid, arm: Arm) -> list[dict[str, object]]:
 
 
 def expand(grid: Grid, data_root: str | None = None,
-           weights: Mapping[str, float] | None = None) -> list[TrialConfig]:
+           weights: Mapping[str, float] | None = None,
+           labels_roots: Mapping[str, str] | None = None) -> list[TrialConfig]:
     """Every trial of the grid as a TrialConfig, duplicates (same key) dropped, order kept.
 
     `weights` (from --weights) replace the base λs; an arm that switches a term off (the
-    ablation's λ_cyc = 0) keeps it off. `data_root` points every trial at real data.
+    ablation's λ_cyc = 0) keeps it off. `data_root` points every trial at real data;
+    `labels_roots` (label-only dataset -> folder) the unpaired labels of Table 3's arms.
     """
     cfgs: dict[str, TrialConfig] = {}
     base_weights = {WEIGHT_FIELDS[k]: float(v) for k, v in (weights or {}).items()}
@@ -105,9 +107,28 @@ def expand(grid: Grid, data_root: str | None = None,
             point.update({k: v for k, v in base_weights.items() if arm.fixed.get(k) != 0})
             if data_root is not None:
                 point["data_root"] = data_root
+            labels = point.get("unpaired_labels", "same")
+            if labels_roots and labels in labels_roots:
+                point["unpaired_labels_root"] = labels_roots[labels]
             cfg = TrialConfig.from_dict(point)
             cfgs.setdefault(cfg.key(), cfg)
     return list(cfgs.values())
+
+
+def parse_labels_roots(items: Sequence[str], grid: Grid) -> dict[str, str]:
+    """`["gta5=PATH", "synscapes=PATH"]` -> {name: PATH}; each name must be one the grid uses."""
+    used = {p.get("unpaired_labels", "same") for arm in grid.arms for p in arm_points(grid, arm)}
+    used.discard("same")
+    roots = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not path:
+            raise GridError(f"--labels-root: {item!r} is not NAME=PATH")
+        if name not in used:
+            raise GridError(f"--labels-root: grid {grid.name} takes no unpaired labels from "
+                            f"{name!r} (it uses: {', '.join(sorted(used)) or 'none'})")
+        roots[name] = path
+    return roots
 
 
 def varying_fields(cfgs: Sequence[TrialConfig]) -> list[str]:

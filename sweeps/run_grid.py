@@ -25,8 +25,8 @@ if __package__ in (None, ""):   # run as a script: make the repository root impo
 import pandas as pd   # noqa: E402
 
 from sweeps import results   # noqa: E402
-from sweeps.grids import (GridError, expand, get_grid, grid_names, parse_weights,  # noqa: E402
-                          varying_fields)
+from sweeps.grids import (GridError, expand, get_grid, grid_names,  # noqa: E402
+                          parse_labels_roots, parse_weights, varying_fields)
 from trainer.config import ConfigError, TrialConfig   # noqa: E402
 from trainer.data import DataError, dataset_info   # noqa: E402
 
@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", default="demo", help=f"one of {', '.join(grid_names())}")
     p.add_argument("--dataset", help="run the grid on this dataset instead of its own")
     p.add_argument("--data-root", help="dataset folder (real datasets; toy ones are generated)")
+    p.add_argument("--labels-root", action="append", default=[], metavar="NAME=PATH",
+                   help="folder of a label-only set the grid uses (table3: gta5, synscapes)")
     p.add_argument("--storage", default="results", help="results root: a folder or s3://...")
     p.add_argument("--gpus-per-trial", type=float, default=0.25,   # 4 trials share a GPU
                    help="GPU fraction per trial; 0 on a cluster without GPUs")
@@ -98,7 +100,8 @@ def plan_sweep(args: argparse.Namespace) -> SweepPlan:
     grid = get_grid(args.grid, args.dataset)
     dataset_info(grid.dataset)   # an unknown dataset fails here, listing the valid ones
     weights = parse_weights(args.weights) if args.weights else None
-    cfgs = expand(grid, data_root=args.data_root, weights=weights)
+    labels_roots = parse_labels_roots(args.labels_root, grid)
+    cfgs = expand(grid, data_root=args.data_root, weights=weights, labels_roots=labels_roots)
     root = results.resolve_root(args.storage)
     done = set() if args.force else results.done_keys(root, grid.name, cfgs)
     todo = [cfg for cfg in cfgs if cfg.key() not in done]

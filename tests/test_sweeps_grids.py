@@ -52,6 +52,18 @@ def test_table3_takes_far_and_close_labels_per_dataset():
         grids.get_grid("table3", "pix2pix")
 
 
+def test_labels_roots_point_table3_arms_at_their_label_sets():
+    grid = grids.get_grid("table3")
+    roots = grids.parse_labels_roots(["gta5=data/gta5", "synscapes=data/synscapes"], grid)
+    cfgs = grids.expand(grid, labels_roots=roots)
+    pairs = {(c.unpaired_labels, c.unpaired_labels_root) for c in cfgs}
+    assert pairs == {("same", None), ("gta5", "data/gta5"), ("synscapes", "data/synscapes")}
+    with pytest.raises(grids.GridError, match="grid table1 takes no unpaired labels from 'gta5'"):
+        grids.parse_labels_roots(["gta5=data/gta5"], grids.get_grid("table1"))
+    with pytest.raises(grids.GridError, match="'gta5' is not NAME=PATH"):
+        grids.parse_labels_roots(["gta5"], grid)
+
+
 def test_demo_is_small_and_has_both_baselines():
     cfgs = grids.expand(grids.get_grid("demo"))
     hybrid = Counter((c.paired_budget, c.selection) for c in cfgs if c.mode == "hybrid")
