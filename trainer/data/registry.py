@@ -19,8 +19,8 @@ from .reader import SplitReader
 
 KINDS = ("segmentation", "maps", "labels-only")
 DIRECTIONS = ("AtoB", "BtoA")
-REAL_FEATURES = "resnet50"  # ImageNet ResNet50 penultimate layer, as in the paper (section 3.2)
-TOY_FEATURES = "offline"    # small offline extractor for toy data: no ImageNet download needed
+REAL_FEATURES = "resnet50-imagenet"  # ImageNet ResNet50 penultimate layer, as in the paper (section 3.2)
+TOY_FEATURES = "thumbnails-offline"  # small offline extractor for toy data: no ImageNet download needed
 TOY_SEED = 0                # toy datasets are generated deterministically from this seed
 
 

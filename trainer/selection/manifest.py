@@ -31,9 +31,6 @@ from .store import publish
 from .strategies import select
 
 SPLIT = "train"  # selection always draws from the training split
-# trainer.data declares `default_features` under these short names; the extractors' own names
-# say what they are. Only `features="auto"` goes through this table.
-DATASET_DEFAULT_NAMES = {"offline": "thumbnails-offline", "resnet50": "resnet50-imagenet"}
 
 
 @dataclass(frozen=True)
@@ -93,8 +90,7 @@ def build_manifest(dataset: str, *, root: str | None = None, features: str = "au
 def resolve_extractor(features: str, dataset: str) -> str:
     """The extractor name for `features` ("auto" = the dataset's default); unknown names raise."""
     if features == "auto":
-        declared = dataset_info(dataset).default_features
-        features = DATASET_DEFAULT_NAMES.get(declared, declared)
+        features = dataset_info(dataset).default_features
     EXTRACTORS[features]
     return features
 
