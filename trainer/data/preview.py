@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -14,6 +13,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+
+from trainer.atomic import atomic_write  # noqa: E402
 
 from . import DataError, open_split  # noqa: E402  (the package registers every dataset)
 
@@ -50,10 +51,8 @@ def draw(reader, per_row: int, out: Path) -> None:
     fig.suptitle(f"{reader.dataset} / {reader.split}: {what} per sample; rows by archetype (count)",
                  fontsize=8)
     fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}{out.suffix}")
-    fig.savefig(tmp, dpi=110)
+    atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=110, format=out.suffix.lstrip(".") or "png"))
     plt.close(fig)
-    os.replace(tmp, out)
 
 
 def main(argv: list[str] | None = None) -> int:
