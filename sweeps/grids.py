@@ -26,7 +26,7 @@ BUDGETS = (1, 5, 10, 20, 40)  # paired samples, Tables 1, 2, 7, 8, 9
 POOL = 200                    # unpaired samples chosen by k-medoids (Cityscapes, section 4.1.1)
 MAPS_POOL = 100               # unpaired samples for maps (section 4.2.3)
 SELECTORS = ("random", "kmedoids")
-SCIENCE_SELECTORS = ("random", "kmedoids", "kcenter", "typiclust")   # every trainer.selection strategy
+SCIENCE_SELECTORS = ("random", "kmedoids", "kcenter", "typiclust")   # all of trainer.selection
 PAPER_SIZES = dict(image_size=256, load_size=286, ngf=64, ndf=64, n_blocks=9)
 TINY_SIZES = dict(image_size=32, load_size=36, ngf=8, ndf=8, n_blocks=2)   # 2 CPU cores
 
