@@ -289,13 +289,14 @@ def science(dataset: str) -> Grid:
     """Issue 9, does the toy benchmark show the paper's effects, with their spread? Table 1's
     shape: 1 and 5 pairs x random/k-medoids/k-center/TypiClust x 10 seeds, paired only, inside
     a k-medoids pool of 200; Table 2's: that pool unpaired + 0/1/5 k-medoids pairs, balanced and
-    not, x 3 seeds. 800 steps of 32x32 for every trial, the whole 100-image val split scored:
-    about 40 min on 2 shared CPU cores (README, "Does it reproduce?")."""
+    not, x 3 seeds. 400 steps of 32x32 for every trial, the whole 100-image val split scored:
+    about 45 min on 2 shared CPU cores (README, "Does it reproduce?")."""
     hybrid_seeds = SEEDS[:3]   # the hybrid arms cost ~2x a paired-only trial; seeds go to Table 1
     base = {**TINY_SIZES, "unpaired": POOL,   # 200 of toy-streets' 300 training scenes
-            "steps": 800,          # same for every arm: ~35 s paired-only, ~75 s hybrid, 1 thread
+            "steps": 400,          # same for every arm: ~45 s paired-only, ~90 s hybrid on one
+                                   # thread of a shared 2-core box (~10 and ~4.5 steps/s)
             "eval_limit": 0,       # all 100 val scenes: the rarest archetype (4 %) has 4 of them
-            "report_every": 100, "checkpoint_every": 400}
+            "report_every": 100, "checkpoint_every": 0}   # checkpoint only at the end
     arms = (_paired_only(budgets=(1, 5), selectors=SCIENCE_SELECTORS),
             _unpaired_only(POOL, seeds=hybrid_seeds),
             _hybrid(budgets=(1, 5), seeds=hybrid_seeds),

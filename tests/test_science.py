@@ -39,11 +39,11 @@ def test_science_grid_is_table_1_by_four_selectors_and_table_2s_arms(cfgs):
 
 
 def test_science_trials_share_pool_steps_sizes_and_test_set(cfgs):
-    """Arms differ only in what they vary: same k-medoids pool of 200, same 800 steps of 32x32,
+    """Arms differ only in what they vary: same k-medoids pool of 200, same 400 steps of 32x32,
     the whole val split scored (eval_limit 0), on toy-streets."""
     shared = {(c.dataset, c.unpaired, c.pool_selection, c.steps, c.image_size, c.ngf,
                c.n_blocks, c.eval_limit, c.eval_split) for c in cfgs}
-    assert shared == {("toy-streets", 200, "kmedoids", 800, 32, 8, 2, 0, "val")}
+    assert shared == {("toy-streets", 200, "kmedoids", 400, 32, 8, 2, 0, "val")}
 
 
 def _tiny(cfg: TrialConfig) -> TrialConfig:
