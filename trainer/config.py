@@ -17,10 +17,12 @@ GAN_LOSSES = ("rsgan", "rasgan", "ralsgan", "lsgan")
 DIRECTIONS = ("AtoB", "BtoA")                      # A = photo / aerial, B = label colours / map
 PRECISIONS = ("fp32", "bf16")
 ALL = -1                                           # paired_budget / unpaired: every training sample
+HOLDOUT = "holdout"   # eval_split: training-split samples outside the unpaired pool (never trained
+                      # on); a validation split for tuning that leaves the test / val split unseen
 
 # Fields that do not change what a trial computes; left out of key().
 _NOT_IN_KEY = frozenset({"data_root", "unpaired_labels_root", "device", "report_every",
-                         "checkpoint_every"})
+                         "checkpoint_every", "eval_every"})
 
 
 class ConfigError(ValueError):
@@ -37,6 +39,7 @@ class TrialConfig:
     unpaired_labels_root: str | None = None  # that label-only dataset's folder (real GTA5 /
                                        # Synscapes need one); None = its default (toy: the cache)
     eval_split: str = "val"            # Cityscapes test labels are not public: the paper evaluates on val
+                                       # ("holdout": training samples outside the unpaired pool; tuning)
     eval_limit: int = 0                # evaluate on the first N images of eval_split; 0 = all
     judge: str = "auto"                # fcn-score (labels->photos) segmenter: "auto" = fewpair's own,
                                        # trained once per dataset (trainer.judge); else a TorchScript file
@@ -73,6 +76,9 @@ class TrialConfig:
     device: str = "auto"               # auto = cuda when available, else cpu
     report_every: int = 100            # steps between report() calls
     checkpoint_every: int = 500        # steps between checkpoints (0 = only at the end)
+    eval_every: int = 0                # steps between validation passes on eval_split (their
+                                       # `val_score` rides on that step's report, for early
+                                       # stopping); 0 = only the final evaluation
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -87,7 +93,7 @@ class TrialConfig:
             if value not in allowed:
                 raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
         for name in ("lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired", "eval_limit",
-                     "image_pool", "steps", "report_every", "checkpoint_every"):
+                     "image_pool", "steps", "report_every", "checkpoint_every", "eval_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0")
         for name in ("image_size", "load_size", "ngf", "ndf", "n_blocks"):
@@ -112,6 +118,9 @@ class TrialConfig:
                               f"unpaired={self.unpaired}")
         if self.mode == "paired" and self.unpaired_labels != "same":
             raise ConfigError("unpaired_labels needs unpaired data; mode='paired' uses none")
+        if self.eval_split == HOLDOUT and self.unpaired == ALL:
+            raise ConfigError(f"eval_split={HOLDOUT!r} needs training samples outside the unpaired "
+                              f"pool, but unpaired={ALL} puts the whole training split in it")
 
     # ---------------------------------------------------------------------------------------
     @classmethod

@@ -9,6 +9,10 @@
     maps (kind maps): a pixel is right when max |channel diff| to the truth < 20 on 0-255; the
         score is the mean over test images (section 4.2.2).
 
+Which images: the first cfg.eval_limit of cfg.eval_split, or with eval_split="holdout" of the
+training samples outside the trial's unpaired pool (never trained on: a validation split for
+tuning that keeps the val / test split unseen).
+
 Test-time input, as CycleGAN's test transform: the source image is resized to
 cfg.image_size x cfg.image_size (photos / maps bilinear with antialias, label colours nearest, as
 the training bank does), translated, and the output resized back to the source's original size.
@@ -16,17 +20,18 @@ the training bank does), translated, and the output resized back to the source's
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
+from torch.utils.data import Subset
 from torchvision.transforms import InterpolationMode
 from torchvision.utils import make_grid, save_image
 
 from . import metrics
 from .atomic import atomic_write
-from .config import TrialConfig
+from .config import HOLDOUT, TrialConfig
 from .data import Sample, open_split
 from .judge import load_judge, segment
 from .scoring import MapsTally, SegmentationTally, decoded
@@ -36,6 +41,9 @@ SAMPLE_ROWS = 4      # input / output / truth triplets in the per-trial samples 
 SAMPLE_HEIGHT = 128  # px: height of each panel in the samples PNG (width keeps the aspect)
 
 Translate = Callable[[torch.Tensor], torch.Tensor]  # [B, 3, S, S] in [-1, 1] -> same
+# Each protocol's main score (higher is better): what a validation pass reports as `val_score`
+# and tuning maximises.
+MAIN_METRIC = {"segmentation": "mean_iou", "fcn-score": "mean_iou", "maps": "maps_pixel_acc"}
 
 
 class EvaluationError(ValueError):
@@ -159,8 +167,8 @@ def evaluate(translate: Translate, cfg: TrialConfig, device: torch.device | str,
     Returns the metric columns of docs/contracts.md.
     """
     device = torch.device(device)
-    reader = open_split(cfg.dataset, cfg.eval_split, cfg.data_root)
-    protocol = make_protocol(protocol_for(reader.kind, cfg.direction), cfg, device)
+    kind, reader = eval_samples(cfg)
+    protocol = make_protocol(protocol_for(kind, cfg.direction), cfg, device)
     n = min(cfg.eval_limit, len(reader)) if cfg.eval_limit > 0 else len(reader)
     shown: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     batch: list[Sample] = []
@@ -172,6 +180,28 @@ def evaluate(translate: Translate, cfg: TrialConfig, device: torch.device | str,
     if samples_png is not None:
         write_samples(samples_png, shown)
     return protocol.tally.row()
+
+
+def eval_samples(cfg: TrialConfig) -> tuple[str, Sequence[Sample]]:
+    """(dataset kind, the samples to score): cfg.eval_split, or for "holdout" the training
+    samples outside the unpaired pool, in split order (eval_limit is applied by the caller)."""
+    if cfg.eval_split != HOLDOUT:
+        reader = open_split(cfg.dataset, cfg.eval_split, cfg.data_root)
+        return reader.kind, reader
+    from .selection import manifest_for   # selection pulls in the feature extractors
+    reader = open_split(cfg.dataset, "train", cfg.data_root)
+    pool = set(manifest_for(cfg).unpaired)
+    outside = [i for i in range(len(reader)) if i not in pool]
+    if not outside:
+        raise EvaluationError(f"eval_split={HOLDOUT!r}: the unpaired pool (unpaired="
+                              f"{cfg.unpaired}) holds all {len(reader)} training images of "
+                              f"{cfg.dataset}; none is left to validate on")
+    return reader.kind, Subset(reader, outside)
+
+
+def main_score(protocol: str, metrics: dict[str, float]) -> float:
+    """The protocol's main score (MAIN_METRIC) from evaluate()'s columns."""
+    return metrics[MAIN_METRIC[protocol]]
 
 
 def _score_batch(translate: Translate, protocol, batch: list[Sample], size: int,

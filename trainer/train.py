@@ -8,7 +8,11 @@ trial's image banks on the device (trainer.feed) -> the step plan (trainer.sched
 over an explicit state (trainer.engine) -> evaluation (trainer.evaluate). `workdir/checkpoint/`
 holds the latest checkpoint; when it exists training resumes from it exactly. report(metrics,
 checkpoint_dir) is called every cfg.report_every steps, at every checkpoint (with its folder),
-when training ends, and once more with the evaluation metrics. Never imports Ray.
+when training ends, and once more with the evaluation metrics. With cfg.eval_every > 0 a
+validation pass (evaluate() on cfg.eval_split) runs every cfg.eval_every steps and when training
+ends (that last pass is the final evaluation); its protocol's main score is `val_score` in that
+step's report and in the final metrics, for a scheduler that stops weak trials early. The passes
+touch no training state, so eval_every is not part of the trial's key. Never imports Ray.
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ from trainer.schedule import StepPlan, default_steps
 CHECKPOINT_DIR = "checkpoint"     # under workdir; the contract's resume folder
 SAMPLES_PNG = "samples.png"       # under workdir; a few input / output / truth rows
 WATCH_EVERY = 25                  # steps between loss flushes (one GPU sync each; NaN check)
+VAL_SCORE = "val_score"           # report / metrics key: the validation pass's main score
 
 Report = Callable[[dict, "str | None"], None]
 
@@ -75,6 +80,16 @@ class Trial:
     plan: StepPlan
     state: TrainState
     rules: StepRules
+    protocol: str = ""                   # evaluate.protocol_for(kind, direction)
+    last_eval: "Evaluation | None" = None   # the latest validation pass of this session
+
+
+@dataclass
+class Evaluation:
+    """One evaluate() pass: after which step, its metric columns, and its seconds."""
+    step: int
+    metrics: dict[str, float]
+    seconds: float
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,7 +171,7 @@ def run_steps(trial: Trial, until: int, watch: LossWatch) -> None:
 def next_stop(step: int, total: int, cfg: TrialConfig) -> int:
     """The next step at which to flush losses, report or checkpoint."""
     stops = [total, (step // WATCH_EVERY + 1) * WATCH_EVERY]
-    for every in (cfg.report_every, cfg.checkpoint_every):
+    for every in (cfg.report_every, cfg.checkpoint_every, cfg.eval_every):
         if every:
             stops.append((step // every + 1) * every)
     return min(stops)
@@ -183,8 +198,24 @@ def _events(trial: Trial, workdir: Path, report: Report | None, losses: dict) ->
     cfg, step, total = trial.cfg, trial.state.step, trial.plan.total
     checkpoint = step == total or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)
     folder = str(save_checkpoint(trial.state, workdir / CHECKPOINT_DIR)) if checkpoint else None
-    if report and (checkpoint or (cfg.report_every and step % cfg.report_every == 0)):
-        report({**losses, **_timing(trial)}, folder)
+    validate = cfg.eval_every and (step == total or step % cfg.eval_every == 0)
+    score = {VAL_SCORE: _validate(trial, workdir).metrics[VAL_SCORE]} if validate else {}
+    if report and (checkpoint or validate or (cfg.report_every and step % cfg.report_every == 0)):
+        report({**losses, **_timing(trial), **score}, folder)
+
+
+def _validate(trial: Trial, workdir: Path) -> Evaluation:
+    """evaluate() the current generators (the last pass, at the final step, writes the samples
+    PNG and is the trial's final evaluation); remembered in trial.last_eval."""
+    from trainer.evaluate import evaluate, main_score
+    started, step = time.perf_counter(), trial.state.step
+    samples = workdir / SAMPLES_PNG if step == trial.plan.total else None
+    metrics = evaluate(translator(trial.state, trial.rules, trial.cfg.direction), trial.cfg,
+                       trial.device, samples_png=samples)
+    if trial.cfg.eval_every:
+        metrics[VAL_SCORE] = main_score(trial.protocol, metrics)
+    trial.last_eval = Evaluation(step, metrics, time.perf_counter() - started)
+    return trial.last_eval
 
 
 def _timing(trial: Trial) -> dict[str, float]:
@@ -196,23 +227,24 @@ def _timing(trial: Trial) -> dict[str, float]:
 def train(cfg: TrialConfig, workdir: str | Path, report: Report | None = None, *,
           progress: bool = False) -> TrialResult:
     """Train one trial in `workdir` (resuming from workdir/checkpoint/), evaluate it."""
-    from trainer.evaluate import evaluate, protocol_for   # the judge and metrics load lazily
+    from trainer.evaluate import eval_samples, protocol_for   # judge and metrics load lazily
     protocol = protocol_for(dataset_info(cfg.dataset).kind, cfg.direction)  # fail before training
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     trial = prepare(cfg, workdir)
+    trial.protocol = protocol
+    eval_samples(cfg)   # a missing eval split or an empty holdout fails before training too
     train_loop(trial, workdir, report, progress)
-    started = time.perf_counter()
-    samples = str(workdir / SAMPLES_PNG)
-    metrics = evaluate(translator(trial.state, trial.rules, cfg.direction), cfg, trial.device,
-                       samples_png=samples)
+    final = trial.last_eval   # the validation pass at the last step, when eval_every asked for it
+    if final is None or final.step != trial.plan.total:
+        final = _validate(trial, workdir)
+    samples = workdir / SAMPLES_PNG
     timing = _timing(trial)
-    result = TrialResult(metrics, protocol, timing["train_s"], trial.state.step, timing["steps_per_s"],
-                         time.perf_counter() - started, device_name(trial.device),
-                         trial.paired, trial.unpaired,
-                         samples if Path(samples).is_file() else None)
+    result = TrialResult(final.metrics, protocol, timing["train_s"], trial.state.step,
+                         timing["steps_per_s"], final.seconds, device_name(trial.device),
+                         trial.paired, trial.unpaired, str(samples) if samples.is_file() else None)
     if report:
-        report({**metrics, **timing, "eval_s": result.eval_s}, None)
+        report({**final.metrics, **timing, "eval_s": result.eval_s}, None)
     return result
 
 
