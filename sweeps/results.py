@@ -140,6 +140,20 @@ def row_status(path: str) -> str | None:
     return table.column("status")[0].as_py()
 
 
+def read_row(path: str, columns: tuple[str, ...] | None = None) -> dict[str, object]:
+    """The row at `path` as a dict (only those of `columns` it has; None = all); {} if none."""
+    fs, local = _filesystem(path)
+    if fs.get_file_info(local).type != pafs.FileType.File:
+        return {}
+    try:
+        schema = pq.read_schema(local, filesystem=fs)
+        names = [c for c in schema.names if columns is None or c in columns]
+        table = pq.read_table(local, columns=names, filesystem=fs)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise ResultsError(f"{path}: not a readable results row ({err})") from None
+    return {name: table.column(name)[0].as_py() for name in names}
+
+
 def done_keys(results: str, grid: str, cfgs: list[TrialConfig]) -> set[str]:
     """Keys of the trials that already have an `ok` row (a rerun skips them)."""
     return {cfg.key() for cfg in cfgs if row_status(row_path(results, grid, cfg)) == "ok"}

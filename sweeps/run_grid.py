@@ -52,18 +52,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels-root", action="append", default=[], metavar="NAME=PATH",
                    help="folder of a label-only set the grid uses (table3: gta5, synscapes)")
     p.add_argument("--storage", default="results", help="results root: a folder or s3://...")
+    add_cluster_arguments(p)
+    p.add_argument("--weights", help="cycle=..,identity=..,paired=..[,adv=..]: override the λs")
+    p.add_argument("--resume", action="store_true", help="continue this grid's killed sweep")
+    p.add_argument("--force", action="store_true", help="retrain trials that have a row")
+    p.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
+    return p
+
+
+def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
+    """Where trials run and what each asks for; shared with sweeps/tune_weights.py (check_args
+    reads them)."""
     p.add_argument("--gpus-per-trial", type=float, default=0.25,   # 4 trials share a GPU
                    help="GPU fraction per trial; 0 on a cluster without GPUs")
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial")
     p.add_argument("--max-concurrent", type=int, help="most trials at once (default: as fit)")
     p.add_argument("--max-failures", type=int, default=MAX_FAILURES, help="retries per trial")
-    p.add_argument("--weights", help="cycle=..,identity=..,paired=..[,adv=..]: override the λs")
     p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
                    help="join this Ray cluster (default: $RAY_ADDRESS, else start a local one)")
-    p.add_argument("--resume", action="store_true", help="continue this grid's killed sweep")
-    p.add_argument("--force", action="store_true", help="retrain trials that have a row")
-    p.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
-    return p
 
 
 # --- the plan ---------------------------------------------------------------------------------

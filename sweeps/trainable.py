@@ -26,8 +26,9 @@ from trainer.config import TrialConfig
 
 TrainFn = Callable[..., object]   # trainer.train.train(cfg, workdir, report) -> TrialResult
 HEADLINE = ("pixel_acc", "mean_class_acc", "mean_iou", "maps_pixel_acc", "pixel_acc_archmean",
-            "mean_iou_archmean", "maps_pixel_acc_archmean", "train_s", "steps_done",
+            "mean_iou_archmean", "maps_pixel_acc_archmean", "val_score", "train_s", "steps_done",
             "steps_per_s", "eval_s")   # the final result Tune shows; the row has every column
+ROW_WRITTEN = "row_written"   # only in a trial's last result: 1 = its row was written, 0 = skipped
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,9 @@ def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
                        f"rerun without --resume")
     cfg = TrialConfig.from_dict(configs[key])
     path = results.row_path(sweep.results_root, sweep.grid, cfg)
-    if not sweep.force and results.row_status(path) == "ok":
-        tune.report({"row_written": 0, "skipped": 1})   # finished by an earlier run
+    if not sweep.force and results.row_status(path) == "ok":   # finished by an earlier run:
+        headline = results.read_row(path, HEADLINE)            # report what its row says
+        tune.report({**_scalars(headline), ROW_WRITTEN: 0, "skipped": 1})
         return
     if train_fn is None:
         from trainer.train import train as train_fn   # torch is imported in the trial only
@@ -58,7 +60,7 @@ def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
         _restore_checkpoint(workdir)
         outcome = _train_and_record(cfg, sweep, workdir, path, train_fn)
     headline = {k: outcome[k] for k in HEADLINE if isinstance(outcome.get(k), (int, float))}
-    tune.report({**headline, "row_written": 1, "skipped": 0})
+    tune.report({**headline, ROW_WRITTEN: 1, "skipped": 0})
 
 
 def _train_and_record(cfg: TrialConfig, sweep: Sweep, workdir: str, path: str,

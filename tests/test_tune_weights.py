@@ -1,0 +1,201 @@
+"""sweeps/tune_weights.py on the session's real local Ray (2 CPUs) with the real trainer at the
+smoke grid's sizes: a study of five trials in an Optuna journal file, ASHA's early stops as
+PRUNED trials and `stopped` rows, the printed weights run through run_grid's own parser, and a
+study whose driver is SIGKILLed and then resumed. Bad input: one line, exit 2, before any Ray.
+
+The killed driver joins the session's Ray (it starts no Ray process of its own): its process
+group is killed and Ray ends the dead job's trial actors.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from sweeps import results, run_grid, tune_weights
+from trainer.config import TrialConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "sweeps" / "tune_weights.py"
+STUDY = "smoke-study"
+GRID = f"tune-{STUDY}"
+TRIALS = 4
+
+
+@pytest.fixture(scope="module")
+def small_root(fewpair_cache) -> str:
+    from trainer.data import toy_root
+    return str(toy_root("toy-streets", "small"))
+
+
+def study_argv(tmp_path: Path, root: str) -> list[str]:
+    """Four trials of the smoke grid (4 steps, a pool of 8 of 40 images), a validation pass on 4
+    holdout images every step (ASHA's rungs at steps 1 and 2), one trial at a time so that
+    ASHA's decisions do not hang on which trial Ray ran first; 1 CPU and no GPU each."""
+    return ["--grid", "smoke", "--data-root", root, "--trials", str(TRIALS), "--eval-every", "1",
+            "--eval-limit", "4", "--seed", "3", "--study", STUDY,
+            "--storage", str(tmp_path / "optuna.journal"), "--results", str(tmp_path / "res"),
+            "--gpus-per-trial", "0", "--max-concurrent", "1"]
+
+
+def load_study(tmp_path: Path) -> optuna.Study:
+    storage = tune_weights.journal_storage(str(tmp_path / "optuna.journal"))
+    return optuna.load_study(study_name=STUDY, storage=storage)
+
+
+def check_study_and_rows(tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
+    """The journal holds TRIALS finished trials, none duplicated, and each has one row that says
+    the same: `ok` and its value for COMPLETE, `stopped` with why and how far for PRUNED."""
+    study = load_study(tmp_path)
+    trials = study.trials
+    assert [t.number for t in trials] == list(range(TRIALS))
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials), \
+        [t.state for t in trials]
+    assert all(set(t.params) == set(tune_weights.SEARCH) for t in trials)
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == TRIALS
+    base = TrialConfig.from_dict(study.user_attrs["fewpair"]["base"])   # the stored setup
+    assert (base.mode, base.paired_budget, base.eval_split, base.eval_every) == \
+        ("hybrid", 5, "holdout", 1)
+    rows = results.read_rows(str(tmp_path / "res"), GRID).set_index("trial_key")
+    by_key = {tune_weights.trial_config(base, t.params).key(): t for t in trials}
+    assert sorted(rows.index) == sorted(by_key)
+    for key, trial in by_key.items():
+        row = rows.loc[key]
+        assert row["grid"] == GRID and row["eval_split"] == "holdout" and row["unpaired"] == 8
+        assert {name: row[name] for name in trial.params} == trial.params
+        if trial.state == TrialState.COMPLETE:
+            assert row["status"] == "ok" and row["steps_done"] == 4
+            assert row["val_score"] == trial.value == row["mean_iou"]
+        else:
+            assert row["status"] == "stopped" and row["steps_done"] < 4
+            assert row["error"] == (f"stopped early at step {row['steps_done']} (val_score "
+                                    f"{row['val_score']:.4g}): below an ASHA rung's cutoff, "
+                                    f"PRUNED in study {STUDY}")
+    return trials
+
+
+@pytest.mark.slow
+def test_a_study_records_its_trials_stops_weak_ones_and_prints_usable_weights(
+        ray_session, small_root, tmp_path, capsys):
+    assert tune_weights.main(study_argv(tmp_path, small_root)) == 0
+    out = capsys.readouterr().out
+    trials = check_study_and_rows(tmp_path)
+    states = [t.state for t in trials]
+    assert TrialState.PRUNED in states and TrialState.COMPLETE in states   # ASHA stopped some
+    best = max((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    assert f"study {STUDY}: {TRIALS} trials" in out
+    assert f"best: trial {best.number}, mean_iou {best.value:.4g} on the holdout (4 images)" in out
+
+    # The printed command, run through run_grid's own parser and planner.
+    command = shlex.split(out.rstrip("\n").split("\n")[-1])
+    assert command[:2] == ["python", "sweeps/run_grid.py"]
+    argv = command[2:] + ["--storage", str(tmp_path / "grid-results")]
+    assert run_grid.main(argv + ["--dry-run"]) == 0
+    plan = run_grid.plan_sweep(run_grid.build_parser().parse_args(argv))
+    assert plan.grid == "smoke" and len(plan.cfgs) == 3
+    for cfg in plan.cfgs:
+        for name, value in best.params.items():
+            assert getattr(cfg, name) == pytest.approx(value, rel=1e-5)   # printed to 6 digits
+        assert cfg.lambda_adv == 1.0                                        # not searched
+
+
+def _wait_for_finished(tmp_path: Path, n: int, driver: subprocess.Popen, timeout: float) -> None:
+    """Until the journal holds n finished trials (the driver still running)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and driver.poll() is None:
+        journal = tmp_path / "optuna.journal"
+        if journal.is_file() and STUDY in journal.read_text():
+            done = [t for t in load_study(tmp_path).trials if t.state.is_finished()]
+            if len(done) >= n:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"no {n} finished trials within {timeout:.0f}s (rc={driver.poll()})")
+
+
+@pytest.mark.slow
+def test_a_killed_study_resumes_to_the_requested_trials_none_duplicated(
+        ray_session, small_root, tmp_path, capsys):
+    argv = study_argv(tmp_path, small_root)
+    address = ray_session.get_runtime_context().gcs_address
+    log = tmp_path / "first.log"
+    first = subprocess.Popen([sys.executable, str(SCRIPT), *argv, "--address", address],
+                             stdout=log.open("w"), stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    try:
+        _wait_for_finished(tmp_path, 1, first, timeout=180)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)   # no cleanup code of its own runs
+        first.wait(timeout=30)
+    assert first.returncode == -signal.SIGKILL, log.read_text()[-3000:]
+    before = load_study(tmp_path).trials
+    assert 1 <= len([t for t in before if t.state.is_finished()]) < TRIALS
+    kept = {f: os.stat(f).st_mtime_ns for f in results.row_files(str(tmp_path / "res"), GRID)
+            if results.row_status(f) == "ok"}
+
+    assert tune_weights.main([*argv, "--resume"]) == 0
+    assert f"study {STUDY}: {TRIALS} trials" in capsys.readouterr().out
+    trials = check_study_and_rows(tmp_path)
+    for old in before:   # trials asked before the kill kept their number and their λs
+        assert trials[old.number].params == old.params
+    assert {f: os.stat(f).st_mtime_ns for f in kept} == kept   # finished trials were not rerun
+
+
+# --- bad input: one line, exit 2, before Ray starts -------------------------------------------
+def _started(tmp_path: Path, root: str) -> tune_weights.Study:
+    """A started study (setup in the journal) with one trial asked, as a killed run leaves it."""
+    args = tune_weights.build_parser().parse_args(study_argv(tmp_path, root))
+    study = tune_weights.open_study(args)
+    load_study(tmp_path).ask()
+    return study
+
+
+def test_bad_input_is_one_line_and_exit_2(small_root, tmp_path, capsys):
+    argv = study_argv(tmp_path, small_root)
+    cases = [
+        ([*argv, "--resume"], f"--resume: no study '{STUDY}' in "),
+        ([*argv, "--eval-every", "4"], "--eval-every 4 must be in [1, 3]"),
+        ([*argv, "--storage", "s3://bucket/optuna.journal"], "the Optuna journal is a file path"),
+        ([*argv, "--study", "a b"], "--study 'a b': use letters"),
+        ([*argv, "--trials", "0"], "--trials 0 must be >= 1"),
+        ([*argv, "--grid", "demo"], "grid demo's pool of 40 unpaired images leaves none of "
+                                    "toy-streets's 40 training images to validate on"),
+        ([*argv, "--grid", "nope"], "unknown grid 'nope' (valid: "),
+        ([*argv, "--gpus-per-trial", "-1"], "--gpus-per-trial -1"),
+    ]
+    for case, message in cases:
+        assert tune_weights.main(case) == 2, case
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err, (case, err)
+        assert err.count("\n") == 1
+    study = _started(tmp_path, small_root)
+    assert study.setup["eval_every"] == 1 and study.base.checkpoint_every == 1
+    for case, message in [
+            (argv, f"study '{STUDY}' already holds 1 trials in "),
+            ([*argv, "--resume", "--paired-budget", "3"],
+             f"--paired-budget 3: study '{STUDY}' was started with 5; --resume continues it"),
+            ([*argv, "--resume"], f"--resume: no Tune state of study '{STUDY}' at ")]:
+        assert tune_weights.main(case) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
+    assert not (tmp_path / "res").exists()   # no trial ran, no Tune state was written
+
+
+def test_read_row_returns_the_asked_columns_it_has(tmp_path):
+    """What a skipped trial reports (sweeps.trainable): its row's headline, as stored."""
+    cfg = TrialConfig(lambda_paired=99.0)
+    path = results.row_path(str(tmp_path), GRID, cfg)
+    assert results.read_row(path) == {}
+    now = results.utc_now()
+    results.write_row(path, results.make_row(cfg, GRID, "ok", result={"val_score": 0.25},
+                                             code_version="t", started_at=now, finished_at=now))
+    assert results.read_row(path, ("val_score", "mean_iou", "lambda_paired")) == \
+        {"val_score": 0.25, "lambda_paired": 99.0}
+    assert results.read_row(path)["trial_key"] == cfg.key()
