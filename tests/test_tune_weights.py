@@ -199,3 +199,55 @@ def test_read_row_returns_the_asked_columns_it_has(tmp_path):
     assert results.read_row(path, ("val_score", "mean_iou", "lambda_paired")) == \
         {"val_score": 0.25, "lambda_paired": 99.0}
     assert results.read_row(path)["trial_key"] == cfg.key()
+
+
+# --- the searcher on its own (no trial runs) ----------------------------------------------------
+def _searcher(tmp_path: Path, **setup):
+    """A JournalOptunaSearch on the study STUDY in tmp_path's journal, as make_tuner builds it."""
+    from optuna.samplers import TPESampler
+    from sweeps.journal_search import JournalOptunaSearch
+    storage = tune_weights.journal_storage(str(tmp_path / "optuna.journal"))
+    search = JournalOptunaSearch(storage=storage, study_name=STUDY, sampler=TPESampler(seed=0))
+    space = tune_weights.param_space({"tune_adv": False, "tune_gan_loss": False, **setup})
+    assert search.set_search_properties("val_score", "max", space)
+    return search, storage
+
+
+def test_the_search_space_and_each_suggestion_names_its_optuna_trial(tmp_path):
+    search, _ = _searcher(tmp_path, tune_adv=True, tune_gan_loss=True)
+    ranges = {**tune_weights.SEARCH, "lambda_adv": tune_weights.ADV_RANGE}
+    for number in range(6):
+        config = search.suggest(f"t{number}")
+        assert config["optuna_trial"] == number
+        for name, (low, high) in ranges.items():
+            assert low <= config[name] <= high, name
+        assert config["gan_loss"] in ("rsgan", "rasgan", "ralsgan", "lsgan")
+        cfg = tune_weights.trial_config(TrialConfig(), config)   # what the trial trains
+        assert (cfg.lambda_adv, cfg.gan_loss) == (config["lambda_adv"], config["gan_loss"])
+    plain, _ = _searcher(tmp_path / "plain")
+    assert set(plain.suggest("t0")) == {*tune_weights.SEARCH, "optuna_trial"}
+
+
+def test_a_resumed_searcher_adopts_a_trial_the_killed_driver_was_asking(tmp_path):
+    """The driver died after writing one of the trial's λs: the trial keeps its number and that
+    λ, the rest are drawn; the next suggestion is a new trial; a stop is told as PRUNED, a run
+    to its end as COMPLETE; FinishedInJournal then stops reruns of both."""
+    from sweeps.journal_search import FinishedInJournal
+    search, storage = _searcher(tmp_path)
+    study = optuna.load_study(study_name=STUDY, storage=storage)
+    orphan = study.ask()
+    orphan.suggest_float("lambda_cycle", 1.0, 100.0, log=True)   # ...then SIGKILL
+    resumed, _ = _searcher(tmp_path)
+    adopted = resumed.suggest("tune-a")
+    assert adopted["optuna_trial"] == 0 and adopted["lambda_cycle"] == orphan.params["lambda_cycle"]
+    assert set(adopted) == {*tune_weights.SEARCH, "optuna_trial"}
+    assert resumed.suggest("tune-b")["optuna_trial"] == 1
+    resumed.on_trial_complete("tune-a", {"val_score": 0.2, "step": 1})          # stopped early
+    resumed.on_trial_complete("tune-b", {"val_score": 0.3, "row_written": 1})   # ran to its end
+    states = [(t.number, t.state) for t in study.trials]
+    assert states == [(0, TrialState.PRUNED), (1, TrialState.COMPLETE)]
+    assert study.trials[1].value == 0.3
+    stopper = FinishedInJournal(storage, STUDY)
+    assert stopper("x", {"config": {"optuna_trial": 0}})
+    assert stopper("y", {"config": {"optuna_trial": 1}})
+    assert not stopper("z", {"config": {"optuna_trial": 2}}) and not stopper("z", {})
