@@ -165,6 +165,11 @@ def open_study(args: argparse.Namespace) -> Study:
     name = args.study or f"{setup['dataset']}-{setup['grid']}-b{setup['paired_budget']}"
     if not STUDY_NAME.fullmatch(name):
         raise StudyError(f"--study {name!r}: use letters, digits, '.', '_' and '-'")
+    if not args.resume:   # bad setup flags fail before the journal is touched
+        base = base_config(setup)
+        check_setup(setup, base)
+    elif not os.path.isfile(args.storage):
+        raise StudyError(f"--resume: no journal file {args.storage}; run without --resume")
     storage = journal_storage(args.storage)
     found = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}.get(name)
     if args.resume:
@@ -175,8 +180,6 @@ def open_study(args: argparse.Namespace) -> Study:
         if found is not None and found.n_trials:
             raise StudyError(f"study {name!r} already holds {found.n_trials} trials in "
                              f"{args.storage}; --resume continues it, --study NAME starts another")
-        base = base_config(setup)
-        check_setup(setup, base)
         created = optuna.create_study(storage=storage, study_name=name, direction="maximize",
                                       load_if_exists=True)
         created.set_user_attr(SETUP_ATTR, {"setup": setup, "base": base.to_row()})

@@ -160,7 +160,7 @@ def _started(tmp_path: Path, root: str) -> tune_weights.Study:
 def test_bad_input_is_one_line_and_exit_2(small_root, tmp_path, capsys):
     argv = study_argv(tmp_path, small_root)
     cases = [
-        ([*argv, "--resume"], f"--resume: no study '{STUDY}' in "),
+        ([*argv, "--resume"], "--resume: no journal file "),
         ([*argv, "--eval-every", "4"], "--eval-every 4 must be in [1, 3]"),
         ([*argv, "--storage", "s3://bucket/optuna.journal"], "the Optuna journal is a file path"),
         ([*argv, "--study", "a b"], "--study 'a b': use letters"),
@@ -175,13 +175,15 @@ def test_bad_input_is_one_line_and_exit_2(small_root, tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err, (case, err)
         assert err.count("\n") == 1
+    assert not (tmp_path / "optuna.journal").exists()   # nothing written for bad flags
     study = _started(tmp_path, small_root)
     assert study.setup["eval_every"] == 1 and study.base.checkpoint_every == 1
     for case, message in [
             (argv, f"study '{STUDY}' already holds 1 trials in "),
             ([*argv, "--resume", "--paired-budget", "3"],
              f"--paired-budget 3: study '{STUDY}' was started with 5; --resume continues it"),
-            ([*argv, "--resume"], f"--resume: no Tune state of study '{STUDY}' at ")]:
+            ([*argv, "--resume"], f"--resume: no Tune state of study '{STUDY}' at "),
+            ([*argv, "--resume", "--study", "other"], "--resume: no study 'other' in ")]:
         assert tune_weights.main(case) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
