@@ -285,6 +285,7 @@ def record_stopped(study: Study, outcome) -> None:
     """Rewrite the rows of trials stopped early (their own row says only that they were
     interrupted): why, and the step and val_score they had reached."""
     from sweeps.trainable import ROW_WRITTEN
+    version = results.code_version()
     for trial in outcome:
         last = trial.metrics or {}
         if trial.error is not None or ROW_WRITTEN in last or not last.get("done"):
@@ -296,7 +297,7 @@ def record_stopped(study: Study, outcome) -> None:
                f"below an ASHA rung's cutoff, PRUNED in study {study.name}")
         row = results.make_row(cfg, study.grid_name, "stopped", error=why,
                                result={VAL_SCORE: last[VAL_SCORE], "steps_done": last["step"]},
-                               code_version=results.code_version(), started_at=started,
+                               code_version=version, started_at=started,
                                finished_at=results.utc_now())
         results.write_row(path, row)
 
