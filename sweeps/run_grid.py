@@ -101,13 +101,20 @@ def check_args(args: argparse.Namespace) -> None:
         raise GridError(f"--data-root {args.data_root}: no such folder")
 
 
+def absolute(path: str | None) -> str | None:
+    """Tune runs each trial in its own folder: a relative path must not reach a trial."""
+    return os.path.abspath(os.path.expanduser(path)) if path else path
+
+
 def plan_sweep(args: argparse.Namespace) -> SweepPlan:
     check_args(args)
     grid = get_grid(args.grid, args.dataset)
     dataset_info(grid.dataset)   # an unknown dataset fails here, listing the valid ones
     weights = parse_weights(args.weights) if args.weights else None
-    labels_roots = parse_labels_roots(args.labels_root, grid)
-    cfgs = expand(grid, data_root=args.data_root, weights=weights, labels_roots=labels_roots)
+    labels_roots = {name: absolute(path)
+                    for name, path in parse_labels_roots(args.labels_root, grid).items()}
+    cfgs = expand(grid, data_root=absolute(args.data_root), weights=weights,
+                  labels_roots=labels_roots)
     root = results.resolve_root(args.storage)
     done = set() if args.force else results.done_keys(root, grid.name, cfgs)
     todo = [cfg for cfg in cfgs if cfg.key() not in done]
@@ -161,6 +168,8 @@ def connect(address: str | None) -> None:
     import ray
     if ray.is_initialized():
         return
+    if os.environ.get("FEWPAIR_CACHE"):   # workers start in their trial folders, not here
+        os.environ["FEWPAIR_CACHE"] = absolute(os.environ["FEWPAIR_CACHE"])
     if address:   # workers of a joined cluster do not inherit this shell: pass the cache on
         env = {k: os.environ[k] for k in ("FEWPAIR_CACHE",) if k in os.environ}
         ray.init(address=address, runtime_env={"env_vars": env} if env else None)

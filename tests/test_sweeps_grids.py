@@ -152,3 +152,17 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
     assert run_grid.main([*argv, "--dry-run", "--storage", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {message}") and err.count("\n") == 1
+
+
+def test_relative_data_and_label_roots_reach_trials_as_absolute_paths(tmp_path, monkeypatch):
+    """Tune starts each trial in its own folder, so a relative --data-root would break there."""
+    (tmp_path / "data" / "cityscapes").mkdir(parents=True)
+    (tmp_path / "gta").mkdir()
+    monkeypatch.chdir(tmp_path)
+    argv = ["--grid", "table3", "--data-root", "data/cityscapes", "--labels-root", "gta5=gta",
+            "--storage", "out"]
+    plan = run_grid.plan_sweep(run_grid.build_parser().parse_args(argv))
+    assert {c.data_root for c in plan.cfgs} == {str(tmp_path / "data" / "cityscapes")}
+    far = {c.unpaired_labels_root for c in plan.cfgs if c.unpaired_labels == "gta5"}
+    assert far == {str(tmp_path / "gta")}
+    assert plan.results == str(tmp_path / "out")
