@@ -290,11 +290,12 @@ def science(dataset: str) -> Grid:
     shape: 1 and 5 pairs x random/k-medoids/k-center/TypiClust x 10 seeds, paired only, inside
     a k-medoids pool of 200; Table 2's: that pool unpaired + 0/1/5 k-medoids pairs, balanced and
     not, x 3 seeds. 400 steps of 32x32 for every trial, the whole 100-image val split scored:
-    about 45 min on 2 shared CPU cores (README, "Does it reproduce?")."""
+    1,584 s (26 min) measured on 2 shared CPU cores with OMP_NUM_THREADS=1, ~45 min when the
+    box is busier (README, "Does it reproduce?")."""
     hybrid_seeds = SEEDS[:3]   # the hybrid arms cost ~2x a paired-only trial; seeds go to Table 1
     base = {**TINY_SIZES, "unpaired": POOL,   # 200 of toy-streets' 300 training scenes
-            "steps": 400,          # same for every arm: ~45 s paired-only, ~90 s hybrid on one
-                                   # thread of a shared 2-core box (~10 and ~4.5 steps/s)
+            "steps": 400,          # same for every arm; one thread of the shared 2-core box:
+                                   # ~30 s paired-only / hybrid, ~55 s unpaired-only (measured)
             "eval_limit": 0,       # all 100 val scenes: the rarest archetype (4 %) has 4 of them
             "report_every": 100, "checkpoint_every": 0}   # checkpoint only at the end
     arms = (_paired_only(budgets=(1, 5), selectors=SCIENCE_SELECTORS),
