@@ -274,7 +274,7 @@ def trainable_for(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
     from ray import tune
     from sweeps.trainable import Sweep, run_trial
     configs = {cfg.key(): cfg.to_row() for cfg in plan.cfgs}
-    sweep = Sweep(plan.grid, plan.results, results.code_version(), args.force)
+    sweep = Sweep(plan.grid, plan.results, results.code_version(), args.force, args.cpus_per_trial)
     return tune.with_parameters(run_trial, configs=configs, sweep=sweep, train_fn=train_fn)
 
 

@@ -38,6 +38,7 @@ class Sweep:
     results_root: str
     code_version: str
     force: bool
+    cpus: float = 1.0   # CPUs Tune reserves per trial; torch gets that many threads
 
 
 def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
@@ -54,6 +55,7 @@ def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
         headline = results.read_row(path, HEADLINE)            # report what its row says
         tune.report({**_scalars(headline), ROW_WRITTEN: 0, "skipped": 1})
         return
+    _limit_threads(sweep.cpus)
     if train_fn is None:
         from trainer.train import train as train_fn   # torch is imported in the trial only
     with tempfile.TemporaryDirectory(prefix=f"fewpair-{key}-") as workdir:
@@ -61,6 +63,13 @@ def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
         outcome = _train_and_record(cfg, sweep, workdir, path, train_fn)
     headline = {k: outcome[k] for k in HEADLINE if isinstance(outcome.get(k), (int, float))}
     tune.report({**headline, ROW_WRITTEN: 1, "skipped": 0})
+
+
+def _limit_threads(cpus: float) -> None:
+    """Torch defaults to one thread per core of the node: trials sharing a node would
+    oversubscribe it (2 trials x 2 threads on 2 cores ran 2.5x slower than 1 thread each)."""
+    import torch
+    torch.set_num_threads(max(1, int(cpus)))
 
 
 def _train_and_record(cfg: TrialConfig, sweep: Sweep, workdir: str, path: str,

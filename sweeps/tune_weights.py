@@ -273,7 +273,8 @@ def run_study(study: Study, args: argparse.Namespace):
     resources = run_grid.trial_resources(args.cpus_per_trial, args.gpus_per_trial)
     if not args.resume:
         run_grid.prepare_manifests([study.base], resources)
-    sweep = Sweep(study.grid_name, study.results, results.code_version(), force=False)
+    sweep = Sweep(study.grid_name, study.results, results.code_version(), force=False,
+                  cpus=args.cpus_per_trial)
     trainable = tune.with_resources(
         tune.with_parameters(trial_fn, base=study.base.to_row(), sweep=sweep), resources)
     outcome = make_tuner(study, trainable, args).fit()
