@@ -30,6 +30,17 @@ def ray_session(fewpair_cache):
     ray.shutdown()
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op torch thread for a module of tiny-tensor tests: on the shared 2-core machine
+    two threads made tiny convolutions and the test judge up to 10x slower (busy-waiting)."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def pytest_collection_modifyitems(config, items):
     try:
         import torch

@@ -7,7 +7,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 from torch import nn
@@ -64,15 +63,6 @@ def save_scripted(module: nn.Module, path: Path) -> Path:
         torch.jit.script(module).save(str(path))
     return path
 
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """One intra-op thread for these tiny tensors: on the shared 2-core machine two threads made
-    the tiny judge's training 10x slower (38 s against 3 s, measured under load)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def write_ab(root: Path, split: str, pairs: list[tuple[np.ndarray, np.ndarray]]) -> Path:

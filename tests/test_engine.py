@@ -18,13 +18,7 @@ CYCLE_IDT = {"cycle_x", "cycle_y", "idt_x", "idt_y"}
 PAIRED = {"paired_x", "paired_y"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convs run fastest on one thread, and the machine is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def images(step: int, n: int = 1) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from eval_helpers import (ROAD_RGB, AlwaysRoad, ThreeChannels, all_road_scores,
-                          constant_translate, one_thread, save_scripted, write_ab)
+                          constant_translate, save_scripted, write_ab)
 from trainer import evaluate as ev
 from trainer.config import TrialConfig
 from trainer.data import open_split, toy_root
@@ -22,7 +22,6 @@ LIMIT = 5  # val images scored per test: enough for several archetypes, quick on
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-_ = one_thread  # the fixture is used through pytestmark
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from eval_helpers import AlwaysRoad, all_road_scores, one_thread, save_scripted
+from eval_helpers import AlwaysRoad, all_road_scores, save_scripted
 from trainer import judge as jd
 from trainer.config import TrialConfig
 from trainer.data import open_split, toy_root
@@ -18,7 +18,6 @@ TINY = jd.JudgeSpec(work_height=32, crop=32, steps=40, batch=4)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-_ = one_thread  # the fixture is used through pytestmark
 
 
 @pytest.fixture(scope="module")

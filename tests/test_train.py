@@ -25,13 +25,7 @@ TINY = dict(dataset="toy-streets", image_size=32, load_size=36, ngf=8, ndf=8, n_
             unpaired=20, paired_budget=5, eval_limit=4, device="cpu", steps=8)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convs run fastest on one thread, and the machine is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def tiny(**changes) -> TrialConfig:
