@@ -34,10 +34,14 @@ def plot_budget_curves(results: Results | pd.DataFrame, out_png: str | os.PathLi
                        dataset: str | None = None, protocol: str | None = None,
                        metric: str | None = None) -> Figure:
     rows, dataset, protocol, metric = _select(results, dataset, protocol, metric)
-    fig = _figure((12, 4.5))
-    left, right = fig.subplots(1, 2, sharey=True)
-    _paired_panel(left, rows, metric)
-    _hybrid_panel(right, rows, metric)
+    if _paired_sweep(rows).empty:   # no paired-only budget sweep (the demo): one panel
+        fig = _figure((7, 4.5))
+        _hybrid_panel(fig.subplots(1, 1), rows, metric)
+    else:
+        fig = _figure((12, 4.5))
+        left, right = fig.subplots(1, 2, sharey=True)
+        _paired_panel(left, rows, metric)
+        _hybrid_panel(right, rows, metric)
     fig.suptitle(f"{dataset} ({protocol}): {metric} vs paired samples, mean ± std over seeds")
     save_png(fig, out_png)
     return fig
@@ -123,9 +127,14 @@ def _curve(ax, stats: pd.DataFrame, metric: str, label: str, style: str = "-") -
     ax.fill_between(x, mean - std, mean + std, alpha=BAND_ALPHA, color=line.get_color())
 
 
+def _paired_sweep(rows: pd.DataFrame) -> pd.DataFrame:
+    """Paired-only trials with a selected budget (not the every-pair baselines)."""
+    return rows[(rows["mode"] == "paired") & (rows["selector"] != NA)]
+
+
 def _paired_curves(ax, rows: pd.DataFrame, metric: str, prefix: str, style: str,
                    selectors: set | None = None) -> None:
-    sweep = rows[(rows["mode"] == "paired") & (rows["selector"] != NA)]
+    sweep = _paired_sweep(rows)
     if selectors is not None:
         sweep = sweep[sweep["selector"].isin(selectors)]
     stats = cell_stats(sweep, ["selector", "unpaired", "n_paired"], [metric])
@@ -135,12 +144,17 @@ def _paired_curves(ax, rows: pd.DataFrame, metric: str, prefix: str, style: str,
         _curve(ax, part, metric, f"{prefix}{selector}{where}", style)
 
 
-def _paired_panel(ax, rows: pd.DataFrame, metric: str) -> None:
-    _paired_curves(ax, rows, metric, "", "-")
+def _all_pairs_lines(ax, rows: pd.DataFrame, metric: str) -> None:
+    """Dotted lines: paired-only trials with every pool sample paired (pix2pix baselines)."""
     full = rows[(rows["mode"] == "paired") & (rows["selector"] == NA)]
     for (n_paired,), part in _ordered_groups(full, ["n_paired"]):
         ax.axhline(part[metric].mean(), linestyle=":", color="black",
                    label=f"paired only, {display(n_paired)} pairs")
+
+
+def _paired_panel(ax, rows: pd.DataFrame, metric: str) -> None:
+    _paired_curves(ax, rows, metric, "", "-")
+    _all_pairs_lines(ax, rows, metric)
     _finish(ax, metric, "paired only")
 
 
@@ -161,6 +175,7 @@ def _hybrid_panel(ax, rows: pd.DataFrame, metric: str) -> None:
         if not np.isnan(std):
             ax.axhspan(mean - std, mean + std, color="gray", alpha=BAND_ALPHA)
     _paired_curves(ax, rows, metric, "paired only, ", "--", set(hybrid["selector"]))
+    _all_pairs_lines(ax, rows, metric)
     _finish(ax, metric, "hybrid vs unpaired only vs paired only")
 
 

@@ -36,7 +36,8 @@ def test_budget_curves_series(results, tmp_path):
     assert band.min() == pytest.approx(.4 - .158113883) and band.max() == pytest.approx(.6)
     assert _labels(hybrid) == ["hybrid, random", "hybrid, kmedoids",
                                "hybrid, kmedoids, unbalanced", "unpaired only (200)",
-                               "paired only, random", "paired only, kmedoids"]
+                               "paired only, random", "paired only, kmedoids",
+                               "paired only, 200 pairs", "paired only, all pairs"]
     km = hybrid.get_lines()[1]
     assert list(km.get_xdata()) == [1, 20] and list(km.get_ydata()) == pytest.approx([.7, .8])
     assert hybrid.get_lines()[3].get_ydata()[0] == pytest.approx(.5)   # unpaired-only mean
@@ -60,6 +61,20 @@ def test_seed_distributions_show_every_seed(results, tmp_path):
                             "20 pairs kmedoids balanced", "20 pairs kmedoids unbalanced"]
     hybrid_points = sum(len(c.get_offsets()) for c in hybrid.collections)
     assert hybrid_points == sum(len(v) for k, v in TABLE_2_VALUES.items() if k[0] == "hybrid")
+
+
+def test_without_a_paired_budget_sweep_one_panel_holds_every_baseline(tmp_path):
+    """The demo's shape: hybrid arms, unpaired only, and every pool sample paired."""
+    rows = [make_row(seg(px), mode="hybrid", unpaired=40, paired_budget=1, seed=seed)
+            for seed, px in enumerate((.3, .5))]
+    rows.append(make_row(seg(.2), mode="unpaired", unpaired=40, paired_budget=0))
+    rows.append(make_row(seg(.45), mode="paired", unpaired=40, paired_budget=-1))
+    for row in rows:
+        write_row(tmp_path / "res", row)
+    (only,) = plot_budget_curves(load_results(tmp_path / "res"), tmp_path / "c.png").axes
+    assert _labels(only) == ["hybrid, kmedoids", "unpaired only (40)", "paired only, 40 pairs"]
+    assert only.get_lines()[0].get_ydata()[0] == pytest.approx(.4)
+    assert only.get_lines()[2].get_ydata()[0] == pytest.approx(.45)
 
 
 def test_one_plot_per_dataset_when_several(tmp_path):
