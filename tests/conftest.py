@@ -41,6 +41,22 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(scope="session")
+def paper_grid_root(tmp_path_factory):
+    """A results folder of hand-made rows in every paper table's shape (tests/analysis_rows.py),
+    written once per session; tests only read it."""
+    from analysis_rows import write_paper_grid
+    root = tmp_path_factory.mktemp("paper-grid-results")
+    write_paper_grid(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def paper_results(paper_grid_root):
+    from analysis import load_results
+    return load_results(paper_grid_root)
+
+
 def pytest_collection_modifyitems(config, items):
     try:
         import torch

@@ -9,20 +9,12 @@ from pathlib import Path
 import pytest
 
 from analysis.__main__ import main, parse_seeds
-from analysis_rows import write_paper_grid
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    root = tmp_path_factory.mktemp("results")
-    write_paper_grid(root)
-    return root
-
-
-def test_module_prints_the_requested_table(results, tmp_path):
-    run = subprocess.run([sys.executable, "-m", "analysis", str(results), "--table", "1",
+def test_module_prints_the_requested_table(paper_grid_root, tmp_path):
+    run = subprocess.run([sys.executable, "-m", "analysis", str(paper_grid_root), "--table", "1",
                           "--plot", str(tmp_path / "c.png"), "--seed-plot", str(tmp_path / "s.png")],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
@@ -48,16 +40,16 @@ def test_module_user_mistake_is_one_line(tmp_path):
     (["--dataset", "toy-maps", "--plot", "{tmp}/c.png"],
      "error: {root}: no finished trials to plot for dataset 'toy-maps'"),
 ])
-def test_main_errors(results, tmp_path, capsys, argv, message):
+def test_main_errors(paper_grid_root, tmp_path, capsys, argv, message):
     argv = [a.format(tmp=tmp_path) for a in argv]
-    assert main([str(results), *argv]) == 2
+    assert main([str(paper_grid_root), *argv]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(message.format(root=results, tmp=tmp_path)) and err.count("\n") == 1
+    assert err.startswith(message.format(root=paper_grid_root, tmp=tmp_path)) and err.count("\n") == 1
 
 
-def test_out_file_latex_and_declared_seeds(results, tmp_path, capsys):
+def test_out_file_latex_and_declared_seeds(paper_grid_root, tmp_path, capsys):
     out = tmp_path / "tables.tex"
-    assert main([str(results), "--table", "1", "--table", "5", "--format", "latex",
+    assert main([str(paper_grid_root), "--table", "1", "--table", "5", "--format", "latex",
                  "--seeds", "0-1", "--out", str(out)]) == 0
     assert capsys.readouterr().out == ""
     tex = out.read_text(encoding="utf-8")

@@ -8,23 +8,16 @@ from PIL import Image
 
 from analysis import AnalysisError, load_results, plot_budget_curves, plot_seed_distributions
 from analysis.report import build_report
-from analysis_rows import TABLE_1_VALUES, TABLE_2_VALUES, make_row, seg, write_paper_grid, write_row
-
-
-@pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    root = tmp_path_factory.mktemp("results")
-    write_paper_grid(root)
-    return load_results(root)
+from analysis_rows import TABLE_1_VALUES, TABLE_2_VALUES, make_row, seg, write_row
 
 
 def _labels(ax) -> list[str]:
     return [line.get_label() for line in ax.get_lines()]
 
 
-def test_budget_curves_series(results, tmp_path):
+def test_budget_curves_series(paper_results, tmp_path):
     out = tmp_path / "curves.png"
-    fig = plot_budget_curves(results, out)
+    fig = plot_budget_curves(paper_results, out)
     paired, hybrid = fig.axes
     assert _labels(paired) == ["random", "kmedoids", "paired only, 200 pairs",
                                "paired only, all pairs"]
@@ -47,8 +40,8 @@ def test_budget_curves_series(results, tmp_path):
     assert not list(tmp_path.glob(".*"))                      # the temporary name is gone
 
 
-def test_seed_distributions_show_every_seed(results, tmp_path):
-    fig = plot_seed_distributions(results, tmp_path / "seeds.png")
+def test_seed_distributions_show_every_seed(paper_results, tmp_path):
+    fig = plot_seed_distributions(paper_results, tmp_path / "seeds.png")
     paired, hybrid = fig.axes
     ticks = [t.get_text().replace("\n", " ") for t in paired.get_xticklabels()]
     assert ticks == ["1 pair random", "1 pair kmedoids", "5 pairs random", "5 pairs kmedoids"]
@@ -89,6 +82,6 @@ def test_one_plot_per_dataset_when_several(tmp_path):
     assert all(p.exists() for p in made)
 
 
-def test_plot_into_a_missing_folder_is_an_error(results, tmp_path):
+def test_plot_into_a_missing_folder_is_an_error(paper_results, tmp_path):
     with pytest.raises(AnalysisError, match="no such folder"):
-        plot_budget_curves(results, tmp_path / "nope" / "c.png")
+        plot_budget_curves(paper_results, tmp_path / "nope" / "c.png")

@@ -9,15 +9,11 @@ import pandas as pd
 import pytest
 
 from analysis import AnalysisError, build_table, load_results, render
-from analysis_rows import write_paper_grid
 
 
 @pytest.fixture(scope="module")
-def grid(tmp_path_factory):
-    root = tmp_path_factory.mktemp("results")
-    write_paper_grid(root)
-    res = load_results(root)
-    return res, build_table("1", res) + build_table("2", res)
+def grid(paper_results):
+    return paper_results, build_table("1", paper_results) + build_table("2", paper_results)
 
 
 def _rows_of(markdown: str, heading: str) -> list[list[str]]:

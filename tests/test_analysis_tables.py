@@ -9,17 +9,10 @@ import pytest
 from analysis import AnalysisError, build_table, load_results
 from analysis.axes import NA
 from analysis.paper_numbers import PAPER, PAPER_TABLES
-from analysis_rows import FAILED_ERROR, make_row, seg, write_paper_grid, write_row, write_rows
+from analysis_rows import FAILED_ERROR, make_row, seg, write_row, write_rows
 
 ALL = -1
 PAPER_TEXT = Path(__file__).resolve().parents[2] / "shared" / "seed" / "paper.txt"
-
-
-@pytest.fixture(scope="module")
-def paper_grid(tmp_path_factory):
-    root = tmp_path_factory.mktemp("results")
-    write_paper_grid(root)
-    return load_results(root)
 
 
 def _only(tables):
@@ -31,8 +24,8 @@ def _cells(table):
     return table.cells.set_index(list(table.spec.axes))
 
 
-def test_table_1_known_means_spread_and_order(paper_grid):
-    table = _only(build_table(1, paper_grid))
+def test_table_1_known_means_spread_and_order(paper_results):
+    table = _only(build_table(1, paper_results))
     cells = _cells(table)
     assert list(cells.index) == [(1, "random"), (1, "kmedoids"), (5, "random"), (5, "kmedoids"),
                                  (ALL, NA)]
@@ -55,20 +48,20 @@ def test_table_1_known_means_spread_and_order(paper_grid):
     assert table.paper_label == "Cityscapes paper" and table.seeds == (0, 1, 2, 3, 4)
 
 
-def test_missing_seeds_name_the_failed_trial_and_the_absent_rows(paper_grid):
-    table = _only(build_table("1", paper_grid))
+def test_missing_seeds_name_the_failed_trial_and_the_absent_rows(paper_results):
+    table = _only(build_table("1", paper_results))
     missing = {(r.n_paired, r.selector, r.seed): r.reason for r in table.missing.itertuples()}
     assert missing == {
         (1, "kmedoids", 3): "failed: " + FAILED_ERROR.splitlines()[0],
         (1, "kmedoids", 4): "no row",
         **{(ALL, NA, s): "no row" for s in (1, 2, 3, 4)},
     }
-    declared = _only(build_table("1", paper_grid, expected_seeds=(0, 1)))
+    declared = _only(build_table("1", paper_results, expected_seeds=(0, 1)))
     assert [(r.n_paired, r.seed) for r in declared.missing.itertuples()] == [(ALL, 1)]
 
 
-def test_table_2_layout_follows_the_paper(paper_grid):
-    table = _only(build_table("2", paper_grid))
+def test_table_2_layout_follows_the_paper(paper_results):
+    table = _only(build_table("2", paper_results))
     cells = _cells(table)
     assert list(cells.index) == [
         (NA, 200, NA, NA),                  # the pool, all paired
@@ -86,23 +79,23 @@ def test_table_2_layout_follows_the_paper(paper_grid):
     assert "random single" in notes[2] and "unbalanced" in notes[5]
 
 
-def test_table_3_unpaired_labels(paper_grid):
-    cells = _cells(_only(build_table("3", paper_grid)))
+def test_table_3_unpaired_labels(paper_results):
+    cells = _cells(_only(build_table("3", paper_results)))
     assert list(cells.index) == [(200, 20, "kmedoids", "far"), (200, 20, "kmedoids", "close"),
                                  (200, 20, "kmedoids", "same")]
     assert cells["pixel_acc.mean"].tolist() == pytest.approx([.6, .78, .8])
     assert cells["pixel_acc.paper"].tolist() == [.703, .761, .768]
 
 
-def test_table_5_ablation(paper_grid):
-    cells = _cells(_only(build_table("5", paper_grid)))
+def test_table_5_ablation(paper_results):
+    cells = _cells(_only(build_table("5", paper_results)))
     assert [i[3] for i in cells.index] == ["full", "w/o cycle", "w/o identity"]
     assert cells["pixel_acc.mean"].tolist() == pytest.approx([.8, .7, .75])
     assert cells["mean_iou.paper"].tolist() == [.237, .227, .224]
 
 
-def test_tables_without_rows_are_empty(paper_grid):
-    assert build_table("4", paper_grid) == [] and build_table("8", paper_grid) == []
+def test_tables_without_rows_are_empty(paper_results):
+    assert build_table("4", paper_results) == [] and build_table("8", paper_results) == []
 
 
 def test_table_4_maps_with_published_std(tmp_path):
@@ -176,9 +169,9 @@ def test_archetype_average_spread(tmp_path):
     assert cell["mean_iou_archmean.median"] == pytest.approx(.25)
 
 
-def test_unknown_table_lists_the_valid_ones(paper_grid):
+def test_unknown_table_lists_the_valid_ones(paper_results):
     with pytest.raises(AnalysisError, match=r"unknown table '7' \(valid: 1, 2, 3, 4, 5, 8, 9\)"):
-        build_table("7", paper_grid)
+        build_table("7", paper_results)
 
 
 @pytest.mark.skipif(not PAPER_TEXT.exists(), reason="shared/seed/paper.txt not beside the repo")
