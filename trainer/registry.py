@@ -1,5 +1,5 @@
-"""The one name -> object table used wherever a config field chooses an implementation
-(`TrialConfig.gan_loss`, `.selection`, `.features`, the evaluation protocol).
+"""The one name -> object table used wherever a config field chooses an entry
+(`TrialConfig.dataset`, `.gan_loss`, `.selection`, `.features`, the evaluation protocol).
 
 Filled by `@REGISTRY.register("name")` in the module that implements the entry, so adding an
 entry is one decorator; config validation and error messages read `names()`, never a copy.

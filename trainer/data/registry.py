@@ -16,6 +16,7 @@ from typing import Callable
 from .cache import cache_dir, materialise
 from .errors import DataError
 from .reader import SplitReader
+from ..registry import Registry
 
 KINDS = ("segmentation", "maps", "labels-only")
 # Which half of a pix2pix AB file is domain A (a fact about the files, not the translation
@@ -50,7 +51,7 @@ class DatasetInfo:
 
 _READERS: dict[str, Callable[[Path, str, str], SplitReader]] = {}
 _TOYS: dict[str, Callable[[Path, dict[str, int], int], None]] = {}
-_INFO: dict[str, DatasetInfo] = {}
+DATASETS = Registry("dataset", DataError)   # name -> DatasetInfo; TrialConfig.dataset picks one
 
 
 def register_reader(name: str, *, kind: str, splits: tuple[str, ...], train_size: int = 0,
@@ -60,11 +61,10 @@ def register_reader(name: str, *, kind: str, splits: tuple[str, ...], train_size
     assert kind in KINDS, kind
 
     def decorate(factory):
-        _check_new(name)
+        DATASETS.register(name)(DatasetInfo(name, kind, REAL_FEATURES, False, splits, layout=name,
+                                            train_size=train_size, classes=classes,
+                                            synthetic_labels=dict(synthetic_labels or {})))
         _READERS[name] = factory
-        _INFO[name] = DatasetInfo(name, kind, REAL_FEATURES, False, splits, layout=name,
-                                  train_size=train_size, classes=classes,
-                                  synthetic_labels=dict(synthetic_labels or {}))
         return factory
     return decorate
 
@@ -77,26 +77,20 @@ def register_toy(name: str, *, layout: str, kind: str, variants: dict[str, dict[
     assert kind in KINDS and "default" in variants, (kind, variants)
 
     def decorate(write):
-        _check_new(name)
-        _TOYS[name] = write
         splits = tuple(variants["default"])
-        _INFO[name] = DatasetInfo(name, kind, TOY_FEATURES, True, splits, layout, variants, version,
-                                  variants["default"].get("train", 0), classes,
-                                  dict(synthetic_labels or {}))
+        DATASETS.register(name)(DatasetInfo(name, kind, TOY_FEATURES, True, splits, layout,
+                                            variants, version, variants["default"].get("train", 0),
+                                            classes, dict(synthetic_labels or {})))
+        _TOYS[name] = write
         return write
     return decorate
 
 
-def _check_new(name: str) -> None:
-    if name in _INFO:
-        raise RuntimeError(f"dataset {name!r} registered twice")
-
-
 def unregister_dataset(name: str) -> None:
     """Drop a registered dataset (a test's toy entry); its cached files stay."""
-    dataset_info(name)
-    for table in (_INFO, _READERS, _TOYS):
-        table.pop(name, None)
+    DATASETS.unregister(name)
+    _READERS.pop(name, None)
+    _TOYS.pop(name, None)
 
 
 def dataset_facts() -> dict[str, dict]:
@@ -114,18 +108,16 @@ def dataset_facts() -> dict[str, dict]:
     return {name: {"kind": info.kind, "is_maps": info.is_maps, "is_toy": info.is_toy,
                    "classes": info.classes, "train_size": info.train_size,
                    "protocols": protocols(info.kind), "synthetic_labels": info.synthetic_labels}
-            for name, info in sorted(_INFO.items())}
+            for name, info in ((n, DATASETS[n]) for n in DATASETS)}
 
 
 def dataset_names() -> list[str]:
-    return sorted(_INFO)
+    return DATASETS.names()
 
 
 def dataset_info(name: str) -> DatasetInfo:
     """The registry entry for `name`; an unknown name raises DataError listing the valid ones."""
-    if name not in _INFO:
-        raise DataError(f"unknown dataset {name!r} (valid: {', '.join(dataset_names())})")
-    return _INFO[name]
+    return DATASETS[name]
 
 
 def toy_root(name: str, variant: str = "default") -> Path:
