@@ -155,7 +155,7 @@ def summarize(study: Study) -> tuple[str, bool]:
     if not complete:
         return "\n".join([*lines, "no trial completed: no weights to recommend"]), False
     best = ot_study.best_trial
-    lines.append(f"best: trial {best.number}, {main_metric(study.base)} {best.value:.4g} on the "
+    lines.append(f"best: trial {best.number}, {objective_column(study.base)} {best.value:.4g} on the "
                  f"holdout ({study.base.eval_limit or 'all'} images): "
                  + ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
                              for k, v in sorted(best.params.items())))
@@ -184,11 +184,11 @@ def run_grid_command(study: Study, params: dict) -> str:
     return command
 
 
-def main_metric(cfg: TrialConfig) -> str:
+def objective_column(cfg: TrialConfig) -> str:
     """The evaluation column val_score is (mean_iou, or maps_pixel_acc)."""
     from trainer.data import dataset_info
-    from trainer.evaluate import main_metric as protocol_metric, protocol_for
-    return protocol_metric(protocol_for(dataset_info(cfg.dataset).kind, cfg.direction))
+    from trainer.evaluate import main_metric, protocol_for
+    return main_metric(protocol_for(dataset_info(cfg.dataset).kind, cfg.direction))
 
 
 def main(argv: list[str] | None = None) -> int:
