@@ -25,6 +25,7 @@ from analysis.schema import (ALL, ARCHETYPE_SEP, ARCHMEAN_METRICS, ARCHMEAN_SUFF
 from analysis.stats import cell_stats, missing_seeds
 
 Select = Callable[[pd.DataFrame], pd.Series]  # derived rows of one dataset -> boolean mask
+NAMED_WHEN_MIXED = ("variant", "arch")   # paper / released step; resnet / pix2pix networks
 
 
 @dataclass(frozen=True)
@@ -190,11 +191,14 @@ def _build_one(spec: TableSpec, dataset: str, rows: pd.DataFrame,
 
 def _varying_context(rows: pd.DataFrame, axes: tuple[str, ...]) -> tuple[str, ...]:
     """Result-affecting config columns that differ between rows of the same axes: they become
-    extra row columns, so that different settings are never averaged into one cell."""
+    extra row columns, so that different settings are never averaged into one cell. Which
+    training step and networks made a row (NAMED_WHEN_MIXED) is named wherever a table holds
+    more than one, even when the axes already tell its cells apart."""
     skip = NOT_RESULT_AFFECTING | {"seed", "dataset"}
     candidates = [c for c in CONFIG_COLUMNS if c in rows and c not in skip]
     counts = rows.groupby(list(axes), dropna=False)[candidates].nunique(dropna=False)
-    return tuple(c for c in candidates if (counts[c] > 1).any())
+    return tuple(c for c in candidates if (counts[c] > 1).any()
+                 or (c in NAMED_WHEN_MIXED and rows[c].nunique(dropna=False) > 1))
 
 
 def _metrics(protocol: str, rows: pd.DataFrame) -> tuple[str, ...]:

@@ -235,3 +235,23 @@ def test_planned_trials_set_each_cells_expected_seeds(tmp_path):
     union = _only(build_table("2", res))
     assert sorted((r.n_paired, r.seed) for r in union.missing.itertuples()) == [
         (ALL, 1), (ALL, 2), (1, 2)]
+
+
+def test_variant_and_arch_are_named_and_older_rows_read_as_the_defaults(tmp_path):
+    """The released step's rows differ from the paper's in `balanced` too; the table still says
+    which step made each; a row written before `variant` / `arch` existed reads as paper /
+    resnet; the paper's pix2pix number goes to the pix2pix row only."""
+    old = make_row(seg(.4), unpaired=8, paired_budget=1, seed=0)
+    del old["variant"], old["arch"]
+    write_rows(tmp_path, [old, make_row(seg(.2), unpaired=8, paired_budget=1, seed=0,
+                                        variant="released")])
+    two = _only(build_table("2", load_results(tmp_path)))
+    assert "variant" in two.axes and "arch" not in two.axes
+    assert two.cells.set_index("variant")["pixel_acc.mean"].to_dict() == pytest.approx(
+        {"paper": .4, "released": .2})
+    full = [make_row(seg(v), mode="paired", paired_budget=-1, unpaired=-1, seed=0, arch=arch,
+                     image_size=64, load_size=72) for v, arch in ((.9, "pix2pix"), (.8, "resnet"))]
+    write_rows(tmp_path / "full", full)
+    one = _only(build_table("1", load_results(tmp_path / "full")))
+    paper = one.cells.set_index("arch")["pixel_acc.paper"]
+    assert paper["pix2pix"] == .878 and paper.isna()["resnet"]
