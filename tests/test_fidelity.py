@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from reference_steps import Reference, cyclegan_step, pix2pix_step, released_step
-from trainer.config import ConfigError, TrialConfig
+from trainer.config import ARCHS, ConfigError, TrialConfig
 from trainer.engine import (StepRules, build_state, load_checkpoint, save_checkpoint,
                             train_step, translator)
-from trainer.networks import count_parameters, discriminator_for, generator_for
+from trainer.networks import (ARCHITECTURES, count_parameters, discriminator_for,
+                              generator_for)
 from trainer.schedule import epoch_lr_factor
 from trainer.train import main
 
@@ -173,6 +174,10 @@ def test_pix2pix_translates_each_image_on_its_own_statistics():
     alone = torch.cat([translator(state, rules, "AtoB")(x[i:i + 1]) for i in range(2)])
     assert together.shape == (2, 3, 32, 32) and torch.allclose(together, alone, atol=1e-12)
     assert state.g.training   # back in training mode for the next step
+
+
+def test_every_arch_the_config_accepts_is_registered():
+    assert ARCHS == tuple(ARCHITECTURES)
 
 
 def test_variant_and_arch_set_what_they_imply():
