@@ -18,7 +18,6 @@ import typing
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from trainer.data import SplitReader, cache_dir, open_split
