@@ -59,7 +59,8 @@ def test_selection_cli_flags_share_the_trial_fields_help():
     assert unexplained(parser) == []
 
 
-@pytest.mark.parametrize("argv", [["--image-size", "64"], ["--image-size", "64", "--load-size", "64"]])
+@pytest.mark.parametrize("argv", [["--image-size", "64"],
+                                  ["--image-size", "64", "--load-size", "64"]])
 def test_load_size_follows_image_size_unless_given(argv):
     cfg = cli.config_from_args(cli.build_parser().parse_args(["--workdir", "w", *argv]))
     assert cfg.load_size == (72 if len(argv) == 2 else 64)

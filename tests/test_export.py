@@ -63,5 +63,6 @@ def test_trial_cli_exports_the_final_evaluation(tmp_path, capsys):
     assert code == 0 and row["export_dir"] == str(export)
     assert sorted(p.name for p in export.iterdir()) == sorted(s + EXPORT_SUFFIX for s in stems)
     assert row["trial_key"] == TrialConfig.from_dict(
-        {k: row[k] for k in ("data_root", "unpaired", "paired_budget", "steps", "image_size", "load_size",
-                             "ngf", "ndf", "n_blocks", "eval_limit")}).key()   # not in the key
+        {k: row[k] for k in ("data_root", "unpaired", "paired_budget", "steps", "image_size",
+                             "load_size", "ngf", "ndf", "n_blocks", "eval_limit")}
+    ).key()   # export_dir is not in the key

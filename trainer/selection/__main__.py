@@ -25,10 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
     """Flags that are TrialConfig fields take that field's help (trainer.cli.field_help)."""
     from trainer.cli import field_choices, field_help
     choices = field_choices()
-    p = argparse.ArgumentParser(prog="python -m trainer.selection", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m trainer.selection",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--dataset", required=True, help=field_help("dataset", choices).split(" [")[0])
     p.add_argument("--root", default=None,
-                   help="dataset folder [default: the dataset's own; toy sets: generated into the cache]")
+                   help="dataset folder [default: the dataset's own; toy sets: generated into "
+                        "the cache]")
     p.add_argument("--budget", type=int, required=True,
                    help="paired samples to choose inside the pool (>= 1, or -1: the whole pool)")
     for flag, name, kind in _FIELD_FLAGS:
