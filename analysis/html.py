@@ -77,8 +77,8 @@ def _summary(results: Results, tables: list[TableResult]) -> str:
             f"<nav>{links}<a href='#plots'>Plots</a>"
             f"{'<a href=#failed>Failed</a>' if len(results.failed) else ''}</nav>"
             "<p>Each cell: mean ± std over seeds (bold: best per column), n seeds, the spread "
-            "of the first metric (median, 10th percentile, worst seed) and the paper's value "
-            "beside it. Under each table, every cell's qualitative grid (the same first eval "
+            "of the first metric (median, 10th percentile, worst seed) and, where the paper "
+            "reports the cell, its published value beside it. Under each table, every cell's qualitative grid (the same first eval "
             "images for every trial: input, each seed's output, ground truth) and its trials; "
             "click a trial for its full config.</p>")
 

@@ -54,11 +54,12 @@ def plot_seed_distributions(results: Results | pd.DataFrame, out_png: str | os.P
     panels = [(_paired_sweep(rows), ["n_paired", "selector"], "paired only"),
               (_plain_hybrid(rows), ["n_paired", "selector", "balanced"], "hybrid")]
     drawn = [p for p in panels if p[0][metric].notna().any()] or panels[1:]   # no empty panel
-    fig = _figure((6 * len(drawn), 4.5))
+    fig = _figure((max(7.5, 6 * len(drawn)), 4.5))   # one panel: room for the title
     axes = fig.subplots(1, len(drawn), sharey=True, squeeze=False)[0]
     for ax, (part, keys, title) in zip(axes, drawn):
         _distribution_panel(ax, part, metric, keys, title)
-    fig.suptitle(f"{dataset} ({protocol}): {metric} per seed (box: quartiles, whiskers 1.5 IQR)")
+    fig.suptitle(f"{dataset} ({protocol}): {metric} per seed\n"
+                 "(box: quartiles, whiskers 1.5 IQR)")
     save_png(fig, out_png)
     return fig
 
