@@ -54,9 +54,10 @@ def field_docs() -> dict[str, tuple[str, str]]:
 def field_choices() -> dict[str, tuple[str, ...]]:
     """The values each vocabulary field takes (from the registries that check them)."""
     from trainer.data import dataset_names
+    from trainer.losses import GAN_LOSSES
     from trainer.selection import EXTRACTORS, STRATEGIES
     return {"dataset": tuple(dataset_names()), "direction": config.DIRECTIONS,
-            "mode": config.MODES, "mix": config.MIXES, "gan_loss": config.GAN_LOSSES,
+            "mode": config.MODES, "mix": config.MIXES, "gan_loss": tuple(GAN_LOSSES),
             "precision": config.PRECISIONS, "selection": tuple(STRATEGIES),
             "pool_selection": tuple(STRATEGIES), "features": ("auto", *EXTRACTORS)}
 

@@ -42,6 +42,7 @@ from .data import Sample, open_split
 from .data.imageio import write_png
 from .data.palette import train_ids_to_label_ids
 from .judge import load_judge, segment
+from .registry import Registry
 from .scoring import MapsTally, SegmentationTally, decoded
 
 EVAL_BATCH = 4       # images per translate() call: amortises launches, small at 256^2 on any GPU
@@ -51,9 +52,6 @@ SAMPLE_PADDING = 2   # px between and around the panels of the samples PNG
 EXPORT_SUFFIX = "_leftImg8bit.png"   # exported segmentation: named like the Cityscapes photo
 
 Translate = Callable[[torch.Tensor], torch.Tensor]  # [B, 3, S, S] in [-1, 1] -> same
-# Each protocol's main score (higher is better): what a validation pass reports as `val_score`
-# and tuning maximises.
-MAIN_METRIC = {"segmentation": "mean_iou", "fcn-score": "mean_iou", "maps": "maps_pixel_acc"}
 
 
 class EvaluationError(ValueError):
@@ -61,33 +59,34 @@ class EvaluationError(ValueError):
 
 
 # --- protocols ----------------------------------------------------------------------------------
-_PROTOCOLS: dict[str, type] = {}
-
-
-def register_protocol(name: str):
-    def decorate(cls: type) -> type:
-        _PROTOCOLS[name] = cls
-        return cls
-    return decorate
+# name -> protocol class; each entry says which dataset kind and scored directions it serves and
+# its main score (higher is better: what a validation pass reports as `val_score` and tuning
+# maximises). protocol_for and main_metric read these attributes, never a second table.
+PROTOCOLS = Registry("protocol", EvaluationError)
 
 
 def protocol_for(kind: str, direction: str) -> str:
     """Protocol name for a dataset kind and evaluated direction (the results row's `protocol`)."""
-    if kind == "segmentation":
-        return "segmentation" if direction == "AtoB" else "fcn-score"
-    if kind == "maps":
-        return "maps"
+    for name in PROTOCOLS:
+        entry = PROTOCOLS[name]
+        if entry.kind == kind and direction in entry.directions:
+            return name
+    kinds = sorted({PROTOCOLS[name].kind for name in PROTOCOLS})
     raise EvaluationError(f"dataset kind {kind!r} has no evaluation protocol (valid kinds: "
-                          f"segmentation, maps; label-only sets only feed the unpaired Y domain)")
+                          f"{', '.join(kinds)}; label-only sets only feed the unpaired Y domain)")
+
+
+def main_metric(protocol: str) -> str:
+    """The evaluation column that is `protocol`'s main score (mean_iou, maps_pixel_acc)."""
+    return PROTOCOLS[protocol].main_metric
 
 
 def make_protocol(name: str, cfg: TrialConfig, device: torch.device):
-    if name not in _PROTOCOLS:
-        raise EvaluationError(f"unknown protocol {name!r} (valid: {', '.join(sorted(_PROTOCOLS))})")
-    return _PROTOCOLS[name](cfg, device)
+    return PROTOCOLS[name](cfg, device)
 
 
-@register_protocol("segmentation")
+@PROTOCOLS.register("segmentation", kind="segmentation", directions=("AtoB",),
+                    main_metric="mean_iou")
 class Segmentation:
     """photo (A) -> label colours; truth: train ids."""
     source_is_labels = False
@@ -112,7 +111,8 @@ class Segmentation:
         write_png(folder / f"{s.stem}{EXPORT_SUFFIX}", train_ids_to_label_ids(ids))
 
 
-@register_protocol("fcn-score")
+@PROTOCOLS.register("fcn-score", kind="segmentation", directions=("BtoA",),
+                    main_metric="mean_iou")
 class FcnScore(Segmentation):
     """label colours (B) -> photo, segmented by the judge; truth: train ids."""
     source_is_labels = True
@@ -139,7 +139,8 @@ class FcnScore(Segmentation):
         write_png(folder / f"{s.stem}{EXPORT_SUFFIX}", train_ids_to_label_ids(ids))
 
 
-@register_protocol("maps")
+@PROTOCOLS.register("maps", kind="maps", directions=("AtoB", "BtoA"),
+                    main_metric="maps_pixel_acc")
 class Maps:
     """aerial (A) <-> map (B); truth: the other side, compared per pixel."""
     source_is_labels = False
@@ -227,8 +228,8 @@ def eval_samples(cfg: TrialConfig) -> tuple[str, Sequence[Sample]]:
 
 
 def main_score(protocol: str, metrics: dict[str, float]) -> float:
-    """The protocol's main score (MAIN_METRIC) from evaluate()'s columns."""
-    return metrics[MAIN_METRIC[protocol]]
+    """The protocol's main score (main_metric) from evaluate()'s columns."""
+    return metrics[main_metric(protocol)]
 
 
 def _score_batch(translate: Translate, protocol, batch: list[Sample], size: int,
