@@ -12,38 +12,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+from analysis.cli import DefaultsFormatter, parse_seeds
 from analysis.errors import AnalysisError
 from analysis.render import WRITERS
 from analysis.report import build_report
 from analysis.tables import TABLES
 
 
-def parse_seeds(text: str) -> tuple[int, ...]:
-    """'0-9' or '0,1,5' (or a mix: '0-4,7') -> the seeds."""
-    seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            low, _, high = part.strip().partition("-")
-            seeds += range(int(low), int(high or low) + 1)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected e.g. 0-9 or 0,1,5") from None
-    return tuple(sorted(set(seeds)))
-
-
-class _Formatter(argparse.HelpFormatter):
-    """Shows each flag's default where it has one (argparse's own formatter also prints
-    "default: None" for flags that are simply off)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
-            text += " [default: %(default)s]"
-        return text
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[2],
-                                     formatter_class=_Formatter)
+                                     formatter_class=DefaultsFormatter)
     parser.add_argument("results_dir", metavar="RESULTS_DIR",
                         help="results folder (or a grid's folder, or a URI such as s3://...)")
     parser.add_argument("--grid", help="read only this grid's folder [default: every grid]")

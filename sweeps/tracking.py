@@ -20,16 +20,24 @@ class TrackingError(ValueError):
     """A tracker that cannot be used (package missing, bad URI); one line."""
 
 
-def tracking_callbacks(mlflow: str | None, wandb: str | None, experiment: str,
-                       configs: dict[str, dict]) -> list:
-    """The Tune callbacks for the trackers asked for (none: []). `experiment` names the MLflow
-    experiment / W&B group (the grid); `configs`: trial key -> TrialConfig row."""
-    callbacks = []
+def check_available(mlflow: str | None, wandb: str | None) -> None:
+    """Fail before any work when a tracker asked for is not installed."""
     if mlflow:
         _need("mlflow", "--mlflow", "mlflow")
-        callbacks.append(_mlflow_callback(_mlflow_uri(mlflow), experiment, configs))
     if wandb:
         _need("wandb", "--wandb", "wandb")
+
+
+def tracking_callbacks(mlflow: str | None, wandb: str | None, experiment: str,
+                       configs: dict[str, dict], base: dict | None = None) -> list:
+    """The Tune callbacks for the trackers asked for (none: []). `experiment` names the MLflow
+    experiment / W&B group (the grid); `configs`: trial key -> TrialConfig row; `base`: the
+    row every trial shares where Tune's config holds no trial key (a weight study)."""
+    check_available(mlflow, wandb)
+    callbacks = []
+    if mlflow:
+        callbacks.append(_mlflow_callback(_mlflow_uri(mlflow), experiment, configs, base or {}))
+    if wandb:
         from ray.air.integrations.wandb import WandbLoggerCallback
         extra = {k[len("WANDB_"):].lower(): os.environ[k] for k in WANDB_ENV if k in os.environ}
         callbacks.append(WandbLoggerCallback(project=wandb, group=experiment, **extra))
@@ -51,7 +59,7 @@ def _mlflow_uri(uri: str) -> str:
     return uri if uri.startswith("file:") else "file:" + os.path.abspath(uri)
 
 
-def _mlflow_callback(uri: str, experiment: str, configs: dict[str, dict]):
+def _mlflow_callback(uri: str, experiment: str, configs: dict[str, dict], base: dict):
     from ray.air.integrations.mlflow import MLflowLoggerCallback
 
     class FullConfigMLflow(MLflowLoggerCallback):
@@ -59,7 +67,9 @@ def _mlflow_callback(uri: str, experiment: str, configs: dict[str, dict]):
 
         def log_trial_start(self, trial) -> None:
             super().log_trial_start(trial)
-            row = configs.get(trial.config.get("trial_key"), {})
+            from sweeps.trainable import trial_key_of
+            key = trial_key_of(trial.config) if configs else None
+            row = configs.get(key, base)
             params = {k: v for k, v in row.items() if k not in trial.config}
             self.mlflow_util.log_params(run_id=self._trial_runs[trial], params_to_log=params)
 

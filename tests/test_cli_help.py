@@ -14,12 +14,14 @@ from trainer.config import TrialConfig
 def unexplained(parser: argparse.ArgumentParser) -> list[str]:
     """Flags with no help, or with a default (not None / False) their help does not show."""
     bad = []
+    formatter = parser._get_formatter()   # what --help prints for each flag
     for action in parser._actions:
         if not action.option_strings or isinstance(action, argparse._HelpAction):
             continue
-        text = action.help or ""
-        shows_default = "default" in text or "%(default)" in text
-        has_default = action.default not in (None, False, argparse.SUPPRESS) and not action.required
+        text = formatter._get_help_string(action) or ""
+        shows_default = "default" in text
+        has_default = not (action.default is None or action.default is False
+                           or action.default == [] or action.required)
         if len(text) < 12 or (has_default and not shows_default):
             bad.append(action.option_strings[-1])
     return bad
@@ -64,3 +66,11 @@ def test_selection_cli_flags_share_the_trial_fields_help():
 def test_load_size_follows_image_size_unless_given(argv):
     cfg = cli.config_from_args(cli.build_parser().parse_args(["--workdir", "w", *argv]))
     assert cfg.load_size == (72 if len(argv) == 2 else 64)
+
+
+def test_analysis_cli_shows_defaults_and_choices():
+    from analysis.__main__ import build_parser
+    parser = build_parser()
+    assert unexplained(parser) == []
+    text = " ".join(parser.format_help().split())
+    assert "--format {md,latex,csv}" in text and "[default: md]" in text
