@@ -78,9 +78,10 @@ def _summary(results: Results, tables: list[TableResult]) -> str:
             f"{'<a href=#failed>Failed</a>' if len(results.failed) else ''}</nav>"
             "<p>Each cell: mean ± std over seeds (bold: best per column), n seeds, the spread "
             "of the first metric (median, 10th percentile, worst seed) and, where the paper "
-            "reports the cell, its published value beside it. Under each table, every cell's qualitative grid (the same first eval "
-            "images for every trial: input, each seed's output, ground truth) and its trials; "
-            "click a trial for its full config.</p>")
+            "reports the cell, its published value beside it. Under each table, every "
+            "cell's qualitative grid (the same first eval images for every trial: input, each "
+            "seed's output, ground truth) and its trials; click a trial for its full "
+            "config.</p>")
 
 
 def _table_section(table: TableResult, results: Results) -> str:

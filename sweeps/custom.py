@@ -42,7 +42,8 @@ def load_grid_file(path: str) -> Grid:
         raise GridError(f"--grid-file {path}: not YAML/JSON ({' '.join(str(err).split())})") \
             from None
     if not isinstance(data, dict):
-        raise GridError(f"--grid-file {path}: expected a mapping with {', '.join(sorted(GRID_KEYS))}")
+        raise GridError(f"--grid-file {path}: expected a mapping with "
+                        f"{', '.join(sorted(GRID_KEYS))}")
     _no_unknown(path, "", data, GRID_KEYS)
     if not data.get("dataset") or not data.get("arms"):
         raise GridError(f"--grid-file {path}: needs 'dataset' and at least one arm in 'arms'")

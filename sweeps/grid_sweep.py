@@ -175,6 +175,8 @@ def _run(args: argparse.Namespace) -> int:
               f"(--force retrains)")
     else:
         print_plan(plan)
+        print(f"curves: tensorboard --logdir {plan.experiment}   (Ray's own hint below names a "
+              f"temporary copy)")
         connect(args.address)
         grid_result = run_sweep(plan, args)
         if grid_result.errors:

@@ -1,7 +1,8 @@
 """What a sweep's driver prints besides Ray's table: trials done / running / failed, the
 training steps done of all the steps planned, the time so far and an ETA, e.g.
 
-    sweep demo: 7/18 trials done, 2 running, 0 failed · 2,100/5,400 steps (39%) · 3m12s · ETA 5m01s
+    sweep demo: 7/18 trials done, 2 running, 0 failed · 2,100/5,400 steps (39%) · 3m12s
+    · ETA 5m01s                                                     (one line when printed)
 
 The ETA assumes the remaining steps go at the sweep's average rate so far (steps of trials
 sharing the cluster, start-up included), so it is rough early on and firms up as trials finish.

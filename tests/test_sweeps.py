@@ -42,6 +42,7 @@ def test_smoke_grid_writes_one_row_per_trial_then_a_rerun_trains_nothing(
     out = capsys.readouterr().out
     assert "trials ask for 0 GPUs, not 0.5" in out          # no GPU here: no endless wait
     assert "sweep smoke: 3/3 trials done, 0 running, 0 failed · 12/12 steps (100%)" in out
+    assert f"curves: tensorboard --logdir {tmp_path}/_ray/smoke" in out
     from trainer.data import open_split
     from trainer.evaluate import EXPORT_SUFFIX
     stems = open_split("toy-streets", "val", small_streets).stems[:2]    # eval_limit 2

@@ -39,9 +39,9 @@ class TrialConfig:
     unpaired_labels: str = "same"      # "same", or a label-only dataset for the unpaired Y domain (Table 3)
     unpaired_labels_root: str | None = None  # that label-only dataset's folder (real GTA5 /
                                        # Synscapes need one); None = its default (toy: the cache)
-    eval_split: str = "val"            # split scored at the end; val as in the paper (Cityscapes test
-                                       # labels are not public); "holdout": training samples outside
-                                       # the unpaired pool (tuning)
+    eval_split: str = "val"            # split scored at the end; val as in the paper
+                                       # (Cityscapes test labels are not public); "holdout":
+                                       # training samples outside the unpaired pool (tuning)
     eval_limit: int = 0                # evaluate on the first N images of eval_split; 0 = all
     judge: str = "auto"                # fcn-score (labels->photos) segmenter: "auto" = fewpair's own,
                                        # trained once per dataset (trainer.judge); else a TorchScript file
