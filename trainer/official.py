@@ -12,6 +12,7 @@ restored as `numpy.isin` (the same result, reshaped by the caller) before the ev
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import runpy
@@ -49,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None,
                         help="folder for the evaluator's JSON [default: a temporary folder]")
     args = parser.parse_args(argv)
+    if importlib.util.find_spec("cityscapesscripts") is None:
+        print("error: the official evaluator needs cityscapesscripts: "
+              "pip install 'fewpair[cityscapes]'", file=sys.stderr)
+        return 2
     for flag, path in (("--dataset-root", args.dataset_root), ("--predictions", args.predictions)):
         if not Path(path).is_dir():
             print(f"error: {flag} {path}: no such folder", file=sys.stderr)
