@@ -150,3 +150,10 @@ def test_sweep_clis_explain_every_flag_and_show_defaults(parser: argparse.Argume
     assert unexplained(parser) == []
     text = " ".join(parser.format_help().split())
     assert "[default: 0.25]" in text and "[default: results" in text
+
+
+def test_the_demo_says_what_its_size_cannot_show_and_where_to_go(tmp_path):
+    plan = plan_for(["--grid", "demo"], tmp_path)
+    assert "cannot: the selection effect" in plan.note
+    assert "python sweeps/run_grid.py --grid science" in plan.note
+    assert plan_for(["--grid", "smoke"], tmp_path).note == ""
