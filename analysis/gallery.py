@@ -21,6 +21,8 @@ PANEL_HEIGHT = 128   # px, trainer.evaluate.SAMPLE_HEIGHT
 PADDING = 2          # px, trainer.evaluate.SAMPLE_PADDING
 COLUMNS = 3          # input | output | truth
 WHITE = 255
+MAX_WIDTH = 1400     # px: wider grids (many seeds) are scaled down to the page's width, which
+                     # keeps a 10-seed cell's image a few hundred KB instead of megabytes
 
 Panels = list[tuple[np.ndarray, np.ndarray, np.ndarray]]   # per row: [H, W, 3] uint8 each
 
@@ -69,8 +71,11 @@ def cell_grid(trials: list[tuple[str, str | None]]) -> Grid | None:
     note = f"{skipped} of {len(trials)} trials have no samples image to show" if skipped else ""
     panels = [[reference[r][0], *(p[r][1] for _, p in shown), reference[r][2]]
               for r in range(rows)]
-    image = _compose(panels)
-    return Grid(_png(image), ("input", *(t for t, _ in shown), "truth"), image.shape[1], note)
+    image = Image.fromarray(_compose(panels))
+    if image.width > MAX_WIDTH:
+        image = image.resize((MAX_WIDTH, round(image.height * MAX_WIDTH / image.width)),
+                             Image.Resampling.BOX)
+    return Grid(_png(image), ("input", *(t for t, _ in shown), "truth"), image.width, note)
 
 
 def data_uri(png: bytes) -> str:
@@ -96,7 +101,7 @@ def _compose(rows: list[list[np.ndarray]]) -> np.ndarray:
     return canvas
 
 
-def _png(pixels: np.ndarray) -> bytes:
+def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", optimize=True)
+    image.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

@@ -4,6 +4,7 @@ the page's content checked in Python, then loaded in a real headless Chromium: n
 message, every image decoded, a screenshot that is not blank."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -145,3 +146,16 @@ def test_cli_writes_the_page_or_names_a_missing_folder(report_page, tmp_path, ca
     assert main([str(root), "--html", str(tmp_path / "no" / "r.html")]) == 2
     assert capsys.readouterr().err == \
         f"error: {tmp_path / 'no'}: no such folder for the report r.html\n"
+
+
+def test_a_many_seed_grid_is_scaled_to_the_page_width(tmp_path):
+    photo, truth = _scene(0)
+    trials = []
+    for seed in range(10):
+        write_samples(tmp_path / f"{seed}.png", [(photo, truth, truth)] * 2)
+        trials.append((f"seed {seed}", str(tmp_path / f"{seed}.png")))
+    grid = gallery.cell_grid([*trials, ("seed 10", None)])
+    image = Image.open(io.BytesIO(grid.png))
+    assert grid.width == image.width == gallery.MAX_WIDTH            # 12 panels of 256 px
+    assert grid.columns[1:3] == ("seed 0", "seed 1") and len(grid.columns) == 12
+    assert grid.note == "1 of 11 trials have no samples image to show"
