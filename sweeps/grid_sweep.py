@@ -14,7 +14,6 @@ from sweeps.grids import GridError, grid_names
 from sweeps.launch import KEEP_CHECKPOINTS, RAY_DIR, connect, prepare_manifests, trial_resources
 from sweeps.plan import SweepPlan, plan_sweep, print_dry_run, print_plan
 from sweeps.tracking import check_available
-from sweeps.trainable import trial_key_of
 
 DESCRIPTION = "Run a named grid on Ray Tune: one trial per TrialConfig, one Parquet row per trial."
 
@@ -52,23 +51,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- the Tuner --------------------------------------------------------------------------------
-SHORT_NAMES = {"paired_budget": "pairs", "selection": "sel", "unpaired": "pool",
-               "pool_selection": "pool_sel", "balance": "balanced"}   # progress-table labels
-
-
-def trial_label(cfg, columns: list[str]) -> str:
-    """`<trial_key> mode=hybrid pairs=5 sel=kmedoids seed=3`: what Ray's progress table shows
-    (it shows grid-search values only) -- the key names the row, the fields say what it is."""
-    fields = " ".join(f"{SHORT_NAMES.get(name, name)}={getattr(cfg, name)}" for name in columns)
-    return f"{cfg.key()} {fields}".strip()
+def trial_points(plan: SweepPlan) -> list[dict]:
+    """Each trial's Tune config: its key and the fields that vary across the grid."""
+    return [{"trial_key": cfg.key(), **{name: getattr(cfg, name) for name in plan.columns}}
+            for cfg in plan.todo]
 
 
 def param_space(plan: SweepPlan) -> dict:
-    """One `tune.grid_search` axis over the trials' labels: the progress table's column, and
-    (its first word) the key run_trial, the folder names and the callbacks read
-    (sweeps.trainable.trial_key_of)."""
+    """A categorical per config key, each holding the values the trials take. Tune's search
+    asks exactly `trial_points` (one trial each, nothing sampled), and its progress table shows
+    every categorical as a column: the key (it names the row) and what varies (budget,
+    selection, seed, ...); a grid search of keys would show the key alone."""
     from ray import tune
-    return {"trial": tune.grid_search([trial_label(cfg, plan.columns) for cfg in plan.todo])}
+    points = trial_points(plan)
+    return {name: tune.choice(list(dict.fromkeys(p[name] for p in points)))
+            for name in points[0]} if points else {}
+
+
+def search_alg(plan: SweepPlan):
+    """Tune's basic generator over exactly the planned points (num_samples = their number)."""
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+    return BasicVariantGenerator(points_to_evaluate=trial_points(plan))
 
 
 def trainable_for(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
@@ -96,7 +99,7 @@ def make_tuner(plan: SweepPlan, trainable, args: argparse.Namespace):
         callbacks=callbacks(plan, args))
     tune_config = tune.TuneConfig(  # reuse_actors: torch is imported once per actor, not per trial
         max_concurrent_trials=args.max_concurrent, trial_dirname_creator=_trial_dirname,
-        reuse_actors=True)
+        reuse_actors=True, search_alg=search_alg(plan), num_samples=len(plan.todo))
     return tune.Tuner(trainable, param_space=param_space(plan), tune_config=tune_config,
                       run_config=run_config)
 
@@ -114,7 +117,7 @@ def callbacks(plan: SweepPlan, args: argparse.Namespace) -> list:
 
 def _trial_dirname(trial) -> str:
     """`<trial_key>_<tune id>`: the key names the row, the id keeps reruns' folders apart."""
-    return f"{trial_key_of(trial.config)}_{trial.trial_id}"
+    return f"{trial.config['trial_key']}_{trial.trial_id}"
 
 
 def run_sweep(plan: SweepPlan, args: argparse.Namespace, train_fn=None):

@@ -15,8 +15,6 @@ from typing import Callable
 from ray.tune import Callback
 from ray.tune.result import TIMESTEPS_TOTAL
 
-from sweeps.trainable import trial_key_of
-
 PRINT_EVERY_S = 60.0   # at most one line per minute between trial completions
 
 
@@ -76,7 +74,7 @@ class SweepProgress(Callback):
 
 
 def _key(trial) -> str:
-    return trial_key_of(trial.config)
+    return str(trial.config.get("trial_key"))
 
 
 def _duration(seconds: float) -> str:

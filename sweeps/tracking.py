@@ -67,9 +67,7 @@ def _mlflow_callback(uri: str, experiment: str, configs: dict[str, dict], base: 
 
         def log_trial_start(self, trial) -> None:
             super().log_trial_start(trial)
-            from sweeps.trainable import trial_key_of
-            key = trial_key_of(trial.config) if configs else None
-            row = configs.get(key, base)
+            row = configs.get(trial.config.get("trial_key"), base)
             params = {k: v for k, v in row.items() if k not in trial.config}
             self.mlflow_util.log_params(run_id=self._trial_runs[trial], params_to_log=params)
 

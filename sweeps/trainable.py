@@ -1,8 +1,7 @@
 """The Ray Tune trial: a thin wrapper that runs `trainer.train` on one TrialConfig and writes its
 Parquet row. Imports only `ray.tune` (in Ray 2.60 `ray.train.report` inside a Tune trial errors).
 
-A trial's Tune config names its trial key (`trial_key_of`: a grid trial's `trial` label starts
-with it, the label's rest shows the varying fields in Ray's progress table);
+A trial's Tune config holds its `trial_key` (plus the varying fields, for Ray's progress table);
 everything else comes through `tune.with_parameters` from sweeps.grid_sweep: `configs` (trial key
 -> TrialConfig row, for the whole grid), a `Sweep` (grid, results root, code version, force),
 and `train_fn` (default trainer.train.train; tests wrap it to inject a failure).
@@ -47,7 +46,7 @@ def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
               train_fn: TrainFn | None = None) -> None:
     """Train one trial (unless its `ok` row exists) and write its row; errors are recorded as a
     `failed` row and re-raised so Tune's FailureConfig retries the trial."""
-    key = trial_key_of(config)
+    key = config["trial_key"]
     if key not in configs:
         raise KeyError(f"trial {key} is not in grid {sweep.grid!r} any more; "
                        f"rerun without --resume")
@@ -66,12 +65,6 @@ def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
     headline = {k: outcome[k] for k in HEADLINE if isinstance(outcome.get(k), (int, float))}
     tune.report({**headline, TIMESTEPS_TOTAL: int(outcome["steps_done"]), ROW_WRITTEN: 1,
                  "skipped": 0})
-
-
-def trial_key_of(config: dict) -> str:
-    """The trial key in a Tune config: `trial_key` (a weight study's trials), or the first word
-    of a grid trial's `trial` label (sweeps.grid_sweep.trial_label: key, then what varies)."""
-    return str(config.get("trial_key") or str(config["trial"]).split(" ", 1)[0])
 
 
 def _limit_threads(cpus: float) -> None:

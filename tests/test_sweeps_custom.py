@@ -100,16 +100,16 @@ def test_seeds_replace_every_arms_seeds_and_export_gets_a_folder_per_trial(tmp_p
     assert len(plan.cfgs) == 10 * len(settings)
 
 
-def test_progress_table_labels_name_the_key_and_the_varying_fields(tmp_path):
+def test_tune_asks_exactly_the_planned_trials_with_their_varying_fields(tmp_path):
+    """Ray's progress table shows a column per categorical: the key and what varies."""
     plan = plan_for(["--grid", "smoke"], tmp_path)
-    labels = [grid_sweep.trial_label(c, plan.columns) for c in plan.todo]
-    assert labels == [f"{plan.todo[0].key()} mode=hybrid pairs=1 sel=random",
-                      f"{plan.todo[1].key()} mode=hybrid pairs=1 sel=kmedoids",
-                      f"{plan.todo[2].key()} mode=unpaired pairs=0 sel=kmedoids"]
+    points = grid_sweep.trial_points(plan)
+    assert points == [{"trial_key": c.key(), "mode": c.mode, "paired_budget": c.paired_budget,
+                       "selection": c.selection} for c in plan.todo]
     space = grid_sweep.param_space(plan)
-    assert space == {"trial": {"grid_search": labels}}
-    from sweeps.trainable import trial_key_of
-    assert [trial_key_of({"trial": label}) for label in labels] == [c.key() for c in plan.todo]
+    assert list(space) == ["trial_key", "mode", "paired_budget", "selection"]
+    assert space["mode"].categories == ["hybrid", "unpaired"]
+    assert grid_sweep.search_alg(plan)._points_to_evaluate == points
 
 
 def _trial(key: str):
