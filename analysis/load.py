@@ -97,7 +97,12 @@ def _grid_dirs(fs: pafs.FileSystem, root: str) -> dict[str, str]:
     dirs = [i for i in _children(fs, root) if i.type == pafs.FileType.Directory]
     if any(i.base_name.startswith(DATASET_DIR_PREFIX) for i in dirs):
         return {info.base_name: root}
-    return {i.base_name: i.path for i in dirs}
+    return {i.base_name: i.path for i in dirs if _is_grid(fs, i.path)}   # not plots/ etc.
+
+
+def _is_grid(fs: pafs.FileSystem, folder: str) -> bool:
+    return any(i.type == pafs.FileType.Directory and i.base_name.startswith(DATASET_DIR_PREFIX)
+               for i in _children(fs, folder))
 
 
 def _find_row_files(fs: pafs.FileSystem, root: str, grid: str | None) -> list[tuple[str, str, str]]:

@@ -51,13 +51,15 @@ def plot_seed_distributions(results: Results | pd.DataFrame, out_png: str | os.P
                             dataset: str | None = None, protocol: str | None = None,
                             metric: str | None = None) -> Figure:
     rows, dataset, protocol, metric = _select(results, dataset, protocol, metric)
-    fig = _figure((12, 4.5))
-    left, right = fig.subplots(1, 2, sharey=True)
-    sweep = rows[(rows["mode"] == "paired") & (rows["selector"] != NA)]
-    _distribution_panel(left, sweep, metric, ["n_paired", "selector"], "paired only")
-    _distribution_panel(right, _plain_hybrid(rows), metric, ["n_paired", "selector", "balanced"],
-                        "hybrid")
-    fig.suptitle(f"{dataset} ({protocol}): {metric} per seed (box: quartiles, whiskers 1.5 IQR)")
+    panels = [(_paired_sweep(rows), ["n_paired", "selector"], "paired only"),
+              (_plain_hybrid(rows), ["n_paired", "selector", "balanced"], "hybrid")]
+    drawn = [p for p in panels if p[0][metric].notna().any()] or panels[1:]   # no empty panel
+    fig = _figure((max(7.5, 6 * len(drawn)), 4.5))   # one panel: room for the title
+    axes = fig.subplots(1, len(drawn), sharey=True, squeeze=False)[0]
+    for ax, (part, keys, title) in zip(axes, drawn):
+        _distribution_panel(ax, part, metric, keys, title)
+    fig.suptitle(f"{dataset} ({protocol}): {metric} per seed\n"
+                 "(box: quartiles, whiskers 1.5 IQR)")
     save_png(fig, out_png)
     return fig
 

@@ -17,6 +17,7 @@ CONFIG_COLUMNS: tuple[str, ...] = (
     "balance", "mix", "gan_loss", "lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired",
     "steps", "lr", "beta1", "image_pool", "image_size", "load_size", "ngf", "ndf", "n_blocks",
     "variant", "arch", "precision", "device", "report_every", "checkpoint_every", "eval_every",
+    "export_dir",
 )
 # Config columns added after results existed, with the value every older row ran.
 CONFIG_DEFAULTS: dict[str, str] = {"variant": "paper", "arch": "resnet"}
@@ -27,7 +28,7 @@ INT_CONFIG_COLUMNS: tuple[str, ...] = (
 # Config fields that do not change a result (TrialConfig.key() leaves them out): never an axis.
 NOT_RESULT_AFFECTING: frozenset[str] = frozenset(
     {"data_root", "unpaired_labels_root", "device", "report_every", "checkpoint_every",
-     "eval_every"})
+     "eval_every", "export_dir"})
 
 # Protocols and the headline metrics each one reports (higher is better for all of them).
 SEGMENTATION_METRICS: tuple[str, ...] = ("pixel_acc", "mean_class_acc", "mean_iou")

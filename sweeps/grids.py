@@ -30,6 +30,10 @@ MAPS_POOL = 100               # unpaired samples for maps (section 4.2.3)
 SELECTORS = ("random", "kmedoids")
 SCIENCE_SELECTORS = ("random", "kmedoids", "kcenter", "typiclust")   # all of trainer.selection
 PAPER_SIZES = dict(image_size=256, load_size=286, ngf=64, ndf=64, n_blocks=9)  # CycleGAN's
+# A paper-scale checkpoint is 418 MB (docs/real-data.md): one every 5,000 steps (~5 min of an
+# H200 for a trial alone, ~20 with four sharing it) bounds what a reclaimed spot worker loses
+PAPER_RUNTIME = dict(checkpoint_every=5000)
+PAPER_BASE = {**PAPER_SIZES, **PAPER_RUNTIME}
 TINY_SIZES = dict(image_size=32, load_size=36, ngf=8, ndf=8, n_blocks=2)   # 2 CPU cores
 GPU_SIZES = dict(image_size=64, load_size=72, ngf=32, ndf=32, n_blocks=6)   # one GPU, minutes
 
@@ -57,6 +61,7 @@ class Grid:
     description: str
     base: Mapping[str, object]   # TrialConfig fields shared by every trial (dataset excluded)
     arms: tuple[Arm, ...]
+    note: str = ""               # printed after the grid's tables: what its size can show
 
 
 _GRIDS: dict[str, Callable[[str], Grid]] = {}
@@ -205,7 +210,7 @@ def _hybrid_table(grid_name: str, dataset: str, direction: str, description: str
         _unpaired_only(ALL, seeds=(0,)),
         *_full_supervision(),
     )
-    return Grid(grid_name, dataset, description, {**PAPER_SIZES, "direction": direction}, arms)
+    return Grid(grid_name, dataset, description, {**PAPER_BASE, "direction": direction}, arms)
 
 
 # --- the grids --------------------------------------------------------------------------------
@@ -219,7 +224,18 @@ def demo(dataset: str) -> Grid:
             "checkpoint_every": 150}
     arms = (_hybrid(budgets=(1, 5), selectors=SELECTORS, seeds=seeds),
             _unpaired_only(40, seeds=seeds), _all_pairs(40, seeds=seeds))
-    return Grid("demo", dataset, demo.__doc__ or "", base, arms)
+    return Grid("demo", dataset, demo.__doc__ or "", base, arms, note=DEMO_NOTE)
+
+
+DEMO_NOTE = (
+    "What this demo can show: the pipeline end to end (selection, hybrid training, evaluation, "
+    "rows, tables, plots) and that pairs help the unpaired-only baseline. What it cannot: the "
+    "selection effect. Three seeds of 300 steps at 32x32 leave a selector's mean within a few "
+    "of random's standard deviations either way (in our runs k-medoids came out 0.3-2.9 random "
+    "std below random): noise at this size. For the paper's questions run the science grid "
+    "(Table 1's selectors x 10 seeds, Table 2's arms; ~26 min on 2 CPU cores): "
+    "python sweeps/run_grid.py --grid science, then python -m analysis results --grid science "
+    "--html science.html")
 
 
 @register("smoke", "toy-streets")
@@ -236,7 +252,7 @@ def table1(dataset: str) -> Grid:
     """Table 1, photos -> labels, paired only: 1/5/10/20/40 pairs x random/k-medoids x 10 seeds
     (inside the k-medoids pool of 200), plus every training pair (pix2pix, and the ResNet)."""
     arms = (_paired_only(), *_full_supervision())
-    return Grid("table1", dataset, table1.__doc__ or "", {**PAPER_SIZES, "unpaired": POOL}, arms)
+    return Grid("table1", dataset, table1.__doc__ or "", {**PAPER_BASE, "unpaired": POOL}, arms)
 
 
 @register("table2", "cityscapes")
@@ -260,7 +276,7 @@ def table3(dataset: str) -> Grid:
             _hybrid(label="far labels", unpaired_labels=labels["far"]),
             _hybrid(label="close labels", unpaired_labels=labels["close"]),
             _hybrid(label="same labels"))
-    return Grid("table3", dataset, table3.__doc__ or "", {**PAPER_SIZES, "unpaired": POOL}, arms)
+    return Grid("table3", dataset, table3.__doc__ or "", {**PAPER_BASE, "unpaired": POOL}, arms)
 
 
 @register("table4", "pix2pix")
@@ -271,7 +287,7 @@ def table4(dataset: str) -> Grid:
             _all_pairs(MAPS_POOL, SEEDS), _unpaired_only(ALL, seeds=(0,)),
             *_full_supervision())
     return Grid("table4", dataset, table4.__doc__ or "",
-                {**PAPER_SIZES, "unpaired": MAPS_POOL}, arms)
+                {**PAPER_BASE, "unpaired": MAPS_POOL}, arms)
 
 
 @register("table8", "cityscapes")
@@ -294,7 +310,7 @@ def ablation(dataset: str) -> Grid:
     arms = (_hybrid(budgets=(20,), label="full"),
             _hybrid(budgets=(20,), label="without cycle", lambda_cycle=0.0),
             _hybrid(budgets=(20,), label="without identity", lambda_identity=0.0))
-    return Grid("ablation", dataset, ablation.__doc__ or "", {**PAPER_SIZES, "unpaired": POOL},
+    return Grid("ablation", dataset, ablation.__doc__ or "", {**PAPER_BASE, "unpaired": POOL},
                 arms)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ray import tune
+from ray.tune.result import TIMESTEPS_TOTAL
 
 from sweeps import results
 from trainer.config import TrialConfig
@@ -62,7 +63,8 @@ def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
         _restore_checkpoint(workdir)
         outcome = _train_and_record(cfg, sweep, workdir, path, train_fn)
     headline = {k: outcome[k] for k in HEADLINE if isinstance(outcome.get(k), (int, float))}
-    tune.report({**headline, ROW_WRITTEN: 1, "skipped": 0})
+    tune.report({**headline, TIMESTEPS_TOTAL: int(outcome["steps_done"]), ROW_WRITTEN: 1,
+                 "skipped": 0})
 
 
 def _limit_threads(cpus: float) -> None:
@@ -102,9 +104,12 @@ def _write(path: str, cfg: TrialConfig, grid: str, status: str, **fields) -> Non
 
 
 def report_to_tune(metrics: dict, checkpoint_dir: str | None) -> None:
-    """The `report` callback of trainer.train: metrics, plus the checkpoint just written."""
+    """The `report` callback of trainer.train: metrics, plus the checkpoint just written.
+    The trial's step is also `timesteps_total`, the x-axis Ray's TensorBoard logger plots
+    (otherwise it plots against the number of reports)."""
     checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-    tune.report(_scalars(metrics), checkpoint=checkpoint)
+    step = {TIMESTEPS_TOTAL: int(metrics["step"])} if "step" in metrics else {}
+    tune.report({**_scalars(metrics), **step}, checkpoint=checkpoint)
 
 
 def _restore_checkpoint(workdir: str) -> None:

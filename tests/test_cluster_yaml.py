@@ -80,3 +80,18 @@ def test_fewpair_is_installed_from_this_checkout(name):
     assert config["file_mounts"]["~/fewpair"] == "."   # relative: no machine-specific path
     assert "pip install" in commands(config, "setup_commands")
     assert "-e ~/fewpair" in commands(config, "setup_commands")
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_ray_process_gets_the_cache_and_the_resnet_weights(name):
+    """Trials run the paper's extractor and read the cache on workers: both variables must
+    reach every node's Ray processes (the docker environment, or each `ray start`)."""
+    config = load(name)
+    if "docker" in config:
+        places = [" ".join(config["docker"]["run_options"])]
+    else:
+        places = [commands(config, "head_start_ray_commands"),
+                  commands(config, "worker_start_ray_commands")]
+    for text in places:
+        for variable in ("FEWPAIR_CACHE", "FEWPAIR_RESNET50_WEIGHTS"):
+            assert re.search(rf"{variable}=/mnt/fewpair/\S+", text), (name, variable)

@@ -16,7 +16,7 @@ from trainer.engine import (StepRules, build_state, load_checkpoint, save_checkp
 from trainer.networks import (ARCHITECTURES, count_parameters, discriminator_for,
                               generator_for)
 from trainer.schedule import epoch_lr_factor
-from trainer.train import main
+from trainer.cli import main
 
 CPU = torch.device("cpu")
 TINY = dict(image_size=32, load_size=32, ngf=8, ndf=8, n_blocks=2)

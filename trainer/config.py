@@ -24,7 +24,7 @@ VAL_SCORE = "val_score"   # the report / metrics key an `eval_every` validation 
 
 # Fields that do not change what a trial computes; left out of key().
 _NOT_IN_KEY = frozenset({"data_root", "unpaired_labels_root", "device", "report_every",
-                         "checkpoint_every", "eval_every"})
+                         "checkpoint_every", "eval_every", "export_dir"})
 # Fields added after results existed: in key() only when they differ from their default, so
 # every trial that existed before keeps its key (docs/contracts.md).
 _KEY_WHEN_SET = frozenset({"variant", "arch"})
@@ -46,13 +46,15 @@ class TrialConfig:
     unpaired_labels: str = "same"      # "same", or a label-only dataset for the unpaired Y domain (Table 3)
     unpaired_labels_root: str | None = None  # that label-only dataset's folder (real GTA5 /
                                        # Synscapes need one); None = its default (toy: the cache)
-    eval_split: str = "val"            # Cityscapes test labels are not public: the paper evaluates on val
-                                       # ("holdout": training samples outside the unpaired pool; tuning)
+    eval_split: str = "val"            # split scored at the end; val as in the paper
+                                       # (Cityscapes test labels are not public); "holdout":
+                                       # training samples outside the unpaired pool (tuning)
     eval_limit: int = 0                # evaluate on the first N images of eval_split; 0 = all
     judge: str = "auto"                # fcn-score (labels->photos) segmenter: "auto" = fewpair's own,
                                        # trained once per dataset (trainer.judge); else a TorchScript file
     # --- which samples ----------------------------------------------------------------------
-    mode: str = "hybrid"               # paired | unpaired | hybrid
+    mode: str = "hybrid"               # what trains: paired (pix2pix-like), unpaired (CycleGAN),
+                                       # hybrid (the paper's: unpaired pool + the pairs)
     paired_budget: int = 5             # number of paired samples; -1 = all (in the pool)
     unpaired: int = 200                # unpaired pool size, chosen by pool_selection; -1 = whole split.
                                        # paired samples are chosen inside the pool
@@ -61,21 +63,24 @@ class TrialConfig:
     features: str = "auto"             # feature extractor; auto = the dataset's default (toy: offline)
     seed: int = 0                      # selection (random strategies), init, augmentation, order
     balance: bool = True               # replicate pairs up to the unpaired count (the paper's default)
-    mix: str = "interleave"            # interleave | alternate | staged
-    # --- losses: the paper's 1 / 10 / 10 / 150 (its symbols were lost in the text; this
-    # assignment is the released code's defaults: lambda_L1 150, cycle 10, identity 10) --------
+    mix: str = "interleave"            # order of paired and unpaired steps in hybrid mode
+    # --- losses (paper: 1 / 10 / 10 / 150) ---------------------------------------------------
+    # The paper's symbols for these weights were lost in its text; this assignment is the
+    # released code's defaults (lambda_L1 150, cycle 10, identity 10).
     gan_loss: str = "rsgan"            # relativistic standard GAN, as in the released code
-    lambda_adv: float = 1.0
-    lambda_cycle: float = 10.0
-    lambda_identity: float = 10.0
-    lambda_paired: float = 150.0
+    lambda_adv: float = 1.0            # weight of the adversarial terms
+    lambda_cycle: float = 10.0         # weight of the cycle-consistency L1 (unpaired steps)
+    lambda_identity: float = 10.0      # weight of the identity L1 (unpaired steps)
+    lambda_paired: float = 150.0       # weight of the paired L1 to the truth (paired steps)
     # --- optimisation -----------------------------------------------------------------------
     steps: int = 0                     # total generator steps; 0 = default rule from the sample count
-    lr: float = 2e-4                   # Adam; constant for half the steps, then linear to 0
-    beta1: float = 0.5
+    lr: float = 2e-4                   # Adam's learning rate; constant for half the steps, then
+                                       # linear to 0
+    beta1: float = 0.5                 # Adam's first-moment decay
     image_pool: int = 50               # past fakes kept per discriminator
-    # --- sizes: the paper's sizes were lost from its text; these are CycleGAN's defaults and
-    # the released code's (256 crop of 286, ngf/ndf 64, 9 blocks) --------------------------------
+    # --- sizes (CycleGAN's defaults) ---------------------------------------------------------
+    # The paper's sizes were lost from its text; 256 crop of 286, ngf/ndf 64 and 9 blocks are
+    # CycleGAN's defaults and the released code's.
     image_size: int = 256              # training crop, pixels (square)
     load_size: int = 286               # images are resized to this before the random crop
     ngf: int = 64                      # generator base width
@@ -89,13 +94,17 @@ class TrialConfig:
                                        # PatchGAN, mode paired only; its vanilla GAN, lambda_paired
                                        # 100 and no image pool replace fewpair's defaults
     # --- runtime ----------------------------------------------------------------------------
-    precision: str = "fp32"            # fp32 | bf16 (autocast)
-    device: str = "auto"               # auto = cuda when available, else cpu
+    precision: str = "fp32"            # fp32, or bf16 autocast
+    device: str = "auto"               # torch device (cpu, cuda, cuda:1); auto = cuda when
+                                       # available, else cpu
     report_every: int = 100            # steps between report() calls
     checkpoint_every: int = 500        # steps between checkpoints (0 = only at the end)
     eval_every: int = 0                # steps between validation passes on eval_split (their
                                        # `val_score` rides on that step's report, for early
                                        # stopping); 0 = only the final evaluation
+    export_dir: str | None = None      # folder for the final evaluation's predictions in the
+                                       # official format (segmentation: Cityscapes label-id
+                                       # PNGs named after each image); None = no export
 
     def __post_init__(self) -> None:
         _check_types(self)
