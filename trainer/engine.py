@@ -208,11 +208,12 @@ def discriminator_step(state: TrainState, rules: StepRules, x: Tensor, y: Tensor
 def translator(state: TrainState, rules: StepRules, direction: str):
     """The evaluated translation as a function: AtoB -> G, BtoA -> F; [B, 3, S, S] in [-1, 1]."""
     net = state.g if direction == "AtoB" else state.f
+    dtype = next(net.parameters()).dtype      # float32, or float64 in exactness tests
 
     @torch.no_grad()
     def translate(images: Tensor) -> Tensor:
         with rules.autocast():
-            return net(images.to(rules.device)).float()
+            return net(images.to(rules.device, dtype)).float()
     return translate
 
 
@@ -263,7 +264,11 @@ def state_payload(state: TrainState) -> dict:
 
 def save_checkpoint(state: TrainState, folder: str | os.PathLike) -> Path:
     """Write `folder/state.pt` atomically (temporary name, then rename); returns the folder."""
-    payload = state_payload(state)
+    return write_checkpoint(state_payload(state), folder)
+
+
+def write_checkpoint(payload: dict, folder: str | os.PathLike) -> Path:
+    """Write a `state_payload`-shaped dict as `folder/state.pt` (a pack writes its members')."""
     atomic_write(Path(folder) / CHECKPOINT_FILE, lambda tmp: torch.save(payload, tmp))
     return Path(folder)
 

@@ -32,8 +32,9 @@ from tqdm import tqdm
 
 from trainer.config import ConfigError, TrialConfig
 from trainer.data import dataset_info
-from trainer.engine import (LossWatch, NonFiniteLoss, StepRules, TrainState, build_state, has_checkpoint,
-                            load_checkpoint, save_checkpoint, train_step, translator)
+from trainer.engine import (LossWatch, NonFiniteLoss, StepRules, TrainState, build_state,
+                            has_checkpoint, load_checkpoint, state_payload, train_step,
+                            translator, write_checkpoint)
 from trainer.feed import Feed, build_feed
 from trainer.schedule import StepPlan, default_steps
 
@@ -194,6 +195,7 @@ class TrialRun:
         self.trial.protocol = protocol
         eval_samples(cfg)   # a missing eval split or an empty holdout fails before training too
         self.cfg, self.report, self.watch = cfg, report, LossWatch()
+        self.payload: Callable[[], dict] = lambda: state_payload(self.state)  # a pack's differs
 
     @property
     def state(self) -> TrainState:
@@ -225,16 +227,23 @@ class TrialRun:
 
     def events(self, losses: dict[str, float]) -> None:
         """Checkpoint, validate and report when due at the current step."""
+        self.validate_and_report(losses, self.checkpoint_if_due())
+
+    def checkpoint_if_due(self) -> str | None:
+        """Save the state when a checkpoint is due; its folder, else None."""
+        due_now = due(self.cfg.checkpoint_every, self.state.step, self.total)
+        return str(self.save()) if due_now else None
+
+    def validate_and_report(self, losses: dict[str, float], folder: str | None) -> None:
+        """The validation pass and the report when due (`folder`: a checkpoint just saved)."""
         cfg, step, total = self.cfg, self.state.step, self.total
-        checkpoint = due(cfg.checkpoint_every, step, total)
-        folder = str(self.save()) if checkpoint else None
         validate = cfg.eval_every > 0 and due(cfg.eval_every, step, total)
         score = {VAL_SCORE: self.validate().metrics[VAL_SCORE]} if validate else {}
-        if self.report and (checkpoint or validate or due(cfg.report_every, step, total)):
+        if self.report and (folder or validate or due(cfg.report_every, step, total)):
             self.report({**losses, **self.timing(), **score}, folder)
 
     def save(self) -> Path:
-        return save_checkpoint(self.state, self.workdir / CHECKPOINT_DIR)
+        return write_checkpoint(self.payload(), self.workdir / CHECKPOINT_DIR)
 
     def validate(self) -> Evaluation:
         """evaluate() the current generators (the pass at the final step writes the samples PNG
