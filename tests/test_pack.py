@@ -167,3 +167,36 @@ def test_members_resuming_from_different_steps_do_not_share_a_pack(tmp_path):
     runs[1].state.step = 2
     with pytest.raises(TrainError, match=r"equal resume steps, got \[0, 2\]"):
         PackRun(runs)
+
+
+def test_the_static_buffer_step_of_cuda_graphs_equals_the_trials_alone(tmp_path, alone):
+    """trainer.pack_graph without capture (the CPU): static buffers, paired terms always
+    computed and masked, outputs copied out; on a GPU the same step is captured and replayed."""
+    cfgs = [cfg(**m) for m in MEMBERS[:2]]
+    outcomes = train_pack(cfgs, [tmp_path / str(k) for k in range(2)], graphs=True)
+    for k, outcome in enumerate(outcomes):
+        result, straight = alone[k]
+        assert_same_networks(straight, checkpoint(tmp_path / str(k)))
+        assert same_metrics(outcome.result.metrics, result.metrics)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_cuda_pack_captures_its_graphs_and_follows_the_eager_pack(tmp_path, precision):
+    """On a GPU: channels_last fused networks; the graphed pack is captured after its warm-up
+    and tracks the eager pack (float32 / bf16 kernels differ in rounding, not in the step)."""
+    cfgs = [TrialConfig(**(TINY | m | {"device": "cuda", "steps": 8, "precision": precision}))
+            for m in MEMBERS]
+    runs = {}
+    for graphs in (False, True):
+        members = [TrialRun(c, tmp_path / f"{graphs}{k}") for k, c in enumerate(cfgs)]
+        runs[graphs] = PackRun(members, graphs=graphs)
+        while not runs[graphs].done:
+            runs[graphs].advance()
+    assert runs[True].step.graphs is not None
+    g_eager, g_graph = runs[False].step.nets["g"], runs[True].step.nets["g"]
+    assert g_graph[1].weight.is_contiguous(memory_format=torch.channels_last)
+    for p, q in zip(g_eager.parameters(), g_graph.parameters()):
+        assert torch.isfinite(q).all()
+        if p.ndim == 4 and precision == "fp32":   # < lr: not one step apart in 8
+            assert (p - q).abs().max().item() <= 1e-4

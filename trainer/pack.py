@@ -21,6 +21,7 @@ import torch
 
 from trainer.config import TrialConfig
 from trainer.engine import state_payload
+from trainer.pack_graph import GraphedPackStep
 from trainer.pack_step import PackStep
 from trainer.train import Report, TrainError, TrialResult, TrialRun
 
@@ -136,7 +137,9 @@ class PackRun:
     """Compatible TrialRuns at one step, stepped together; each keeps its own events,
     checkpoints and result."""
 
-    def __init__(self, members: Sequence[TrialRun]):
+    def __init__(self, members: Sequence[TrialRun], graphs: bool = False):
+        """graphs: step through trainer.pack_graph (CUDA graphs on a GPU; on the CPU the same
+        static-buffer step, eagerly)."""
         self.members = list(members)
         check_compatible([m.cfg for m in self.members])
         for what, values in (("step counts", {m.total for m in self.members}),
@@ -144,8 +147,9 @@ class PackRun:
             if len(values) > 1:
                 raise TrainError(f"a pack's members need equal {what}, got {sorted(values)}")
         cfg = self.members[0].cfg
-        self.step = PackStep([m.state for m in self.members], [m.trial.rules for m in
-                             self.members], self.members[0].total, cfg.lr, cfg.beta1)
+        step_class = GraphedPackStep if graphs else PackStep
+        self.step = step_class([m.state for m in self.members], [m.trial.rules for m in
+                               self.members], self.members[0].total, cfg.lr, cfg.beta1)
         for k, member in enumerate(self.members):
             member.payload = (lambda k=k: self.member_payload(k))
         self.failures: dict[int, str] = {}
@@ -208,7 +212,8 @@ class PackRun:
 
 
 def train_pack(cfgs: Sequence[TrialConfig], workdirs: Sequence[str | Path],
-               reports: Sequence[Report | None] | None = None) -> list[MemberOutcome]:
+               reports: Sequence[Report | None] | None = None, *,
+               graphs: bool = False) -> list[MemberOutcome]:
     """Train compatible trials as one pack (each in its own workdir, resuming from its own
     checkpoint) and evaluate each; outcomes in the order of `cfgs`. Members whose checkpoints
     stand at different steps (a process killed while writing them) train as one pack per step."""
@@ -217,7 +222,7 @@ def train_pack(cfgs: Sequence[TrialConfig], workdirs: Sequence[str | Path],
     outcomes: dict[int, MemberOutcome] = {}
     for step in sorted({m.state.step for m in members}):
         ids = [i for i, m in enumerate(members) if m.state.step == step]
-        run = PackRun([members[i] for i in ids])
+        run = PackRun([members[i] for i in ids], graphs)
         while not run.done:
             run.advance()
         outcomes |= dict(zip(ids, run.finish()))

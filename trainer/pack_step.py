@@ -31,6 +31,8 @@ WEIGHT_GROUPS = ("adv", "cycle", "idt", "paired")   # term prefixes (losses.Loss
 class PackStep:
     """One G/F update and one D_Y/D_X update of every member, as `engine.train_step` alone."""
 
+    capturable = False   # GraphedPackStep: Adam state and lr on the device, graph-safe
+
     def __init__(self, states: list[TrainState], rules: list[StepRules], total: int,
                  lr: float, beta1: float):
         self.states, self.rules, self.k = states, rules[0], len(states)
@@ -43,7 +45,8 @@ class PackStep:
             self.nets[name] = fuse(members).to(memory_format=fmt)
             link_members(self.nets[name], members)
         self.memory_format = fmt
-        adam = functools.partial(torch.optim.Adam, lr=lr, betas=(beta1, ADAM_BETA2), fused=cuda)
+        adam = functools.partial(torch.optim.Adam, lr=lr, betas=(beta1, ADAM_BETA2), fused=cuda,
+                                 capturable=self.capturable)
         self.opt_gen = adam(self._params("g", "f"))
         self.opt_disc = adam(self._params("d_y", "d_x"))
         self.sched_gen, self.sched_disc = (torch.optim.lr_scheduler.LambdaLR(
@@ -62,9 +65,15 @@ class PackStep:
     def _load_optimizers(self) -> None:
         for opt, sched, attr in ((self.opt_gen, self.sched_gen, "gen"),
                                  (self.opt_disc, self.sched_disc, "disc")):
-            members = [getattr(s, "opt_" + attr).state_dict() for s in self.states]
-            opt.load_state_dict(stack_adam_states(members))
+            members = [getattr(s, "opt_" + attr) for s in self.states]
+            opt.load_state_dict(stack_adam_states([m.state_dict() for m in members]))
+            for member in members:
+                member.state.clear()      # stacked into the pack's: free the members' copies
             sched.load_state_dict(getattr(self.states[0], "sched_" + attr).state_dict())
+            for group in opt.param_groups:   # (the members' groups are not capturable)
+                group["capturable"] = self.capturable
+                if self.capturable:       # a device lr the schedule fills in place
+                    group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
 
     def member_optimizers(self, k: int) -> dict[str, dict]:
         """Member k's optimiser and schedule state in the shape `engine.state_payload` writes."""
@@ -77,27 +86,43 @@ class PackStep:
     def __call__(self, x: Tensor, y: Tensor, paired: list[bool]) -> dict[str, Tensor]:
         """x, y: [1, K*3, S, S] (member k's batch at channels 3k..3k+3); paired: each member's
         slot kind. Returns every named term as a [K] vector, detached (no sync)."""
-        rules, nets = self.rules, self.nets
         x, y = (t.contiguous(memory_format=self.memory_format) for t in (x, y))
         mask = torch.tensor(paired, device=self.device)
-        with rules.autocast():
+        terms, fake_y, fake_x = self.generator_update(x, y, mask, any(paired))
+        self.sched_gen.step()
+        if self.rules.adversarial:   # (lambda_adv = 0 for all: no D update, as alone)
+            pooled = self.pooled(fake_y, "pool_y"), self.pooled(fake_x, "pool_x")
+            terms |= self.discriminator_update(x, y, *pooled)
+            self.sched_disc.step()
+        self.count_step()
+        return terms
+
+    def count_step(self) -> None:
+        for state in self.states:
+            state.step += 1
+
+    def autocast(self):
+        """The rules' autocast; without its weight cache when replayed from a CUDA graph."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.rules.bf16,
+                              cache_enabled=not self.capturable)
+
+    def generator_update(self, x: Tensor, y: Tensor, mask: Tensor, with_paired: bool):
+        """One Adam step of every G and F; returns ({term: [K]}, G(x), F(y)), all detached.
+        mask: [K] bool, the members on a paired slot."""
+        discriminators = (self.nets["d_y"], self.nets["d_x"])
+        with self.autocast():
             out = self._translate(x, y)
-            _requires_grad((nets["d_y"], nets["d_x"]), False)
-            terms = self._generator_terms(x, y, out, any(paired))
+            _requires_grad(discriminators, False)   # G's loss builds no D weight gradients
+            terms = self._generator_terms(x, y, out, with_paired)
             totals = torch.stack([self._weight(n, mask) * v.float() for n, v in terms.items()])
             totals = totals.sum(0)                                     # [K] g_total per member
         self.opt_gen.zero_grad(set_to_none=True)
         (totals * self.alive).sum().backward()   # members' parameters are disjoint
         self.opt_gen.step()
-        _requires_grad((nets["d_y"], nets["d_x"]), True)
-        self.sched_gen.step()
+        _requires_grad(discriminators, True)
         terms["g_total"] = totals
-        if rules.adversarial:
-            terms |= self._discriminator_step(x, y, out[0], out[1])
-            self.sched_disc.step()
-        for state in self.states:
-            state.step += 1
-        return {name: value.detach() for name, value in terms.items()}
+        return ({name: value.detach() for name, value in terms.items()},
+                out[0].detach(), out[1].detach())
 
     def _weight(self, name: str, paired_mask: Tensor) -> Tensor:
         group = name.split("_", 1)[0]
@@ -132,11 +157,10 @@ class PackStep:
             terms |= vm(losses.paired_terms, x, fake_x, y, fake_y)
         return terms
 
-    def _discriminator_step(self, x, y, fake_y, fake_x) -> dict[str, Tensor]:
-        """Each member's pools draw its own fakes (its CPU generator); one Adam step for all."""
-        pooled_y = self._pooled(fake_y.detach(), "pool_y")
-        pooled_x = self._pooled(fake_x.detach(), "pool_x")
-        with self.rules.autocast():
+    def discriminator_update(self, x: Tensor, y: Tensor, pooled_y: Tensor,
+                             pooled_x: Tensor) -> dict[str, Tensor]:
+        """One Adam step of every D_Y and D_X on (real, pooled fake); terms detached."""
+        with self.autocast():
             terms = _vmap_terms(self.k, functools.partial(losses.discriminator_terms,
                                                           self.rules.gan),
                                 *_logits(self.nets["d_y"], y, pooled_y),
@@ -144,10 +168,11 @@ class PackStep:
         self.opt_disc.zero_grad(set_to_none=True)
         ((terms["d_y"] + terms["d_x"]) * self.alive).sum().backward()
         self.opt_disc.step()
-        return terms
+        return {name: value.detach() for name, value in terms.items()}
 
-    def _pooled(self, fakes: Tensor, pool: str) -> Tensor:
-        """Member k's fakes through member k's pool, in member order; [N, K*3, S, S]."""
+    def pooled(self, fakes: Tensor, pool: str) -> Tensor:
+        """Member k's fakes through member k's pool (its own CPU generator draws), in member
+        order; [N, K*3, S, S]."""
         per_member = fakes.chunk(self.k, dim=1)
         drawn = [getattr(s, pool).query(f, s.rng) for s, f in zip(self.states, per_member)]
         return torch.cat(drawn, dim=1).contiguous(memory_format=self.memory_format)
@@ -204,10 +229,12 @@ def stack_adam_states(members: list[dict]) -> dict:
 
 
 def split_adam_state(fused: dict, k: int, count: int) -> dict:
-    """Member k's solo Adam state dict out of the fused one (cloned: a checkpoint of its own)."""
+    """Member k's solo Adam state dict out of the fused one (cloned: a checkpoint of its own,
+    with the plain float lr and non-capturable groups a trial alone has)."""
     state = {}
     for index, entry in fused["state"].items():
         state[index] = {"step": entry["step"].clone()}
         for name in ("exp_avg", "exp_avg_sq"):
             state[index][name] = entry[name].chunk(count)[k].clone()
-    return {"state": state, "param_groups": fused["param_groups"]}
+    groups = [{**g, "lr": float(g["lr"]), "capturable": False} for g in fused["param_groups"]]
+    return {"state": state, "param_groups": groups}
