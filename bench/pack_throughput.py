@@ -26,7 +26,7 @@ import copy
 import time
 
 import torch
-from step_throughput import POOL_INDICES, WATCH_EVERY, FewpairTrainer, ReferenceTrainer
+from step_throughput import POOL_INDICES, WATCH_EVERY, FewpairTrainer, ReferenceTrainer, timed
 
 from trainer.config import TrialConfig
 from trainer.engine import StepRules, build_state
@@ -73,22 +73,6 @@ class PackTrainer:
                   if isinstance(v, str)}
         if failed:
             raise RuntimeError(f"pack member diverged: {failed}")
-
-
-def timed(trainer, steps: int, device: torch.device) -> float:
-    """Seconds for `steps` steps, losses flushed and the device drained at both ends."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        trainer.step()
-    if isinstance(trainer, PackTrainer):
-        trainer.flush()
-    elif isinstance(trainer, FewpairTrainer):
-        trainer.watch.flush()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 def variants(cfg: TrialConfig, device: torch.device, packs: list[int]) -> dict:
