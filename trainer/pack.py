@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -212,11 +212,12 @@ class PackRun:
 
 
 def train_pack(cfgs: Sequence[TrialConfig], workdirs: Sequence[str | Path],
-               reports: Sequence[Report | None] | None = None, *,
-               graphs: bool = False) -> list[MemberOutcome]:
+               reports: Sequence[Report | None] | None = None, *, graphs: bool = False,
+               on_stop: Callable[[], None] | None = None) -> list[MemberOutcome]:
     """Train compatible trials as one pack (each in its own workdir, resuming from its own
     checkpoint) and evaluate each; outcomes in the order of `cfgs`. Members whose checkpoints
-    stand at different steps (a process killed while writing them) train as one pack per step."""
+    stand at different steps (a process killed while writing them) train as one pack per step.
+    `on_stop()` runs after every stop, once the members' events (their reports) are done."""
     reports = list(reports) if reports is not None else [None] * len(cfgs)
     members = [TrialRun(c, w, r) for c, w, r in zip(cfgs, workdirs, reports)]
     outcomes: dict[int, MemberOutcome] = {}
@@ -225,5 +226,7 @@ def train_pack(cfgs: Sequence[TrialConfig], workdirs: Sequence[str | Path],
         run = PackRun([members[i] for i in ids], graphs)
         while not run.done:
             run.advance()
+            if on_stop:
+                on_stop()
         outcomes |= dict(zip(ids, run.finish()))
     return [outcomes[i] for i in range(len(cfgs))]

@@ -69,6 +69,9 @@ class PackStep:
             opt.load_state_dict(stack_adam_states([m.state_dict() for m in members]))
             for member in members:
                 member.state.clear()      # stacked into the pack's: free the members' copies
+            for param, entry in opt.state.items():   # fused kernels read moments as flat
+                for name in ("exp_avg", "exp_avg_sq"):   # memory: give them param's layout
+                    entry[name] = torch.empty_like(param).copy_(entry[name])
             sched.load_state_dict(getattr(self.states[0], "sched_" + attr).state_dict())
             for group in opt.param_groups:   # (the members' groups are not capturable)
                 group["capturable"] = self.capturable
@@ -235,6 +238,7 @@ def split_adam_state(fused: dict, k: int, count: int) -> dict:
     for index, entry in fused["state"].items():
         state[index] = {"step": entry["step"].clone()}
         for name in ("exp_avg", "exp_avg_sq"):
-            state[index][name] = entry[name].chunk(count)[k].clone()
+            state[index][name] = entry[name].chunk(count)[k].clone(
+                memory_format=torch.contiguous_format)   # a solo trial's layout
     groups = [{**g, "lr": float(g["lr"]), "capturable": False} for g in fused["param_groups"]]
     return {"state": state, "param_groups": groups}
