@@ -25,7 +25,8 @@ TINY = dict(dataset="toy-streets", image_size=32, load_size=36, ngf=8, ndf=8, n_
 MEMBERS = [dict(seed=0, selection="kmedoids", paired_budget=5, image_pool=4),
            dict(seed=1, selection="random", paired_budget=2, lambda_cycle=5.0),
            dict(seed=2, selection="kmedoids", paired_budget=1, lambda_identity=20.0,
-                lambda_paired=100.0, image_pool=8)]
+                lambda_paired=100.0, image_pool=8),
+           dict(seed=3, mode="unpaired", paired_budget=0, image_pool=4)]   # shares packs too
 BOUND = 1e-9
 NOISE_BOUND = 1e-7   # see norm_fed_biases
 
@@ -47,10 +48,10 @@ def float64():
 
 @pytest.fixture(scope="module")
 def alone(tmp_path_factory, float64, one_thread):
-    """The three members trained alone: (result, final checkpoint) each."""
+    """The members trained alone: (result, final checkpoint) each."""
     root = tmp_path_factory.mktemp("alone")
     out = []
-    for k, member in enumerate(MEMBERS):
+    for k, member in enumerate(MEMBERS[:3]):
         result = train(cfg(**member), root / str(k))
         out.append((result, checkpoint(root / str(k))))
     return out
@@ -95,7 +96,7 @@ def same_metrics(a: dict, b: dict) -> bool:
 
 
 def test_a_pack_of_three_equals_the_three_trials_alone(tmp_path, alone):
-    cfgs = [cfg(**m) for m in MEMBERS]
+    cfgs = [cfg(**m) for m in MEMBERS[:3]]
     outcomes = train_pack(cfgs, [tmp_path / str(k) for k in range(3)])
     for k, (outcome, (result, straight)) in enumerate(zip(outcomes, alone)):
         assert outcome.failure is None and outcome.cfg.key() == cfgs[k].key()
@@ -125,7 +126,7 @@ def test_a_diverging_member_fails_alone_and_the_rest_trains_on(tmp_path, alone):
 
 
 def test_a_pack_resumes_every_member_exactly_also_as_a_smaller_pack(tmp_path, alone):
-    cfgs = [cfg(**m, checkpoint_every=10) for m in MEMBERS]
+    cfgs = [cfg(**m, checkpoint_every=10) for m in MEMBERS[:3]]
 
     class Preempted(Exception):
         pass
@@ -155,6 +156,8 @@ def test_compatible_configs_share_packs_and_keys_do_not_change():
     assert [[c.key() for c in p] for p in packs] == [
         [a.key(), b.key()], [other_size.key()], [no_cycle.key()], [a.replace(seed=2).key()]]
     assert pack_key(a) == pack_key(b) != pack_key(no_cycle)   # λ 0 drops a term: not packable
+    assert pack_key(a) == pack_key(cfg(mode="unpaired", paired_budget=0))
+    assert pack_key(a) != pack_key(cfg(mode="paired"))        # no cycle / identity terms
     assert group_packs([a, b], size=1) == [[a], [b]]
     # a default step count comes from the sample counts, so those must agree then
     assert pack_key(a.replace(steps=0)) != pack_key(b.replace(steps=0, paired_budget=2))
@@ -172,11 +175,23 @@ def test_members_resuming_from_different_steps_do_not_share_a_pack(tmp_path):
 def test_the_static_buffer_step_of_cuda_graphs_equals_the_trials_alone(tmp_path, alone):
     """trainer.pack_graph without capture (the CPU): static buffers, paired terms always
     computed and masked, outputs copied out; on a GPU the same step is captured and replayed."""
-    cfgs = [cfg(**m) for m in MEMBERS[:2]]
-    outcomes = train_pack(cfgs, [tmp_path / str(k) for k in range(2)], graphs=True)
-    for k, outcome in enumerate(outcomes):
+    cfgs = [cfg(**MEMBERS[k]) for k in (0, 2)]
+    outcomes = train_pack(cfgs, [tmp_path / str(k) for k in (0, 2)], graphs=True)
+    for k, outcome in zip((0, 2), outcomes):
         result, straight = alone[k]
         assert_same_networks(straight, checkpoint(tmp_path / str(k)))
+        assert same_metrics(outcome.result.metrics, result.metrics)
+
+
+def test_an_unpaired_only_member_shares_a_pack_with_a_hybrid_one(tmp_path, float64):
+    """Its slots are never paired, so the pack's paired terms weigh 0 for it. 8 steps: this
+    unpaired-only GAN amplifies float noise fast (a pack of one of it differs from the trial
+    alone by 6e-16 after 1 step, 3e-14 after 8, 2e-9 after 20), the hybrid ones do not."""
+    cfgs = [cfg(**MEMBERS[k], steps=8) for k in (1, 3)]
+    outcomes = train_pack(cfgs, [tmp_path / f"pack{k}" for k in range(2)])
+    for k, (c, outcome) in enumerate(zip(cfgs, outcomes)):
+        result = train(c, tmp_path / f"alone{k}")
+        assert_same_networks(checkpoint(tmp_path / f"alone{k}"), checkpoint(tmp_path / f"pack{k}"))
         assert same_metrics(outcome.result.metrics, result.metrics)
 
 
@@ -186,7 +201,7 @@ def test_cuda_pack_captures_its_graphs_and_follows_the_eager_pack(tmp_path, prec
     """On a GPU: channels_last fused networks; the graphed pack is captured after its warm-up
     and tracks the eager pack (float32 / bf16 kernels differ in rounding, not in the step)."""
     cfgs = [TrialConfig(**(TINY | m | {"device": "cuda", "steps": 8, "precision": precision}))
-            for m in MEMBERS]
+            for m in MEMBERS]   # (a pack of four, the unpaired-only member included)
     runs = {}
     for graphs in (False, True):
         members = [TrialRun(c, tmp_path / f"{graphs}{k}") for k, c in enumerate(cfgs)]

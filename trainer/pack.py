@@ -1,8 +1,8 @@
 """Packs: K compatible trials trained in one process by one fused step (trainer.pack_step).
 
 Compatible = equal in every TrialConfig field except `MEMBER_FIELDS` (what a member may choose
-for itself: seed, selection, budget, balance, mix, λs, pools, reporting), with the same λs
-switched on (a λ of 0 removes a term, and for λ_adv the discriminator update, from the step),
+for itself: seed, selection, budget, balance, mix, λs, pools, reporting, and the mode within
+unpaired / hybrid), with the same λs switched on (a λ of 0 removes a term, and for λ_adv the discriminator update, from the step),
 and — when the step count comes from the data (`steps == 0`) — the same sample counts.
 Every member is a `TrialRun` (trainer.train) of its own: its own workdir, selection, image
 banks, step order, pools, CPU generator, checkpoints, reports and result, exactly as alone;
@@ -27,11 +27,11 @@ from trainer.train import Report, TrainError, TrialResult, TrialRun
 
 # Fields a member may choose for itself; every other field shapes the fused computation.
 MEMBER_FIELDS = frozenset({
-    "seed", "selection", "pool_selection", "features", "paired_budget", "unpaired", "balance",
+    "mode", "seed", "selection", "pool_selection", "features", "paired_budget", "unpaired", "balance",
     "mix", "lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired", "image_pool",
     "unpaired_labels", "unpaired_labels_root", "report_every", "checkpoint_every", "eval_every"})
 LAMBDAS = ("lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired")
-STEP_COUNT_FIELDS = ("paired_budget", "unpaired", "balance")   # set the default step count
+STEP_COUNT_FIELDS = ("mode", "paired_budget", "unpaired", "balance")  # default step count
 
 
 def packable(cfg: TrialConfig) -> bool:
@@ -48,7 +48,10 @@ def pack_key(cfg: TrialConfig) -> tuple:
                    if f.name not in MEMBER_FIELDS)
     switched_on = tuple(getattr(cfg, name) > 0 for name in LAMBDAS)
     counts = tuple(getattr(cfg, n) for n in STEP_COUNT_FIELDS) if cfg.steps == 0 else ()
-    return shared + (("lambdas_on", switched_on), ("step_counts", counts))
+    # modes unpaired and hybrid share the step's terms (an unpaired member's slots are never
+    # paired); mode paired has no cycle or identity terms
+    return shared + (("paired_only", cfg.mode == "paired"), ("lambdas_on", switched_on),
+                     ("step_counts", counts))
 
 
 def group_packs(cfgs: Sequence[TrialConfig], size: int) -> list[list[TrialConfig]]:

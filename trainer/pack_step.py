@@ -57,6 +57,8 @@ class PackStep:
                                         dtype=torch.float32, device=self.device)
                         for g in WEIGHT_GROUPS}
         self.alive = torch.ones(self.k, dtype=torch.float32, device=self.device)
+        # whether any member ever has a paired slot (modes hybrid / unpaired may share a pack)
+        self.has_paired = any(r.mode != "unpaired" and r.weights.paired > 0 for r in rules)
 
     def _params(self, *names: str):
         return list(itertools.chain(*(self.nets[n].parameters() for n in names)))
@@ -156,7 +158,7 @@ class PackStep:
             terms |= vm(losses.cycle_terms, x, rec_x, y, rec_y)
         if idt_y is not None:
             terms |= vm(losses.identity_terms, x, idt_x, y, idt_y)
-        if rules.mode != "unpaired" and rules.weights.paired > 0 and any_paired:
+        if self.has_paired and any_paired:
             terms |= vm(losses.paired_terms, x, fake_x, y, fake_y)
         return terms
 
