@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of a label-only set the grid uses (table3: gta5, synscapes)")
     p.add_argument("--storage", default="results", help="results root: a folder or s3://...")
     add_cluster_arguments(p)
+    p.add_argument("--pack", metavar="K|auto",
+                   help="train up to K compatible trials in one process, one fused step (auto: "
+                        "as many as fit a GPU; on CPUs as measured fastest)")
     p.add_argument("--weights", help="cycle=..,identity=..,paired=..[,adv=..]: override the λs")
     p.add_argument("--resume", action="store_true", help="continue this grid's killed sweep")
     p.add_argument("--force", action="store_true", help="retrain trials that have a row")
@@ -45,8 +48,14 @@ class _Field:
 
 def param_space(plan: SweepPlan) -> dict:
     """One `tune.grid_search` axis over the trial keys (the progress table's column; a key
-    names the trial's row file), plus the fields that vary across the grid."""
+    names the trial's row file), plus the fields that vary across the grid; with packs, one
+    axis over the ids of the packs with a member to train."""
     from ray import tune
+    if plan.packs is not None:
+        todo = {cfg.key() for cfg in plan.todo}
+        sizes = {p.id: len(p.keys) for p in plan.packs if todo & set(p.keys)}
+        return {"pack_id": tune.grid_search(list(sizes)),
+                "pack_size": tune.sample_from(lambda config: sizes[config["pack_id"]])}
     points = {cfg.key(): cfg.to_row() for cfg in plan.todo}
     return {"trial_key": tune.grid_search(list(points)),
             **{name: tune.sample_from(_Field(points, name)) for name in plan.columns}}
@@ -59,6 +68,11 @@ def trainable_for(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
     from sweeps.trainable import Sweep, run_trial
     configs = {cfg.key(): cfg.to_row() for cfg in plan.cfgs}
     sweep = Sweep(plan.grid, plan.results, results.code_version(), args.force, args.cpus_per_trial)
+    if plan.packs is not None:
+        from sweeps.pack_trial import run_pack
+        packs = {p.id: list(p.keys) for p in plan.packs}
+        return tune.with_parameters(run_pack, configs=configs, packs=packs, sweep=sweep,
+                                    train_fn=train_fn)
     return tune.with_parameters(run_trial, configs=configs, sweep=sweep, train_fn=train_fn)
 
 
@@ -93,6 +107,9 @@ def run_sweep(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
     resources = trial_resources(args.cpus_per_trial, args.gpus_per_trial)
     if not args.resume:
         prepare_manifests(plan.todo, resources)
+    if plan.packs is not None:
+        from sweeps.packs import pack_resources
+        resources = pack_resources(resources, max(len(p.keys) for p in plan.packs))
     trainable = tune.with_resources(trainable_for(plan, args, train_fn), resources)
     if not args.resume and tune.Tuner.can_restore(plan.experiment):
         print(f"note: {plan.experiment} holds an earlier sweep of this grid; this run starts its "
@@ -142,8 +159,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"grid {plan.grid}: all {len(plan.cfgs)} trials have rows; nothing to train "
               f"(--force retrains)")
     else:
-        print_plan(plan)
         connect(args.address)
+        if args.pack == "auto":          # measured now, on a GPU worker when trials get GPUs
+            from sweeps.packs import plan_packs
+            plan_packs(plan, args.pack, args.gpus_per_trial, probe=True)
+        print_plan(plan)
         grid_result = run_sweep(plan, args)
         if grid_result.errors:
             print(f"{len(grid_result.errors)} trials failed after retries", file=sys.stderr)
