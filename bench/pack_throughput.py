@@ -150,17 +150,29 @@ def fusion_rates(cfg: TrialConfig, k: int, steps: int) -> dict[str, float]:
         logits = torch.vmap(lambda p, b, t: functional_call(base_d, (p, b), (t,)))(
             params_d, buffers_d, out)
         (logits.mean() + out.abs().mean()).backward()
-    fns = {"separate": separate, "grouped conv": grouped, "vmap": vmapped}
+    return alternate({"separate": separate, "grouped conv": grouped, "vmap": vmapped}, k, steps)
+
+
+def alternate(fns: dict, k: int, steps: int, rounds: int = 3) -> dict[str, float]:
+    """Trial-passes/s of each function (one call = k trials), timed in alternating rounds."""
     seconds = dict.fromkeys(fns, 0.0)
     for fn in fns.values():
         fn()                                               # warm-up
-    for _ in range(3):                                     # alternating rounds
+    for _ in range(rounds):
         for label, fn in fns.items():
             start = time.perf_counter()
             for _ in range(steps):
                 fn()
             seconds[label] += time.perf_counter() - start
-    return {label: 3 * steps * k / s for label, s in seconds.items()}
+    return {label: rounds * steps * k / s for label, s in seconds.items()}
+
+
+def print_rates(rates: dict[str, float], memory: dict[str, float]) -> None:
+    base, single = rates["reference"], rates["fewpair K=1"]
+    for label, rate in rates.items():
+        gb = f"   {memory[label]:6.2f} GB/trial" if label in memory else ""
+        print(f"{label:>20}: {rate:8.2f} trial-steps/s   {rate / base:5.2f}x reference   "
+              f"{rate / single:5.2f}x K=1{gb}")
 
 
 def main() -> None:
@@ -172,7 +184,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--image-size", type=int, default=None, help="crop, px (CPU 32, CUDA 256)")
     parser.add_argument("--ngf", type=int, default=None, help="G and D width (CPU 8, CUDA 64)")
-    parser.add_argument("--n-blocks", type=int, default=None, help="residual blocks (CPU 2, CUDA 9)")
+    parser.add_argument("--n-blocks", type=int, default=None, help="res. blocks (CPU 2, CUDA 9)")
     parser.add_argument("--fusion", action="store_true", help="also: grouped conv vs vmap")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -194,11 +206,7 @@ def main() -> None:
         rates, memory = run_one_at_a_time(table, steps, args.rounds, device)
     else:
         rates, memory = run_alternating(table, steps, args.rounds, device), {}
-    base, single = rates["reference"], rates["fewpair K=1"]
-    for label, rate in rates.items():
-        gb = f"   {memory[label]:6.2f} GB/trial" if label in memory else ""
-        print(f"{label:>20}: {rate:8.2f} trial-steps/s   {rate / base:5.2f}x reference   "
-              f"{rate / single:5.2f}x K=1{gb}")
+    print_rates(rates, memory)
     if args.fusion:
         for k in args.packs:
             fused = fusion_rates(cfg, k, steps)

@@ -96,8 +96,10 @@ def make_tuner(plan: SweepPlan, trainable, args: argparse.Namespace):
 
 
 def _trial_dirname(trial) -> str:
-    """`<trial_key>_<tune id>`: the key names the row, the id keeps reruns' folders apart."""
-    return f"{trial.config['trial_key']}_{trial.trial_id}"
+    """`<trial_key>_<tune id>` (a pack's: `<pack_id>_<tune id>`): the key names the row, the id
+    keeps reruns' folders apart."""
+    name = trial.config.get("trial_key") or trial.config["pack_id"]
+    return f"{name}_{trial.trial_id}"
 
 
 def run_sweep(plan: SweepPlan, args: argparse.Namespace, train_fn=None):

@@ -2,8 +2,9 @@
 
 Compatible = equal in every TrialConfig field except `MEMBER_FIELDS` (what a member may choose
 for itself: seed, selection, budget, balance, mix, λs, pools, reporting, and the mode within
-unpaired / hybrid), with the same λs switched on (a λ of 0 removes a term, and for λ_adv the discriminator update, from the step),
-and — when the step count comes from the data (`steps == 0`) — the same sample counts.
+unpaired / hybrid), with the same λs switched on (a λ of 0 removes a term, and for λ_adv the
+discriminator update, from the step), and — when the step count comes from the data
+(`steps == 0`) — the same sample counts.
 Every member is a `TrialRun` (trainer.train) of its own: its own workdir, selection, image
 banks, step order, pools, CPU generator, checkpoints, reports and result, exactly as alone;
 `trial_key` does not change. A member whose loss goes non-finite fails alone (its result names
@@ -27,8 +28,8 @@ from trainer.train import Report, TrainError, TrialResult, TrialRun
 
 # Fields a member may choose for itself; every other field shapes the fused computation.
 MEMBER_FIELDS = frozenset({
-    "mode", "seed", "selection", "pool_selection", "features", "paired_budget", "unpaired", "balance",
-    "mix", "lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired", "image_pool",
+    "mode", "seed", "selection", "pool_selection", "features", "paired_budget", "unpaired",
+    "balance", "mix", "lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired", "image_pool",
     "unpaired_labels", "unpaired_labels_root", "report_every", "checkpoint_every", "eval_every"})
 LAMBDAS = ("lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired")
 STEP_COUNT_FIELDS = ("mode", "paired_budget", "unpaired", "balance")  # default step count

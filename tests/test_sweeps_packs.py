@@ -1,0 +1,105 @@
+"""Packed sweeps on the session's real local Ray with the real trainer: the smoke grid as one
+pack of three writes the unpacked sweep's trial keys, each an `ok` row with pack_size 3; a pack
+preempted after its first checkpoint resumes its members, a member whose loss goes non-finite
+gets its own `failed` row while the others finish, and a retried pack trains only the members
+without an `ok` row."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from ray import cloudpickle
+
+from sweeps import grids, plan as sweep_plan, results, run_grid
+from sweeps.grid_sweep import run_sweep
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])   # PoisonAndPreempt runs in trials
+
+SMOKE = grids.expand(grids.get_grid("smoke"))   # 2 hybrid + 1 unpaired-only: one pack of 3
+
+
+@pytest.fixture(scope="session")
+def smoke_data(fewpair_cache) -> str:
+    """toy-streets' small variant (40 train / 16 val images): the smoke grid's data."""
+    from trainer.data import toy_root
+    return str(toy_root("toy-streets", "small"))
+
+
+@pytest.mark.slow
+def test_a_packed_smoke_sweep_writes_the_same_trial_keys_each_ok_in_a_pack_of_three(
+        ray_session, smoke_data, tmp_path, capsys):
+    argv = ["--grid", "smoke", "--data-root", smoke_data, "--storage", str(tmp_path),
+            "--pack", "3", "--gpus-per-trial", "0"]
+    assert run_grid.main(argv) == 0
+    assert "in packs (--pack 3)" in capsys.readouterr().out
+    rows = results.read_rows(str(tmp_path), "smoke").set_index("trial_key")
+    assert sorted(rows.index) == sorted(c.key() for c in SMOKE)
+    assert set(rows["status"]) == {"ok"} and set(rows["pack_size"]) == {3}
+    assert rows["pack_id"].nunique() == 1 and rows["pack_id"].iloc[0].startswith("pack-")
+    for cfg in SMOKE:
+        row = rows.loc[cfg.key()]
+        assert (row["mode"], row["selection"], row["steps_done"]) == (cfg.mode, cfg.selection, 4)
+        assert len(row["paired_indices"]) == cfg.paired_budget and 0 <= row["pixel_acc"] <= 1
+        assert Path(row["samples_png"]).is_file()
+    assert run_grid.main(argv) == 0
+    assert "all 3 trials have rows; nothing to train" in capsys.readouterr().out
+
+
+class PoisonAndPreempt:
+    """trainer.pack.train_pack's loop with two faults: the member `poisoned` gets an infinite
+    λ_cycle (its g_total is inf from step 1), and attempt 1 is preempted right after the pack's
+    first stop reached Tune (with the members' checkpoints). Each attempt notes its members and
+    the step each resumes from."""
+
+    def __init__(self, marks: Path, poisoned: str):
+        self.marks, self.poisoned = marks, poisoned
+
+    def __call__(self, cfgs, workdirs, reports, on_stop):
+        from trainer.pack import PackRun
+        from trainer.train import TrialRun
+        attempt = len(list(self.marks.glob("attempt-*"))) + 1
+        members = [TrialRun(c, w, r) for c, w, r in zip(cfgs, workdirs, reports)]
+        starts = {m.cfg.key(): m.state.step for m in members}
+        (self.marks / f"attempt-{attempt}").write_text(json.dumps(starts))
+        outcomes = {}
+        for step in sorted(set(starts.values())):
+            group = [m for m in members if m.state.step == step]
+            run = PackRun(group)
+            for k, member in enumerate(group):
+                if member.cfg.key() == self.poisoned:
+                    run.step.weights["cycle"][k] = float("inf")
+            while not run.done:
+                run.advance()
+                on_stop()
+                if attempt == 1:
+                    raise RuntimeError("injected preemption after the first checkpoint")
+            outcomes |= {o.cfg.key(): o for o in run.finish()}
+        return [outcomes[c.key()] for c in cfgs]
+
+
+@pytest.mark.slow
+def test_a_pack_resumes_its_members_and_a_failed_member_alone_is_retried(
+        ray_session, smoke_data, tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    args = run_grid.build_parser().parse_args(
+        ["--grid", "smoke", "--data-root", smoke_data, "--storage", str(tmp_path / "res"),
+         "--pack", "3", "--gpus-per-trial", "0", "--max-failures", "2"])
+    plan = sweep_plan.plan_sweep(args)
+    poisoned, *healthy = [c.key() for c in SMOKE]
+    outcome = run_sweep(plan, args, train_fn=PoisonAndPreempt(marks, poisoned))
+    attempts = [json.loads((marks / f"attempt-{n}").read_text()) for n in (1, 2, 3)]
+    assert attempts[0] == dict.fromkeys([poisoned, *healthy], 0)
+    # retry 1: the healthy members resume from the checkpoint of step 2 (the smoke grid
+    # checkpoints every 2 steps); the poisoned one had failed before writing any
+    assert attempts[1] == {poisoned: 0, **dict.fromkeys(healthy, 2)}
+    assert attempts[2] == {poisoned: 0}      # retry 2: only the member without an `ok` row
+    assert len(outcome.errors) == 1          # the pack failed for good (max failures)
+    rows = results.read_rows(plan.results, "smoke").set_index("trial_key")
+    assert rows.loc[poisoned, "status"] == "failed"
+    assert rows.loc[poisoned, "error"] == "NonFiniteLoss: non-finite loss at step 1: g_total = inf"
+    assert list(rows.loc[healthy, "status"]) == ["ok", "ok"]
+    assert list(rows.loc[healthy, "steps_done"]) == [4, 4]
+    assert set(rows["pack_size"]) == {3} and rows["pack_id"].nunique() == 1
