@@ -12,6 +12,7 @@ from torch import nn
 from trainer.config import TrialConfig
 from trainer.engine import CHECKPOINT_FILE, NonFiniteLoss
 from trainer.networks import build_discriminator, build_generator
+from trainer import pack
 from trainer.pack import PackRun, check_compatible, group_packs, pack_key, train_pack
 from trainer.train import TrainError, TrialRun, train
 
@@ -215,3 +216,18 @@ def test_cuda_pack_captures_its_graphs_and_follows_the_eager_pack(tmp_path, prec
         assert torch.isfinite(q).all()
         if p.ndim == 4 and precision == "fp32":   # < lr: not one step apart in 8
             assert (p - q).abs().max().item() <= 1e-4
+
+
+def test_a_config_the_fused_step_does_not_support_trains_as_a_trial_alone(tmp_path, alone,
+                                                                           monkeypatch):
+    """e.g. another step variant or architecture: a pack of one of it is the trial alone,
+    bit for bit."""
+    monkeypatch.setattr(pack, "packable", lambda cfg: False)
+    (outcome,) = train_pack([cfg(**MEMBERS[0])], [tmp_path])
+    result, straight = alone[0]
+    packed = checkpoint(tmp_path)
+    assert all(torch.equal(t, packed["nets"][net][name])
+               for net, weights in straight["nets"].items() for name, t in weights.items())
+    assert same_metrics(outcome.result.metrics, result.metrics)
+    with pytest.raises(TrainError, match="cannot be packed"):
+        check_compatible([cfg(**MEMBERS[0]), cfg(**MEMBERS[1])])

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import torch
 
 from trainer.config import TrialConfig
-from trainer.engine import state_payload
+from trainer.engine import NonFiniteLoss, state_payload
 from trainer.pack_graph import GraphedPackStep
 from trainer.pack_step import PackStep
 from trainer.train import Report, TrainError, TrialResult, TrialRun
@@ -223,6 +223,8 @@ def train_pack(cfgs: Sequence[TrialConfig], workdirs: Sequence[str | Path],
     stand at different steps (a process killed while writing them) train as one pack per step.
     `on_stop()` runs after every stop, once the members' events (their reports) are done."""
     reports = list(reports) if reports is not None else [None] * len(cfgs)
+    if len(cfgs) == 1 and not packable(cfgs[0]):    # the fused step does not compute it
+        return [_train_alone(TrialRun(cfgs[0], workdirs[0], reports[0]), on_stop)]
     members = [TrialRun(c, w, r) for c, w, r in zip(cfgs, workdirs, reports)]
     outcomes: dict[int, MemberOutcome] = {}
     for step in sorted({m.state.step for m in members}):
@@ -234,3 +236,15 @@ def train_pack(cfgs: Sequence[TrialConfig], workdirs: Sequence[str | Path],
                 on_stop()
         outcomes |= dict(zip(ids, run.finish()))
     return [outcomes[i] for i in range(len(cfgs))]
+
+
+def _train_alone(run: TrialRun, on_stop: Callable[[], None] | None) -> MemberOutcome:
+    """A trial of its own (trainer.train's loop) with a pack member's outcome."""
+    try:
+        while not run.done:
+            run.advance()
+            if on_stop:
+                on_stop()
+    except NonFiniteLoss as err:
+        return MemberOutcome(run.cfg, failure=str(err))
+    return MemberOutcome(run.cfg, result=run.finish())
