@@ -1,8 +1,7 @@
 """Packed sweeps on the session's real local Ray with the real trainer: the smoke grid as one
-pack of three writes the unpacked sweep's trial keys, each an `ok` row with pack_size 3; a pack
-preempted after its first checkpoint resumes its members, a member whose loss goes non-finite
-gets its own `failed` row while the others finish, and a retried pack trains only the members
-without an `ok` row."""
+pack of three writes the unpacked sweep's trial keys, each an `ok` row with pack_size 3; a member
+whose loss goes non-finite gets its own `failed` row while the others finish, and the retried
+pack trains only that member, resumed from its checkpoint through Tune."""
 from __future__ import annotations
 
 import json
@@ -16,7 +15,7 @@ from sweeps import grids, packs, plan as sweep_plan, results, run_grid
 from sweeps.grid_sweep import run_sweep
 from trainer.schedule import total_steps
 
-cloudpickle.register_pickle_by_value(sys.modules[__name__])   # PoisonAndPreempt runs in trials
+cloudpickle.register_pickle_by_value(sys.modules[__name__])   # PoisonAfterFirstStop: in trials
 
 SMOKE = grids.expand(grids.get_grid("smoke"))   # 2 hybrid + 1 unpaired-only: one pack of 3
 
@@ -48,61 +47,55 @@ def test_a_packed_smoke_sweep_writes_the_same_trial_keys_each_ok_in_a_pack_of_th
     assert "all 3 trials have rows; nothing to train" in capsys.readouterr().out
 
 
-class PoisonAndPreempt:
-    """trainer.pack.train_pack's loop with two faults: the member `poisoned` gets an infinite
-    λ_cycle (its g_total is inf from step 1), and attempt 1 is preempted right after the pack's
-    first stop reached Tune (with the members' checkpoints). Each attempt notes its members and
-    the step each resumes from."""
+class PoisonAfterFirstStop:
+    """trainer.pack.train_pack's loop, but on attempt 1 the member `poisoned` gets an infinite
+    λ_cycle once the pack's first stop (a checkpoint at step 2) reached Tune: its g_total is inf
+    from step 3. Each attempt notes its members, the step each resumes from, and the poisoned
+    member's row as the attempt starts."""
 
-    def __init__(self, marks: Path, poisoned: str):
-        self.marks, self.poisoned = marks, poisoned
+    def __init__(self, marks: Path, poisoned: str, row: str):
+        self.marks, self.poisoned, self.row = marks, poisoned, row
 
     def __call__(self, cfgs, workdirs, reports, on_stop):
         from trainer.pack import PackRun
         from trainer.train import TrialRun
         attempt = len(list(self.marks.glob("attempt-*"))) + 1
         members = [TrialRun(c, w, r) for c, w, r in zip(cfgs, workdirs, reports)]
-        starts = {m.cfg.key(): m.state.step for m in members}
-        (self.marks / f"attempt-{attempt}").write_text(json.dumps(starts))
-        outcomes = {}
-        for step in sorted(set(starts.values())):
-            group = [m for m in members if m.state.step == step]
-            run = PackRun(group)
-            for k, member in enumerate(group):
-                if member.cfg.key() == self.poisoned:
-                    run.step.weights["cycle"][k] = float("inf")
-            while not run.done:
-                run.advance()
-                on_stop()
-                if attempt == 1:
-                    raise RuntimeError("injected preemption after the first checkpoint")
-            outcomes |= {o.cfg.key(): o for o in run.finish()}
-        return [outcomes[c.key()] for c in cfgs]
+        row = results.read_row(self.row, ("status", "error")) if Path(self.row).is_file() else {}
+        note = {"starts": {m.cfg.key(): m.state.step for m in members}, "row": row}
+        (self.marks / f"attempt-{attempt}").write_text(json.dumps(note))
+        run = PackRun(members)
+        while not run.done:
+            run.advance()
+            on_stop()
+            if attempt == 1:
+                for k, member in enumerate(members):
+                    if member.cfg.key() == self.poisoned:
+                        run.step.weights["cycle"][k] = float("inf")
+        return run.finish()
 
 
 @pytest.mark.slow
-def test_a_pack_resumes_its_members_and_a_failed_member_alone_is_retried(
-        ray_session, smoke_data, tmp_path):
+def test_a_failed_member_gets_its_row_and_its_retry_resumes_it_alone(ray_session, smoke_data,
+                                                                     tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
     args = run_grid.build_parser().parse_args(
         ["--grid", "smoke", "--data-root", smoke_data, "--storage", str(tmp_path / "res"),
-         "--pack", "3", "--gpus-per-trial", "0", "--max-failures", "2"])
+         "--pack", "3", "--gpus-per-trial", "0", "--max-failures", "1"])
     plan = sweep_plan.plan_sweep(args)
     poisoned, *healthy = [c.key() for c in SMOKE]
-    outcome = run_sweep(plan, args, train_fn=PoisonAndPreempt(marks, poisoned))
-    attempts = [json.loads((marks / f"attempt-{n}").read_text()) for n in (1, 2, 3)]
-    assert attempts[0] == dict.fromkeys([poisoned, *healthy], 0)
-    # retry 1: the healthy members resume from the checkpoint of step 2 (the smoke grid
-    # checkpoints every 2 steps); the poisoned one had failed before writing any
-    assert attempts[1] == {poisoned: 0, **dict.fromkeys(healthy, 2)}
-    assert attempts[2] == {poisoned: 0}      # retry 2: only the member without an `ok` row
-    assert len(outcome.errors) == 1          # the pack failed for good (max failures)
+    row = results.row_path(plan.results, "smoke", SMOKE[0])
+    outcome = run_sweep(plan, args, train_fn=PoisonAfterFirstStop(marks, poisoned, row))
+    first, retry = (json.loads((marks / f"attempt-{n}").read_text()) for n in (1, 2))
+    assert first == {"starts": dict.fromkeys([poisoned, *healthy], 0), "row": {}}
+    # the retry: only the member without an `ok` row, from its own checkpoint of step 2 (the
+    # smoke grid checkpoints every 2 steps), after its failure was recorded in its row
+    assert retry == {"starts": {poisoned: 2}, "row": {
+        "status": "failed", "error": "NonFiniteLoss: non-finite loss at step 3: g_total = inf"}}
+    assert not (marks / "attempt-3").exists() and not outcome.errors
     rows = results.read_rows(plan.results, "smoke").set_index("trial_key")
-    assert rows.loc[poisoned, "status"] == "failed"
-    assert rows.loc[poisoned, "error"] == "NonFiniteLoss: non-finite loss at step 1: g_total = inf"
-    assert list(rows.loc[healthy, "status"]) == ["ok", "ok"]
-    assert list(rows.loc[healthy, "steps_done"]) == [4, 4]
+    assert set(rows["status"]) == {"ok"} and set(rows["steps_done"]) == {4}
     assert set(rows["pack_size"]) == {3} and rows["pack_id"].nunique() == 1
 
 
