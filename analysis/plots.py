@@ -101,7 +101,7 @@ def _select(results, dataset, protocol, metric) -> tuple[pd.DataFrame, str, str,
 
 
 def _plain_hybrid(rows: pd.DataFrame) -> pd.DataFrame:
-    plain = (rows["labels"] == "same") & (rows["variant"] == "full")
+    plain = (rows["labels"] == "same") & (rows["losses"] == "full")
     return rows[(rows["mode"] == "hybrid") & plain]
 
 
@@ -168,7 +168,7 @@ def _hybrid_panel(ax, rows: pd.DataFrame, metric: str) -> None:
         label += f" ({display(pool)} unpaired)" if pools > 1 else ""
         _curve(ax, part, metric, label, "-" if balanced else "--")
     unpaired = rows[(rows["mode"] == "unpaired") & (rows["labels"] == "same")
-                    & (rows["variant"] == "full")]
+                    & (rows["losses"] == "full")]
     for (pool,), part in _ordered_groups(unpaired, ["n_unpaired"]):
         mean, std = part[metric].mean(), part[metric].std()
         ax.axhline(mean, color="gray", label=f"unpaired only ({display(pool)})")

@@ -16,8 +16,10 @@ CONFIG_COLUMNS: tuple[str, ...] = (
     "eval_limit", "judge", "mode", "paired_budget", "unpaired", "selection", "pool_selection", "features", "seed",
     "balance", "mix", "gan_loss", "lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired",
     "steps", "lr", "beta1", "image_pool", "image_size", "load_size", "ngf", "ndf", "n_blocks",
-    "precision", "device", "report_every", "checkpoint_every", "eval_every",
+    "variant", "arch", "precision", "device", "report_every", "checkpoint_every", "eval_every",
 )
+# Config columns added after results existed, with the value every older row ran.
+CONFIG_DEFAULTS: dict[str, str] = {"variant": "paper", "arch": "resnet"}
 INT_CONFIG_COLUMNS: tuple[str, ...] = (
     "eval_limit", "paired_budget", "unpaired", "seed", "steps", "image_pool", "image_size",
     "load_size", "ngf", "ndf", "n_blocks", "report_every", "checkpoint_every", "eval_every",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 
 MODES = ("paired", "unpaired", "hybrid")          # pix2pix-like | CycleGAN | the paper's hybrid
 MIXES = ("interleave", "alternate", "staged")      # how paired and unpaired steps are ordered
+VARIANTS = ("paper", "released")   # the paper's text | the authors' released training step
 DIRECTIONS = ("AtoB", "BtoA")                      # A = photo / aerial, B = label colours / map
 PRECISIONS = ("fp32", "bf16")
 ALL = -1                                           # paired_budget / unpaired: every training sample
@@ -24,6 +25,12 @@ VAL_SCORE = "val_score"   # the report / metrics key an `eval_every` validation 
 # Fields that do not change what a trial computes; left out of key().
 _NOT_IN_KEY = frozenset({"data_root", "unpaired_labels_root", "device", "report_every",
                          "checkpoint_every", "eval_every"})
+# Fields added after results existed: in key() only when they differ from their default, so
+# every trial that existed before keeps its key (docs/contracts.md).
+_KEY_WHEN_SET = frozenset({"variant", "arch"})
+RELEASED_EPOCH = {"mix": "alternate", "balance": False}   # every pair, then every unpaired sample
+PIX2PIX_PRESETS = {"gan_loss": ("rsgan", "vanilla"), "lambda_paired": (150.0, 100.0),
+                   "image_pool": (50, 0)}   # field: (fewpair's default, pix2pix's value)
 
 
 class ConfigError(ValueError):
@@ -55,7 +62,8 @@ class TrialConfig:
     seed: int = 0                      # selection (random strategies), init, augmentation, order
     balance: bool = True               # replicate pairs up to the unpaired count (the paper's default)
     mix: str = "interleave"            # interleave | alternate | staged
-    # --- losses (paper: 1 / 10 / 10 / 150) ------------------------------------------------------
+    # --- losses: the paper's 1 / 10 / 10 / 150 (its symbols were lost in the text; this
+    # assignment is the released code's defaults: lambda_L1 150, cycle 10, identity 10) --------
     gan_loss: str = "rsgan"            # relativistic standard GAN, as in the released code
     lambda_adv: float = 1.0
     lambda_cycle: float = 10.0
@@ -66,12 +74,20 @@ class TrialConfig:
     lr: float = 2e-4                   # Adam; constant for half the steps, then linear to 0
     beta1: float = 0.5
     image_pool: int = 50               # past fakes kept per discriminator
-    # --- sizes (paper: 256 crop of 286, ngf/ndf 64, 9 blocks) -------------------------------------
+    # --- sizes: the paper's sizes were lost from its text; these are CycleGAN's defaults and
+    # the released code's (256 crop of 286, ngf/ndf 64, 9 blocks) --------------------------------
     image_size: int = 256              # training crop, pixels (square)
     load_size: int = 286               # images are resized to this before the random crop
     ngf: int = 64                      # generator base width
     ndf: int = 64                      # discriminator base width
     n_blocks: int = 9                  # residual blocks in each generator
+    # --- fidelity -------------------------------------------------------------------------
+    variant: str = "paper"             # "paper": the paper's text (and upstream CycleGAN's step);
+                                       # "released": the authors' released step (docs/fidelity.md)
+                                       # — sets mix "alternate" and balance off, its epochs
+    arch: str = "resnet"               # "resnet": CycleGAN's nets; "pix2pix": U-Net + conditional
+                                       # PatchGAN, mode paired only; its vanilla GAN, lambda_paired
+                                       # 100 and no image pool replace fewpair's defaults
     # --- runtime ----------------------------------------------------------------------------
     precision: str = "fp32"            # fp32 | bf16 (autocast)
     device: str = "auto"               # auto = cuda when available, else cpu
@@ -83,13 +99,30 @@ class TrialConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
+        self._apply_presets()
         self._check_values()
+
+    def _apply_presets(self) -> None:
+        """The released step's epochs; pix2pix's loss, lambda_L1 and pool where left at
+        fewpair's defaults (a row then shows what ran)."""
+        if self.variant == "released":
+            if self.mix == "staged":
+                raise ConfigError("mix='staged' does not apply to variant='released' (its "
+                                  "epochs run every pair, then every unpaired sample)")
+            for name, value in RELEASED_EPOCH.items():
+                object.__setattr__(self, name, value)
+        if self.arch == "pix2pix":
+            for name, (default, preset) in PIX2PIX_PRESETS.items():
+                if getattr(self, name) == default:
+                    object.__setattr__(self, name, preset)
 
     # ---------------------------------------------------------------------------------------
     def _check_values(self) -> None:
-        from trainer.losses import GAN_LOSSES   # the registry itself: a new loss is one decorator
+        from trainer.losses import GAN_LOSSES   # the registries themselves: a new loss or
+        from trainer.networks import ARCHITECTURES   # architecture is one registration
         choices = {"mode": MODES, "mix": MIXES, "gan_loss": GAN_LOSSES.names(),
-                   "direction": DIRECTIONS, "precision": PRECISIONS}
+                   "direction": DIRECTIONS, "precision": PRECISIONS, "variant": VARIANTS,
+                   "arch": ARCHITECTURES.names()}
         for name, allowed in choices.items():
             value = getattr(self, name)
             if value not in allowed:
@@ -120,9 +153,26 @@ class TrialConfig:
                               f"unpaired={self.unpaired}")
         if self.mode == "paired" and self.unpaired_labels != "same":
             raise ConfigError("unpaired_labels needs unpaired data; mode='paired' uses none")
+        if self.arch == "pix2pix":
+            self._check_pix2pix()
         if self.eval_split == HOLDOUT and self.unpaired == ALL:
             raise ConfigError(f"eval_split={HOLDOUT!r} needs training samples outside the unpaired "
                               f"pool, but unpaired={ALL} puts the whole training split in it")
+
+    def _check_pix2pix(self) -> None:
+        if self.mode != "paired":
+            raise ConfigError(f"arch='pix2pix' trains on pairs only: mode={self.mode!r} must be "
+                              f"'paired'")
+        if self.variant != "paper":
+            raise ConfigError(f"variant={self.variant!r} is the hybrid's released step; "
+                              f"arch='pix2pix' runs pix2pix's own")
+        if self.image_pool:
+            raise ConfigError(f"image_pool={self.image_pool}: pix2pix trains its discriminator "
+                              f"on this step's fakes (image_pool 0)")
+        size = self.image_size
+        if size & (size - 1) or size < 32:
+            raise ConfigError(f"image_size={size}: arch='pix2pix' needs a power of two >= 32 "
+                              f"(its U-Net halves the image down to 1x1)")
 
     # ---------------------------------------------------------------------------------------
     @classmethod
@@ -147,7 +197,9 @@ class TrialConfig:
 
     def key(self) -> str:
         """Stable 16-hex-digit hash of every result-affecting field."""
-        row = {k: v for k, v in self.to_row().items() if k not in _NOT_IN_KEY}
+        defaults = TrialConfig.__dataclass_fields__
+        row = {k: v for k, v in self.to_row().items() if k not in _NOT_IN_KEY
+               and not (k in _KEY_WHEN_SET and v == defaults[k].default)}
         blob = json.dumps(row, sort_keys=True, separators=(",", ":"))
         return hashlib.sha1(blob.encode()).hexdigest()[:16]
 

@@ -134,7 +134,7 @@ def prepare(cfg: TrialConfig, workdir: str | Path) -> Trial:
     paired, unpaired = selected_indices(cfg)
     feed = build_feed(cfg, paired, unpaired, device)
     plan = make_plan(cfg, feed)
-    state = build_state(cfg, device, plan.total)
+    state = build_state(cfg, device, plan.total, plan.epoch_length)
     state.extra.update(key=cfg.key(), train_s=0.0)
     folder = Path(workdir) / CHECKPOINT_DIR
     if has_checkpoint(folder):

@@ -33,7 +33,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--features", default=DEFAULTS.features,
                    help=f"extractor: auto (the dataset's default), {', '.join(EXTRACTORS)}")
     p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the random strategy")
-    p.add_argument("--device", default="auto", help="device for feature extraction (auto: cuda if present)")
+    p.add_argument("--device", default="auto",
+                   help="device for feature extraction (auto: the CPU, so picks do not depend on "
+                        "the machine; cuda: TF32 off)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     return p.parse_args(argv)
 
