@@ -13,7 +13,8 @@ from trainer.config import TrialConfig
 from trainer.engine import CHECKPOINT_FILE, NonFiniteLoss
 from trainer.networks import build_discriminator, build_generator
 from trainer import pack
-from trainer.pack import PackRun, check_compatible, group_packs, pack_key, train_pack
+from trainer.pack import (PackRun, check_compatible, group_packs, pack_key, packable,
+                          train_pack)
 from trainer.train import TrainError, TrialRun, train
 
 # 32^2 crops of 36^2, ngf/ndf 8, 2 blocks, a pool of 20, 4 test images; 20 steps, one
@@ -164,6 +165,11 @@ def test_compatible_configs_share_packs_and_keys_do_not_change():
     assert pack_key(a.replace(steps=0)) != pack_key(b.replace(steps=0, paired_budget=2))
     with pytest.raises(TrainError, match="cannot share a pack: image_size 32 != 16"):
         check_compatible([a, other_size])
+    released = cfg(variant="released")    # steps the fused step does not compute: alone
+    pix2pix = cfg(arch="pix2pix", mode="paired", paired_budget=1, image_size=256, load_size=286)
+    assert not packable(released) and not packable(pix2pix) and packable(a)
+    assert group_packs([released, released.replace(seed=1)], size=2) == [
+        [released], [released.replace(seed=1)]]
 
 
 def test_members_resuming_from_different_steps_do_not_share_a_pack(tmp_path):
