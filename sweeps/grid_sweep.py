@@ -104,7 +104,8 @@ def _trial_dirname(trial) -> str:
 
 def run_sweep(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
     """Manifests, then the Tuner; returns Tune's ResultGrid. `train_fn` replaces
-    trainer.train.train inside the trials (tests wrap the real one to inject a failure)."""
+    trainer.train.train (with packs: trainer.pack.train_pack) inside the trials (tests wrap
+    the real one to inject a failure)."""
     from ray import tune
     resources = trial_resources(args.cpus_per_trial, args.gpus_per_trial)
     if not args.resume:
