@@ -127,7 +127,10 @@ class FewpairTrainer:
         x, y = self.feed.batch(slot, self.state.rng)
         self.watch.record(self.state.step + 1, train_step(self.state, x, y, False, self.rules))
         if self.state.step % WATCH_EVERY == 0:
-            self.watch.flush()
+            self.flush()
+
+    def flush(self) -> None:
+        self.watch.flush()
 
 
 def timed(trainer, steps: int, device: torch.device) -> float:
@@ -137,8 +140,8 @@ def timed(trainer, steps: int, device: torch.device) -> float:
     start = time.perf_counter()
     for _ in range(steps):
         trainer.step()
-    if isinstance(trainer, FewpairTrainer):
-        trainer.watch.flush()
+    if hasattr(trainer, "flush"):         # losses recorded on the device: check them too
+        trainer.flush()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - start

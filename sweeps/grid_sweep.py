@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "DIR/<trial_key>/ (Cityscapes label-id PNGs; python -m trainer.official)")
     add_cluster_arguments(p)
     add_tracking_arguments(p)
+    p.add_argument("--pack", metavar="K|auto",
+                   help="train up to K compatible trials in one process, one fused step (auto: "
+                        "as many as fit a GPU; on CPUs as measured fastest)")
     p.add_argument("--resume", action="store_true", help="continue this grid's killed sweep")
     p.add_argument("--force", action="store_true", help="retrain trials that have a row")
     p.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
@@ -52,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --- the Tuner --------------------------------------------------------------------------------
 def trial_points(plan: SweepPlan) -> list[dict]:
-    """Each trial's Tune config: its key and the fields that vary across the grid."""
+    """Each Tune trial's config: a trial's key and the fields that vary across the grid; with
+    packs, the id and size of each pack that has a member left to train."""
+    if plan.packs is not None:
+        todo = {cfg.key() for cfg in plan.todo}
+        return [{"pack_id": p.id, "pack_size": len(p.keys)}
+                for p in plan.packs if todo & set(p.keys)]
     return [{"trial_key": cfg.key(), **{name: getattr(cfg, name) for name in plan.columns}}
             for cfg in plan.todo]
 
@@ -81,6 +89,11 @@ def trainable_for(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
     from sweeps.trainable import Sweep, run_trial
     configs = {cfg.key(): cfg.to_row() for cfg in plan.cfgs}
     sweep = Sweep(plan.grid, plan.results, results.code_version(), args.force, args.cpus_per_trial)
+    if plan.packs is not None:
+        from sweeps.pack_trial import run_pack
+        packs = {p.id: list(p.keys) for p in plan.packs}
+        return tune.with_parameters(run_pack, configs=configs, packs=packs, sweep=sweep,
+                                    train_fn=train_fn)
     return tune.with_parameters(run_trial, configs=configs, sweep=sweep, train_fn=train_fn)
 
 
@@ -99,7 +112,7 @@ def make_tuner(plan: SweepPlan, trainable, args: argparse.Namespace):
         callbacks=callbacks(plan, args))
     tune_config = tune.TuneConfig(  # reuse_actors: torch is imported once per actor, not per trial
         max_concurrent_trials=args.max_concurrent, trial_dirname_creator=_trial_dirname,
-        reuse_actors=True, search_alg=search_alg(plan), num_samples=len(plan.todo))
+        reuse_actors=True, search_alg=search_alg(plan), num_samples=len(trial_points(plan)))
     return tune.Tuner(trainable, param_space=param_space(plan), tune_config=tune_config,
                       run_config=run_config)
 
@@ -111,22 +124,33 @@ def callbacks(plan: SweepPlan, args: argparse.Namespace) -> list:
     from trainer.schedule import total_steps
     configs = {cfg.key(): cfg.to_row() for cfg in plan.cfgs}
     planned = {cfg.key(): total_steps(cfg) for cfg in plan.todo}
-    return [SweepProgress(plan.grid, planned),
+    unit = "trials"
+    if plan.packs is not None:   # a pack reports its members' common step
+        unit = "packs"
+        planned = {p.id: max(planned.get(k, 0) for k in p.keys) for p in plan.packs
+                   if set(p.keys) & set(planned)}
+    return [SweepProgress(plan.grid, planned, unit=unit),
             *tracking_callbacks(args.mlflow, args.wandb, plan.grid, configs)]
 
 
 def _trial_dirname(trial) -> str:
-    """`<trial_key>_<tune id>`: the key names the row, the id keeps reruns' folders apart."""
-    return f"{trial.config['trial_key']}_{trial.trial_id}"
+    """`<trial_key>_<tune id>` (a pack's: `<pack_id>_<tune id>`): the key names the row, the id
+    keeps reruns' folders apart."""
+    name = trial.config.get("trial_key") or trial.config["pack_id"]
+    return f"{name}_{trial.trial_id}"
 
 
 def run_sweep(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
     """Manifests, then the Tuner; returns Tune's ResultGrid. `train_fn` replaces
-    trainer.train.train inside the trials (tests wrap the real one to inject a failure)."""
+    trainer.train.train (with packs: trainer.pack.train_pack) inside the trials (tests wrap
+    the real one to inject a failure)."""
     from ray import tune
     resources = trial_resources(args.cpus_per_trial, args.gpus_per_trial)
     if not args.resume:
         prepare_manifests(plan.todo, resources)
+    if plan.packs is not None:
+        from sweeps.packs import pack_resources
+        resources = pack_resources(resources, max(len(p.keys) for p in plan.packs))
     trainable = tune.with_resources(trainable_for(plan, args, train_fn), resources)
     if not args.resume and tune.Tuner.can_restore(plan.experiment):
         print(f"note: {plan.experiment} holds an earlier sweep of this grid; this run starts its "
@@ -177,10 +201,13 @@ def _run(args: argparse.Namespace) -> int:
         print(f"grid {plan.grid}: all {len(plan.cfgs)} trials have rows; nothing to train "
               f"(--force retrains)")
     else:
-        print_plan(plan)
         print(f"curves: tensorboard --logdir {plan.experiment}   (Ray's own hint below names a "
               f"temporary copy)")
         connect(args.address)
+        if args.pack == "auto":          # measured now, on a GPU worker when trials get GPUs
+            from sweeps.packs import plan_packs
+            plan_packs(plan, args.pack, args.gpus_per_trial, probe=True)
+        print_plan(plan)
         grid_result = run_sweep(plan, args)
         if grid_result.errors:
             print(f"{len(grid_result.errors)} trials failed after retries", file=sys.stderr)

@@ -33,10 +33,13 @@ class SweepPlan:
     todo: list[TrialConfig]    # the ones to train now
     columns: list[str]         # fields that vary across the grid
     note: str = ""             # the grid's own caveat, printed at the end
+    packs: list | None = None  # sweeps.packs.Pack list (--pack), over every trial of the grid
+    pack_note: str = ""        # how the pack size was chosen
 
     @property
     def experiment(self) -> str:
         return f"{self.results.rstrip('/')}/{RAY_DIR}/{self.grid}"
+
 
 def plan_sweep(args: argparse.Namespace) -> SweepPlan:
     check_args(args)
@@ -51,7 +54,11 @@ def plan_sweep(args: argparse.Namespace) -> SweepPlan:
     root = results.resolve_root(args.storage)
     done = set() if args.force else results.done_keys(root, grid.name, cfgs)
     todo = [cfg for cfg in cfgs if cfg.key() not in done]
-    return SweepPlan(grid.name, root, cfgs, todo, varying_fields(cfgs) or ["seed"], grid.note)
+    plan = SweepPlan(grid.name, root, cfgs, todo, varying_fields(cfgs) or ["seed"], grid.note)
+    if getattr(args, "pack", None) and cfgs:   # (auto on GPUs: measured again at launch)
+        from sweeps.packs import plan_packs
+        plan_packs(plan, args.pack, args.gpus_per_trial, probe=False)
+    return plan
 
 
 def _grid(args: argparse.Namespace) -> Grid:
@@ -68,7 +75,11 @@ def plan_table(plan: SweepPlan) -> pd.DataFrame:
     todo = {cfg.key() for cfg in plan.todo}
     rows = [{"trial_key": c.key(), **{k: getattr(c, k) for k in plan.columns},
              "state": "to run" if c.key() in todo else "done"} for c in plan.cfgs]
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if plan.packs:
+        pack_of = {key: p.id for p in plan.packs for key in p.keys}
+        table["pack"] = table["trial_key"].map(pack_of)
+    return table
 
 
 def estimate_gpu_hours(cfgs: list[TrialConfig], gpus_per_trial: float) -> float:
@@ -87,11 +98,15 @@ def print_dry_run(plan: SweepPlan, gpus_per_trial: float) -> None:
     print(f"estimate: {hours:,.1f} GPU-hours for the trials to run at {gpus_per_trial:g} GPU per "
           f"trial (H200 rates at the paper's sizes, bench/step_throughput.py; tiny sizes are "
           f"CPU-bound)")
+    if plan.packs:
+        from sweeps.packs import describe_packs
+        print(describe_packs(plan))
 
 
 def print_plan(plan: SweepPlan) -> None:
     """Which trial key is which config (Ray's progress table shows keys), then what runs."""
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(plan_table(plan).to_string(index=False))
-    print(f"grid {plan.grid}: {len(plan.todo)} of {len(plan.cfgs)} trials to run; "
+    packed = f", in packs ({plan.pack_note})" if plan.packs else ""
+    print(f"grid {plan.grid}: {len(plan.todo)} of {len(plan.cfgs)} trials to run{packed}; "
           f"rows go to {results.grid_dir(plan.results, plan.grid)}\n")

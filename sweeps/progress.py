@@ -20,8 +20,11 @@ PRINT_EVERY_S = 60.0   # at most one line per minute between trial completions
 
 class SweepProgress(Callback):
     def __init__(self, grid: str, planned_steps: dict[str, int],
-                 out: Callable[[str], None] = print, every_s: float = PRINT_EVERY_S):
+                 out: Callable[[str], None] = print, every_s: float = PRINT_EVERY_S,
+                 unit: str = "trials"):
+        """planned_steps: Tune trial (a trial's key, or a pack's id) -> its steps."""
         self.grid, self.planned, self.out, self.every_s = grid, planned_steps, out, every_s
+        self.unit = unit
         self.steps: dict[str, int] = {}         # trial key -> steps reported so far
         self.finished: set[str] = set()
         self.failed: set[str] = set()
@@ -64,7 +67,7 @@ class SweepProgress(Callback):
     def line(self, elapsed: float) -> str:
         total = sum(self.planned.values())
         done = min(sum(self.steps.values()), total)
-        text = (f"sweep {self.grid}: {len(self.finished)}/{len(self.planned)} trials done, "
+        text = (f"sweep {self.grid}: {len(self.finished)}/{len(self.planned)} {self.unit} done, "
                 f"{len(self.running)} running, {len(self.failed)} failed · "
                 f"{done:,}/{total:,} steps ({done / total:.0%}) · {_duration(elapsed)}"
                 if total else f"sweep {self.grid}: nothing planned")
@@ -74,7 +77,7 @@ class SweepProgress(Callback):
 
 
 def _key(trial) -> str:
-    return str(trial.config.get("trial_key"))
+    return str(trial.config.get("trial_key") or trial.config.get("pack_id"))
 
 
 def _duration(seconds: float) -> str:

@@ -25,7 +25,9 @@ def ray_session(fewpair_cache):
     """One local Ray per test session (2 CPUs, no GPU), started by the first test that asks.
     After fewpair_cache, so that Ray's workers inherit the session's FEWPAIR_CACHE."""
     import ray
-    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False)
+    # address="local": a new Ray of our own, even while another process's Ray runs on this
+    # machine (address=None would find that one and refuse num_cpus)
+    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False)
     yield ray
     ray.shutdown()
 

@@ -292,10 +292,11 @@ def translator(state: TrainState, rules: StepRules, direction: str):
     image's statistics as in pix2pix's tests at batch 1, with dropout off (pix2pix keeps it on
     at test time; fewpair's evaluation stays deterministic)."""
     net = state.g if direction == "AtoB" else state.f
+    dtype = next(net.parameters()).dtype      # float32, or float64 in exactness tests
 
     @torch.no_grad()
     def translate(images: Tensor) -> Tensor:
-        images = images.to(rules.device)
+        images = images.to(rules.device, dtype)
         if not rules.conditional:
             with rules.autocast():
                 return net(images).float()
@@ -356,7 +357,11 @@ def state_payload(state: TrainState) -> dict:
 
 def save_checkpoint(state: TrainState, folder: str | os.PathLike) -> Path:
     """Write `folder/state.pt` atomically (temporary name, then rename); returns the folder."""
-    payload = state_payload(state)
+    return write_checkpoint(state_payload(state), folder)
+
+
+def write_checkpoint(payload: dict, folder: str | os.PathLike) -> Path:
+    """Write a `state_payload`-shaped dict as `folder/state.pt` (a pack writes its members')."""
     atomic_write(Path(folder) / CHECKPOINT_FILE, lambda tmp: torch.save(payload, tmp))
     return Path(folder)
 

@@ -1,4 +1,5 @@
-"""One trial: `train(cfg, workdir, report=None) -> TrialResult` (its CLI: trainer.cli).
+"""One trial: `TrialRun` (a trial you step), `train(cfg, workdir, report=None) -> TrialResult`
+(a short loop over it); its CLI is trainer.cli.
 
     python -m trainer.train --dataset toy-streets --mode hybrid --paired-budget 5 --unpaired 100 \\
         --selection kmedoids --seed 0 --steps 300 --image-size 32 --workdir DIR [--json]
@@ -29,8 +30,9 @@ from tqdm import tqdm
 from trainer.config import VAL_SCORE, TrialConfig
 from trainer.data import dataset_info
 from trainer.device import resolve_device
-from trainer.engine import (LossWatch, NonFiniteLoss, StepRules, TrainState, build_state, has_checkpoint,
-                            load_checkpoint, save_checkpoint, train_step, translator)
+from trainer.engine import (LossWatch, NonFiniteLoss, StepRules, TrainState, build_state,
+                            has_checkpoint, load_checkpoint, state_payload, train_step,
+                            translator, write_checkpoint)
 from trainer.feed import Feed, build_feed
 from trainer.schedule import StepPlan, default_steps
 
@@ -143,6 +145,16 @@ def prepare(cfg: TrialConfig, workdir: str | Path) -> Trial:
 
 # ---------------------------------------------------------------------------------------------
 
+def due(every: int, step: int, total: int) -> bool:
+    """The one every-N rule: an every-N event falls on multiples of N and on the last step."""
+    return step == total or (every > 0 and step % every == 0)
+
+
+def next_due(every: int, step: int, total: int) -> int:
+    """The first step after `step` at which `due(every, ., total)` holds."""
+    return min(total, (step // every + 1) * every) if every > 0 else total
+
+
 def run_steps(trial: Trial, until: int, watch: LossWatch) -> None:
     """Train until state.step == `until` (steps done), recording every step's terms."""
     state, feed, plan, rules = trial.state, trial.feed, trial.plan, trial.rules
@@ -152,84 +164,117 @@ def run_steps(trial: Trial, until: int, watch: LossWatch) -> None:
         watch.record(state.step + 1, train_step(state, x, y, slot.paired, rules))
 
 
-def next_stop(step: int, total: int, cfg: TrialConfig) -> int:
-    """The next step at which to flush losses, report or checkpoint."""
-    stops = [total, (step // WATCH_EVERY + 1) * WATCH_EVERY]
-    for every in (cfg.report_every, cfg.checkpoint_every, cfg.eval_every):
-        if every:
-            stops.append((step // every + 1) * every)
-    return min(stops)
+class TrialRun:
+    """One trial as an object that is stepped: `advance()` trains to the next stop (a loss
+    flush, report, validation or checkpoint), `events()` does what is due there, `finish()`
+    evaluates into a TrialResult. A pack (trainer.pack) steps the networks of several runs
+    itself and calls the same `record` / `events` / `finish` for each."""
 
+    def __init__(self, cfg: TrialConfig, workdir: str | Path, report: Report | None = None):
+        from trainer.evaluate import eval_samples, protocol_for   # judge, metrics load lazily
+        protocol = protocol_for(dataset_info(cfg.dataset).kind, cfg.direction)  # fail early
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.trial = prepare(cfg, self.workdir)
+        self.trial.protocol = protocol
+        eval_samples(cfg)   # a missing eval split or an empty holdout fails before training too
+        self.cfg, self.report, self.watch = cfg, report, LossWatch()
+        self.payload: Callable[[], dict] = lambda: state_payload(self.state)  # a pack's differs
 
-def train_loop(trial: Trial, workdir: Path, report: Report | None, progress: bool) -> None:
-    """Steps to plan.total with loss checks, reports and checkpoints at their intervals."""
-    cfg, state, total = trial.cfg, trial.state, trial.plan.total
-    watch = LossWatch()
-    bar = tqdm(total=total, initial=state.step, disable=not progress, unit="step",
-               dynamic_ncols=True)
-    while state.step < total:
-        started, first = time.perf_counter(), state.step
-        run_steps(trial, next_stop(state.step, total, cfg), watch)
-        losses = watch.flush()                      # syncs; raises NonFiniteLoss with the step
-        state.extra["train_s"] += time.perf_counter() - started
-        bar.update(state.step - first)
-        bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items() if k != "g_total"}, refresh=False)
-        _events(trial, workdir, report, losses)
-    bar.close()
+    @property
+    def state(self) -> TrainState:
+        return self.trial.state
 
+    @property
+    def total(self) -> int:
+        return self.trial.plan.total
 
-def _events(trial: Trial, workdir: Path, report: Report | None, losses: dict) -> None:
-    cfg, step, total = trial.cfg, trial.state.step, trial.plan.total
-    checkpoint = step == total or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)
-    folder = str(save_checkpoint(trial.state, workdir / CHECKPOINT_DIR)) if checkpoint else None
-    validate = cfg.eval_every and (step == total or step % cfg.eval_every == 0)
-    score = {VAL_SCORE: _validate(trial, workdir).metrics[VAL_SCORE]} if validate else {}
-    if report and (checkpoint or validate or (cfg.report_every and step % cfg.report_every == 0)):
-        report({**losses, **_timing(trial), **score}, folder)
+    @property
+    def done(self) -> bool:
+        return self.state.step >= self.total
 
+    def next_stop(self) -> int:
+        """The next step at which to flush losses, report, validate or checkpoint."""
+        cfg, step, total = self.cfg, self.state.step, self.total
+        return min(next_due(every, step, total) for every in
+                   (WATCH_EVERY, cfg.report_every, cfg.checkpoint_every, cfg.eval_every))
 
-def _validate(trial: Trial, workdir: Path) -> Evaluation:
-    """evaluate() the current generators (the last pass, at the final step, writes the samples
-    PNG and is the trial's final evaluation); remembered in trial.last_eval."""
-    from trainer.evaluate import evaluate, main_score
-    started, step = time.perf_counter(), trial.state.step
-    samples = workdir / SAMPLES_PNG if step == trial.plan.total else None
-    metrics = evaluate(translator(trial.state, trial.rules, trial.cfg.direction), trial.cfg,
-                       trial.device, samples_png=samples)
-    if trial.cfg.eval_every:
-        metrics[VAL_SCORE] = main_score(trial.protocol, metrics)
-    trial.last_eval = Evaluation(step, metrics, time.perf_counter() - started)
-    return trial.last_eval
+    def advance(self) -> dict[str, float]:
+        """Train to the next stop, then do what is due there; returns the stretch's loss means
+        (raises NonFiniteLoss naming the first bad step and term)."""
+        started = time.perf_counter()
+        run_steps(self.trial, self.next_stop(), self.watch)
+        losses = self.watch.flush()                  # syncs; raises NonFiniteLoss with the step
+        self.state.extra["train_s"] += time.perf_counter() - started
+        self.events(losses)
+        return losses
 
+    def events(self, losses: dict[str, float]) -> None:
+        """Checkpoint, validate and report when due at the current step."""
+        self.validate_and_report(losses, self.checkpoint_if_due())
 
-def _timing(trial: Trial) -> dict[str, float]:
-    train_s = trial.state.extra["train_s"]
-    return {"step": trial.state.step, "train_s": train_s,
-            "steps_per_s": trial.state.step / train_s if train_s > 0 else 0.0}
+    def checkpoint_if_due(self) -> str | None:
+        """Save the state when a checkpoint is due; its folder, else None."""
+        due_now = due(self.cfg.checkpoint_every, self.state.step, self.total)
+        return str(self.save()) if due_now else None
+
+    def validate_and_report(self, losses: dict[str, float], folder: str | None) -> None:
+        """The validation pass and the report when due (`folder`: a checkpoint just saved)."""
+        cfg, step, total = self.cfg, self.state.step, self.total
+        validate = cfg.eval_every > 0 and due(cfg.eval_every, step, total)
+        score = {VAL_SCORE: self.validate().metrics[VAL_SCORE]} if validate else {}
+        if self.report and (folder or validate or due(cfg.report_every, step, total)):
+            self.report({**losses, **self.timing(), **score}, folder)
+
+    def save(self) -> Path:
+        return write_checkpoint(self.payload(), self.workdir / CHECKPOINT_DIR)
+
+    def validate(self) -> Evaluation:
+        """evaluate() the current generators (the pass at the final step writes the samples PNG
+        and is the trial's final evaluation); remembered in trial.last_eval."""
+        from trainer.evaluate import evaluate, main_score
+        trial, started = self.trial, time.perf_counter()
+        samples = self.workdir / SAMPLES_PNG if self.done else None
+        metrics = evaluate(translator(trial.state, trial.rules, self.cfg.direction), self.cfg,
+                           trial.device, samples_png=samples)
+        if self.cfg.eval_every:
+            metrics[VAL_SCORE] = main_score(trial.protocol, metrics)
+        trial.last_eval = Evaluation(self.state.step, metrics, time.perf_counter() - started)
+        return trial.last_eval
+
+    def timing(self) -> dict[str, float]:
+        train_s, step = self.state.extra["train_s"], self.state.step
+        return {"step": step, "train_s": train_s,
+                "steps_per_s": step / train_s if train_s > 0 else 0.0}
+
+    def finish(self) -> TrialResult:
+        """The final evaluation (reusing the last validation pass when it ran at the end)."""
+        trial, final = self.trial, self.trial.last_eval
+        if final is None or final.step != self.total:
+            final = self.validate()
+        samples, timing = self.workdir / SAMPLES_PNG, self.timing()
+        result = TrialResult(final.metrics, trial.protocol, timing["train_s"], self.state.step,
+                             timing["steps_per_s"], final.seconds, device_name(trial.device),
+                             trial.paired, trial.unpaired,
+                             str(samples) if samples.is_file() else None)
+        if self.report:
+            self.report({**final.metrics, **timing, "eval_s": result.eval_s}, None)
+        return result
 
 
 def train(cfg: TrialConfig, workdir: str | Path, report: Report | None = None, *,
           progress: bool = False) -> TrialResult:
     """Train one trial in `workdir` (resuming from workdir/checkpoint/), evaluate it."""
-    from trainer.evaluate import eval_samples, protocol_for   # judge and metrics load lazily
-    protocol = protocol_for(dataset_info(cfg.dataset).kind, cfg.direction)  # fail before training
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    trial = prepare(cfg, workdir)
-    trial.protocol = protocol
-    eval_samples(cfg)   # a missing eval split or an empty holdout fails before training too
-    train_loop(trial, workdir, report, progress)
-    final = trial.last_eval   # the validation pass at the last step, when eval_every asked for it
-    if final is None or final.step != trial.plan.total:
-        final = _validate(trial, workdir)
-    samples = workdir / SAMPLES_PNG
-    timing = _timing(trial)
-    result = TrialResult(final.metrics, protocol, timing["train_s"], trial.state.step,
-                         timing["steps_per_s"], final.seconds, device_name(trial.device),
-                         trial.paired, trial.unpaired, str(samples) if samples.is_file() else None)
-    if report:
-        report({**final.metrics, **timing, "eval_s": result.eval_s}, None)
-    return result
+    run = TrialRun(cfg, workdir, report)
+    with tqdm(total=run.total, initial=run.state.step, disable=not progress, unit="step",
+              dynamic_ncols=True) as bar:
+        while not run.done:
+            first = run.state.step
+            losses = run.advance()
+            bar.update(run.state.step - first)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items() if k != "g_total"},
+                            refresh=False)
+    return run.finish()
 
 
 if __name__ == "__main__":   # the CLI lives in trainer.cli; `python -m trainer.train` still runs it

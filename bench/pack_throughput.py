@@ -1,0 +1,219 @@
+"""Trial-steps per second of packs (trainer.pack_step) against one trial and the reference step.
+
+reference   bench/step_throughput.py's reference-style step (the released code's way)
+fewpair K=1 one trial's own step (trainer.engine), as bench/step_throughput.py times it
+pack K      K trials fused into one network (grouped convolutions), one step for all K;
+            on CUDA also in bf16, replayed from CUDA graphs, and both ("bf16 graph")
+
+All train unpaired steps (adversarial rsgan + cycle + identity, batch 1 per trial) on the same
+toy-streets pool; a pack's rate counts K trial-steps per step. On the CPU the variants are built
+first and timed in alternating rounds (a busy machine slows all alike); on CUDA one at a time
+(they would not all fit), each after its warm-up, with its peak GPU memory per member.
+Defaults: the CPU at the demo's size (32^2, ngf 8, 2 blocks), packs of 4, 8, 16; CUDA at the
+paper's (256^2, ngf 64, 9 blocks).
+
+    .venv/bin/python bench/pack_throughput.py [--device cpu|cuda] [--packs 4 8 16]
+        [--steps N] [--rounds R] [--threads T] [--fusion]
+
+--fusion also times the fused networks' forward + backward alone, grouped convolutions against
+`torch.func.stack_module_state` + `vmap` and against K separate networks (the choice
+trainer/fused.py made).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+import torch
+from step_throughput import POOL_INDICES, WATCH_EVERY, FewpairTrainer, ReferenceTrainer, timed
+
+from trainer.config import TrialConfig
+from trainer.engine import StepRules, build_state
+from trainer.feed import build_feed
+from trainer.fused import fuse
+from trainer.networks import build_discriminator, build_generator
+from trainer.pack import PackWatch
+from trainer.pack_graph import GraphedPackStep
+from trainer.pack_step import PackStep
+from trainer.schedule import StepPlan
+
+TOTAL = 10 ** 6   # the lr schedule's length: constant lr throughout the bench
+
+
+class PackTrainer:
+    """K unpaired trials (seeds 0..K-1) on one shared pool, stepped by one fused step."""
+
+    def __init__(self, cfg: TrialConfig, device: torch.device, k: int, graphs: bool = False):
+        self.k = k
+        self.feed = build_feed(cfg, [], POOL_INDICES, device)    # read-only, shared
+        cfgs = [cfg.replace(seed=m) for m in range(k)]
+        self.plans = [StepPlan("unpaired", "interleave", True, 0, self.feed.n_pool,
+                               self.feed.n_y, c.seed, total=TOTAL) for c in cfgs]
+        self.states = [build_state(c, device, TOTAL) for c in cfgs]
+        rules = [StepRules.from_config(c, device) for c in cfgs]
+        step_class = GraphedPackStep if graphs else PackStep
+        self.step_fn = step_class(self.states, rules, TOTAL, cfg.lr, cfg.beta1)
+        self.watch = PackWatch()
+
+    def step(self) -> None:
+        xs, ys = [], []
+        for plan, state in zip(self.plans, self.states):
+            x, y = self.feed.batch(plan.slot(state.step), state.rng)
+            xs.append(x)
+            ys.append(y)
+        paired = [False] * self.k
+        terms = self.step_fn(torch.cat(xs, dim=1), torch.cat(ys, dim=1), paired)
+        self.watch.record(self.states[0].step, terms, paired)
+        if self.states[0].step % WATCH_EVERY == 0:
+            self.flush()
+
+    def flush(self) -> None:
+        failed = {k: v for k, v in self.watch.flush(list(range(self.k))).items()
+                  if isinstance(v, str)}
+        if failed:
+            raise RuntimeError(f"pack member diverged: {failed}")
+
+
+def variants(cfg: TrialConfig, device: torch.device, packs: list[int]) -> dict:
+    """label -> (trials per step, factory): built lazily so CUDA can hold one at a time."""
+    out = {"reference": (1, lambda: ReferenceTrainer(cfg, device)),
+           "fewpair K=1": (1, lambda: FewpairTrainer(cfg, device))}
+    for k in packs:
+        out[f"pack {k}"] = (k, lambda k=k: PackTrainer(cfg, device, k))
+        if device.type == "cuda":
+            bf16 = cfg.replace(precision="bf16")
+            out[f"pack {k} bf16"] = (k, lambda k=k: PackTrainer(bf16, device, k))
+            out[f"pack {k} graph"] = (k, lambda k=k: PackTrainer(cfg, device, k, graphs=True))
+            out[f"pack {k} bf16 graph"] = (k, lambda k=k: PackTrainer(bf16, device, k, True))
+    return out
+
+
+def run_alternating(table: dict, steps: int, rounds: int, device) -> dict[str, float]:
+    """CPU: every variant built, then timed in alternating rounds. label -> trial-steps/s."""
+    built = {label: factory() for label, (_, factory) in table.items()}
+    for trainer in built.values():
+        timed(trainer, 3, device)                              # warm-up
+    seconds = dict.fromkeys(built, 0.0)
+    for _ in range(rounds):
+        for label, trainer in built.items():
+            seconds[label] += timed(trainer, steps, device)
+    return {label: table[label][0] * rounds * steps / s for label, s in seconds.items()}
+
+
+def run_one_at_a_time(table: dict, steps: int, rounds: int, device) -> tuple[dict, dict]:
+    """CUDA: each variant alone on the card. (label -> trial-steps/s, label -> GB per trial)."""
+    rates, memory = {}, {}
+    for label, (k, factory) in table.items():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        trainer = factory()
+        timed(trainer, 10, device)                           # cuDNN autotune, graph capture
+        seconds = sum(timed(trainer, steps, device) for _ in range(rounds))
+        rates[label] = k * rounds * steps / seconds
+        memory[label] = (torch.cuda.max_memory_allocated(device) - base) / k / 2 ** 30
+        del trainer
+    return rates, memory
+
+
+# ---------------------------------------------------------------------------------------------
+# --fusion: the fused networks alone, grouped convolutions against vmap
+
+def fusion_rates(cfg: TrialConfig, k: int, steps: int) -> dict[str, float]:
+    """G forward on (x, y) + D forward, backward: trial-passes/s for K separate networks,
+    one grouped-convolution network, and stack_module_state + vmap (CPU)."""
+    from torch.func import functional_call, stack_module_state
+    init = torch.Generator().manual_seed(0)
+    gens = [build_generator("resnet", init, ngf=cfg.ngf, n_blocks=cfg.n_blocks) for _ in range(k)]
+    discs = [build_discriminator("patchgan", init, ndf=cfg.ndf) for _ in range(k)]
+    size = cfg.image_size
+    x = torch.rand(2, 3 * k, size, size) * 2 - 1          # [N, K*3, S, S], N = 2 (x and y)
+
+    def separate():
+        for m in range(k):
+            out = gens[m](x[:, 3 * m:3 * m + 3])
+            (discs[m](out).mean() + out.abs().mean()).backward()
+    fused_g, fused_d = fuse(gens), fuse(discs)
+
+    def grouped():
+        out = fused_g(x)
+        (fused_d(out).mean() + out.abs().mean()).backward()
+    params_g, buffers_g = stack_module_state(gens)
+    params_d, buffers_d = stack_module_state(discs)
+    base_g, base_d = copy.deepcopy(gens[0]).to("meta"), copy.deepcopy(discs[0]).to("meta")
+    xv = x.unflatten(1, (k, 3)).transpose(0, 1)            # [K, N, 3, S, S]
+
+    def vmapped():
+        out = torch.vmap(lambda p, b, t: functional_call(base_g, (p, b), (t,)))(
+            params_g, buffers_g, xv)
+        logits = torch.vmap(lambda p, b, t: functional_call(base_d, (p, b), (t,)))(
+            params_d, buffers_d, out)
+        (logits.mean() + out.abs().mean()).backward()
+    return alternate({"separate": separate, "grouped conv": grouped, "vmap": vmapped}, k, steps)
+
+
+def alternate(fns: dict, k: int, steps: int, rounds: int = 3) -> dict[str, float]:
+    """Trial-passes/s of each function (one call = k trials), timed in alternating rounds."""
+    seconds = dict.fromkeys(fns, 0.0)
+    for fn in fns.values():
+        fn()                                               # warm-up
+    for _ in range(rounds):
+        for label, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            seconds[label] += time.perf_counter() - start
+    return {label: rounds * steps * k / s for label, s in seconds.items()}
+
+
+def print_rates(rates: dict[str, float], memory: dict[str, float]) -> None:
+    base, single = rates["reference"], rates["fewpair K=1"]
+    for label, rate in rates.items():
+        gb = f"   {memory[label]:6.2f} GB/trial" if label in memory else ""
+        print(f"{label:>20}: {rate:8.2f} trial-steps/s   {rate / base:5.2f}x reference   "
+              f"{rate / single:5.2f}x K=1{gb}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--packs", type=int, nargs="+", default=[4, 8, 16], help="pack sizes")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per round")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--image-size", type=int, default=None, help="crop, px (CPU 32, CUDA 256)")
+    parser.add_argument("--ngf", type=int, default=None, help="G and D width (CPU 8, CUDA 64)")
+    parser.add_argument("--n-blocks", type=int, default=None, help="res. blocks (CPU 2, CUDA 9)")
+    parser.add_argument("--fusion", action="store_true", help="also: grouped conv vs vmap")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    gpu = device.type == "cuda"
+    if gpu:
+        torch.backends.cudnn.benchmark = True
+    size, width = args.image_size or (256 if gpu else 32), args.ngf or (64 if gpu else 8)
+    cfg = TrialConfig(mode="unpaired", paired_budget=0, unpaired=100, steps=1, image_size=size,
+                      load_size=round(size * 286 / 256), ngf=width, ndf=width,
+                      n_blocks=args.n_blocks or (9 if gpu else 2), device=str(device))
+    steps = args.steps or (30 if gpu else 10)
+    name = torch.cuda.get_device_name(device) if gpu else f"cpu ({torch.get_num_threads()} threads)"
+    print(f"device: {name}   {size}x{size}, ngf {cfg.ngf}, {cfg.n_blocks} blocks, batch 1 per "
+          f"trial, unpaired steps; {args.rounds} rounds x {steps} steps")
+    table = variants(cfg, device, args.packs)
+    if gpu:
+        rates, memory = run_one_at_a_time(table, steps, args.rounds, device)
+    else:
+        rates, memory = run_alternating(table, steps, args.rounds, device), {}
+    print_rates(rates, memory)
+    if args.fusion:
+        for k in args.packs:
+            fused = fusion_rates(cfg, k, steps)
+            print(f"fusion K={k}: " + "   ".join(
+                f"{label} {rate:.1f}/s ({rate / fused['separate']:.2f}x)"
+                for label, rate in fused.items()))
+
+
+if __name__ == "__main__":
+    main()

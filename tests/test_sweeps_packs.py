@@ -1,0 +1,117 @@
+"""Packed sweeps on the session's real local Ray with the real trainer: the smoke grid as one
+pack of three writes the unpacked sweep's trial keys, each an `ok` row with pack_size 3; a member
+whose loss goes non-finite gets its own `failed` row while the others finish, and the retried
+pack trains only that member, resumed from its checkpoint through Tune."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from ray import cloudpickle
+
+from sweeps import grids, packs, plan as sweep_plan, results, run_grid
+from sweeps.grid_sweep import run_sweep
+from trainer.schedule import total_steps
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])   # PoisonAfterFirstStop: in trials
+
+SMOKE = grids.expand(grids.get_grid("smoke"))   # 2 hybrid + 1 unpaired-only: one pack of 3
+
+
+@pytest.fixture(scope="session")
+def smoke_data(fewpair_cache) -> str:
+    """toy-streets' small variant (40 train / 16 val images): the smoke grid's data."""
+    from trainer.data import toy_root
+    return str(toy_root("toy-streets", "small"))
+
+
+@pytest.mark.slow
+def test_a_packed_smoke_sweep_writes_the_same_trial_keys_each_ok_in_a_pack_of_three(
+        ray_session, smoke_data, tmp_path, capsys):
+    argv = ["--grid", "smoke", "--data-root", smoke_data, "--storage", str(tmp_path),
+            "--pack", "3", "--gpus-per-trial", "0"]
+    assert run_grid.main(argv) == 0
+    assert "in packs (--pack 3)" in capsys.readouterr().out
+    rows = results.read_rows(str(tmp_path), "smoke").set_index("trial_key")
+    assert sorted(rows.index) == sorted(c.key() for c in SMOKE)
+    assert set(rows["status"]) == {"ok"} and set(rows["pack_size"]) == {3}
+    assert rows["pack_id"].nunique() == 1 and rows["pack_id"].iloc[0].startswith("pack-")
+    for cfg in SMOKE:
+        row = rows.loc[cfg.key()]
+        assert (row["mode"], row["selection"], row["steps_done"]) == (cfg.mode, cfg.selection, 4)
+        assert len(row["paired_indices"]) == cfg.paired_budget and 0 <= row["pixel_acc"] <= 1
+        assert Path(row["samples_png"]).is_file()
+    assert run_grid.main(argv) == 0
+    assert "all 3 trials have rows; nothing to train" in capsys.readouterr().out
+
+
+class PoisonAfterFirstStop:
+    """trainer.pack.train_pack's loop, but on attempt 1 the member `poisoned` gets an infinite
+    λ_cycle once the pack's first stop (a checkpoint at step 2) reached Tune: its g_total is inf
+    from step 3. Each attempt notes its members, the step each resumes from, and the poisoned
+    member's row as the attempt starts."""
+
+    def __init__(self, marks: Path, poisoned: str, row: str):
+        self.marks, self.poisoned, self.row = marks, poisoned, row
+
+    def __call__(self, cfgs, workdirs, reports, on_stop):
+        from trainer.pack import PackRun
+        from trainer.train import TrialRun
+        attempt = len(list(self.marks.glob("attempt-*"))) + 1
+        members = [TrialRun(c, w, r) for c, w, r in zip(cfgs, workdirs, reports)]
+        row = results.read_row(self.row, ("status", "error")) if Path(self.row).is_file() else {}
+        note = {"starts": {m.cfg.key(): m.state.step for m in members}, "row": row}
+        (self.marks / f"attempt-{attempt}").write_text(json.dumps(note))
+        run = PackRun(members)
+        while not run.done:
+            run.advance()
+            on_stop()
+            if attempt == 1:
+                for k, member in enumerate(members):
+                    if member.cfg.key() == self.poisoned:
+                        run.step.weights["cycle"][k] = float("inf")
+        return run.finish()
+
+
+@pytest.mark.slow
+def test_a_failed_member_gets_its_row_and_its_retry_resumes_it_alone(ray_session, smoke_data,
+                                                                     tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    args = run_grid.build_parser().parse_args(
+        ["--grid", "smoke", "--data-root", smoke_data, "--storage", str(tmp_path / "res"),
+         "--pack", "3", "--gpus-per-trial", "0", "--max-failures", "1"])
+    plan = sweep_plan.plan_sweep(args)
+    poisoned, *healthy = [c.key() for c in SMOKE]
+    row = results.row_path(plan.results, "smoke", SMOKE[0])
+    outcome = run_sweep(plan, args, train_fn=PoisonAfterFirstStop(marks, poisoned, row))
+    first, retry = (json.loads((marks / f"attempt-{n}").read_text()) for n in (1, 2))
+    assert first == {"starts": dict.fromkeys([poisoned, *healthy], 0), "row": {}}
+    # the retry: only the member without an `ok` row, from its own checkpoint of step 2 (the
+    # smoke grid checkpoints every 2 steps), after its failure was recorded in its row
+    assert retry == {"starts": {poisoned: 2}, "row": {
+        "status": "failed", "error": "NonFiniteLoss: non-finite loss at step 3: g_total = inf"}}
+    assert not (marks / "attempt-3").exists() and not outcome.errors
+    rows = results.read_rows(plan.results, "smoke").set_index("trial_key")
+    assert set(rows["status"]) == {"ok"} and set(rows["steps_done"]) == {4}
+    assert set(rows["pack_size"]) == {3} and rows["pack_id"].nunique() == 1
+
+
+def test_pack_sizes_and_the_dry_run_without_ray(tmp_path, capsys):
+    assert run_grid.main(["--grid", "smoke", "--pack", "0", "--dry-run"]) == 2
+    assert capsys.readouterr().err == "error: --pack '0': give a pack size >= 1 or 'auto'\n"
+    assert [packs.gpu_pack_size(gb, 140.0) for gb in (5.0, 20.0, 200.0)] == [16, 6, 1]
+    argv = ["--grid", "table2", "--pack", "8", "--gpus-per-trial", "1", "--dry-run",
+            "--storage", str(tmp_path)]
+    assert run_grid.main(argv) == 0
+    out = capsys.readouterr().out
+    plan = sweep_plan.plan_sweep(run_grid.build_parser().parse_args(argv))
+    assert all(len(p.keys) <= 8 for p in plan.packs)
+    assert sorted(k for p in plan.packs for k in p.keys) == sorted(c.key() for c in plan.cfgs)
+    steps = {c.key(): total_steps(c) for c in plan.cfgs}
+    fp32 = packs.measured_rate("gpu", packs.PAPER_SIZES, "fp32", 1)   # no fp32 pack measured:
+    hours = sum(steps[p.keys[0]] * len(p.keys) for p in plan.packs) / fp32 / 3600   # no gain
+    assert f"packs: {len(plan.packs)} to run" in out and f"estimate {hours:,.1f} GPU-hours" in out
+    assert "pack-" in out                              # each trial's pack in the table
