@@ -26,7 +26,8 @@ import copy
 import time
 
 import torch
-from step_throughput import POOL_INDICES, WATCH_EVERY, FewpairTrainer, ReferenceTrainer, timed
+from step_throughput import (POOL_INDICES, WATCH_EVERY, FewpairTrainer, ReferenceTrainer,
+                             add_size_arguments, bench_setup, timed)
 
 from trainer.config import TrialConfig
 from trainer.engine import StepRules, build_state
@@ -37,6 +38,8 @@ from trainer.pack import PackWatch
 from trainer.pack_graph import GraphedPackStep
 from trainer.pack_step import PackStep
 from trainer.schedule import StepPlan
+
+CPU_SIZES = (32, 8, 2)   # the demo's size: (image size, width, blocks)
 
 TOTAL = 10 ** 6   # the lr schedule's length: constant lr throughout the bench
 
@@ -177,26 +180,14 @@ def print_rates(rates: dict[str, float], memory: dict[str, float]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--packs", type=int, nargs="+", default=[4, 8, 16], help="pack sizes")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--image-size", type=int, default=None, help="crop, px (CPU 32, CUDA 256)")
-    parser.add_argument("--ngf", type=int, default=None, help="G and D width (CPU 8, CUDA 64)")
-    parser.add_argument("--n-blocks", type=int, default=None, help="res. blocks (CPU 2, CUDA 9)")
     parser.add_argument("--fusion", action="store_true", help="also: grouped conv vs vmap")
+    add_size_arguments(parser, CPU_SIZES)
     args = parser.parse_args()
-    device = torch.device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    gpu = device.type == "cuda"
-    if gpu:
-        torch.backends.cudnn.benchmark = True
-    size, width = args.image_size or (256 if gpu else 32), args.ngf or (64 if gpu else 8)
-    cfg = TrialConfig(mode="unpaired", paired_budget=0, unpaired=100, steps=1, image_size=size,
-                      load_size=round(size * 286 / 256), ngf=width, ndf=width,
-                      n_blocks=args.n_blocks or (9 if gpu else 2), device=str(device))
+    device, cfg = bench_setup(args, CPU_SIZES)
+    gpu, size = device.type == "cuda", cfg.image_size
     steps = args.steps or (30 if gpu else 10)
     name = torch.cuda.get_device_name(device) if gpu else f"cpu ({torch.get_num_threads()} threads)"
     print(f"device: {name}   {size}x{size}, ngf {cfg.ngf}, {cfg.n_blocks} blocks, batch 1 per "

@@ -147,27 +147,47 @@ def timed(trainer, steps: int, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_size_arguments(parser: argparse.ArgumentParser, cpu: tuple[int, int, int]) -> None:
+    """--device, --threads and the network sizes; `cpu`: (image size, width, blocks) on the CPU
+    (CUDA runs the paper's 256, 64, 9)."""
+    size, width, blocks = cpu
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps per round")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--image-size", type=int, default=None, help="crop, px (CPU 64, CUDA 256)")
-    parser.add_argument("--ngf", type=int, default=None, help="G and D width (CPU 16, CUDA 64)")
-    parser.add_argument("--n-blocks", type=int, default=None, help="residual blocks (CPU 3, CUDA 9)")
-    args = parser.parse_args()
+    parser.add_argument("--image-size", type=int, default=None,
+                        help=f"crop, px (CPU {size}, CUDA 256)")
+    parser.add_argument("--ngf", type=int, default=None, help=f"G and D width (CPU {width}, CUDA 64)")
+    parser.add_argument("--n-blocks", type=int, default=None,
+                        help=f"residual blocks (CPU {blocks}, CUDA 9)")
+
+
+def bench_setup(args: argparse.Namespace, cpu: tuple[int, int, int]):
+    """(device, cfg): an unpaired paper-shaped TrialConfig at the sizes the flags ask for."""
+    size, width, blocks = cpu
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     gpu = device.type == "cuda"
     if gpu:
         torch.backends.cudnn.benchmark = True
-    size = args.image_size or (256 if gpu else 64)
-    width = args.ngf or (64 if gpu else 16)
+    size = args.image_size or (256 if gpu else size)
+    width = args.ngf or (64 if gpu else width)
     cfg = TrialConfig(mode="unpaired", paired_budget=0, unpaired=100, steps=1, image_size=size,
                       load_size=round(size * 286 / 256), ngf=width, ndf=width,
-                      n_blocks=args.n_blocks or (9 if gpu else 3))
+                      n_blocks=args.n_blocks or (9 if gpu else blocks), device=str(device))
+    return device, cfg
+
+
+CPU_SIZES = (64, 16, 3)   # this bench's CPU case: (image size, width, blocks)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per round")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds")
+    add_size_arguments(parser, CPU_SIZES)
+    args = parser.parse_args()
+    device, cfg = bench_setup(args, CPU_SIZES)
+    gpu = device.type == "cuda"
     steps = args.steps or (100 if gpu else 15)
     name = torch.cuda.get_device_name(device) if gpu else f"cpu ({torch.get_num_threads()} threads)"
     print(f"device: {name}   {cfg.image_size}x{cfg.image_size}, ngf {cfg.ngf}, {cfg.n_blocks} blocks,"
