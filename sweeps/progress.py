@@ -20,9 +20,11 @@ PRINT_EVERY_S = 60.0   # at most one line per minute between trial completions
 
 class SweepProgress(Callback):
     def __init__(self, grid: str, planned_steps: dict[str, int],
-                 out: Callable[[str], None] = print, every_s: float = PRINT_EVERY_S,
+                 out: Callable[[str], None] | None = None, every_s: float = PRINT_EVERY_S,
                  unit: str = "trials"):
-        """planned_steps: Tune trial (a trial's key, or a pack's id) -> its steps."""
+        """planned_steps: Tune trial (a trial's key, or a pack's id) -> its steps. `out`: where
+        lines go (None: print, looked up when printing -- Tune pickles its callbacks, and once
+        builtins.print is replaced (Ray's tqdm support does) the old print is unpicklable)."""
         self.grid, self.planned, self.out, self.every_s = grid, planned_steps, out, every_s
         self.unit = unit
         self.steps: dict[str, int] = {}         # trial key -> steps reported so far
@@ -62,7 +64,7 @@ class SweepProgress(Callback):
 
     def report(self) -> None:
         self.printed = time.monotonic()
-        self.out(self.line(self.printed - self.started))
+        (self.out or print)(self.line(self.printed - self.started))
 
     def line(self, elapsed: float) -> str:
         total = sum(self.planned.values())
