@@ -111,12 +111,13 @@ def _gone(holder: dict, stale_s: float) -> str | None:
         return "its lease file is unreadable"
     if age > stale_s:
         return f"not refreshed for {age:.0f} s"
-    if holder.get("host") == socket.gethostname() and not _pid_alive(holder.get("pid")):
+    if holder.get("host") == socket.gethostname() and not pid_alive(holder.get("pid")):
         return f"pid {holder.get('pid')} no longer exists on this host"
     return None
 
 
-def _pid_alive(pid: object) -> bool:
+def pid_alive(pid: object) -> bool:
+    """Whether a process of that id exists on this host."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:

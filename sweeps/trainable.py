@@ -32,6 +32,7 @@ from typing import Callable
 from ray import tune
 
 from sweeps import results
+from sweeps.lease import pid_alive
 from trainer.config import TrialConfig
 
 TrainFn = Callable[..., object]   # trainer.train.train(cfg, workdir, report) -> TrialResult
@@ -93,20 +94,10 @@ def remove_dead_workdirs() -> list[str]:
     removed = []
     for folder in glob.glob(os.path.join(tempfile.gettempdir(), "fewpair-*")):
         found = WORKDIR.match(os.path.basename(folder))
-        if found and not _alive(int(found[1])):
+        if found and not pid_alive(int(found[1])):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:   # another user's process
-        return True
-    return True
 
 
 def deterministic(err: BaseException) -> bool:
