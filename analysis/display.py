@@ -18,7 +18,7 @@ from analysis.schema import ARCHMEAN_SUFFIX
 from analysis.tables import TableResult
 
 DIGITS = 3  # decimals, as the paper prints its fractions
-SPREAD = ("median", "p10", "worst")  # issue 9's spread columns, shown for the primary metric
+SPREAD = ("median", "p10", "worst")  # the spread across seeds, shown for the primary metric
 
 
 @dataclass(frozen=True)

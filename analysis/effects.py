@@ -4,7 +4,7 @@ The paper's biggest selection effect (Table 1, one pair: .401 random vs .567 k-m
 largely random occasionally drawing a bad sample, so a difference of means alone can mislead.
 Per cell that has a random twin (same axes but the selector), this gives the difference of
 means, that difference in units of random's std over seeds, and the difference of the worst
-seeds -- the comparison issue 9 asks the README to state plainly.
+seeds -- the comparison the README states plainly.
 """
 from __future__ import annotations
 

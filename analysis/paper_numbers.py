@@ -1,5 +1,5 @@
-"""The paper's published numbers (Shukla, Van Gool, Timofte 2019), transcribed from the extracted
-text (`seed/paper.txt` in the shared folder), keyed by the same axes the analysis derives from
+"""The paper's published numbers (Shukla, Van Gool, Timofte 2019), transcribed from the paper's
+extracted text, keyed by the same axes the analysis derives from
 results rows (analysis/axes.py).
 
 Extraction lost every cell that held a symbol (the †/* markers of Tables 2 and 9, the loss

@@ -5,6 +5,9 @@ tests/test_analysis_load.py checks this list against `trainer.config.TrialConfig
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 ALL = -1  # paired_budget / unpaired value meaning "every training sample"
 
 # Every TrialConfig field, in declaration order (the config half of a results row).
@@ -38,9 +41,14 @@ ARCHMEAN_METRICS: tuple[str, ...] = ("pixel_acc", "mean_iou", "maps_pixel_acc")
 ARCHMEAN_SUFFIX = "_archmean"
 ARCHETYPE_SEP = "__"
 
-# Dataset kinds the analysis must know without importing trainer.data: the maps datasets use
-# the maps protocol; everything else is segmentation (AtoB) or fcn-score (BtoA).
-MAPS_DATASETS: frozenset[str] = frozenset({"pix2pix", "toy-maps"})
+# The dataset registry's facts (trainer.data.dataset_facts()), read from a checked-in copy so
+# that analysis imports nothing from trainer; tests/test_analysis_load.py keeps it equal to the
+# registry. name -> kind, is_maps, is_toy, classes, train_size, protocols {direction: protocol},
+# synthetic_labels {"far" | "close": label-only set}.
+DATASET_FACTS: dict[str, dict] = json.loads(
+    Path(__file__).with_name("dataset_facts.json").read_text(encoding="utf-8"))
+# The maps datasets use the maps protocol; everything else is segmentation (AtoB) or fcn-score.
+MAPS_DATASETS: frozenset[str] = frozenset(n for n, f in DATASET_FACTS.items() if f["is_maps"])
 
 # The real dataset whose published numbers a table's paper column shows, and the toy stand-in
 # whose results are shown beside those numbers under an explicit "Cityscapes paper" label.
@@ -49,10 +57,8 @@ TOY_TWIN = {"toy-streets": "cityscapes", "toy-maps": "pix2pix"}
 PAPER_DATASET_TITLE = {"cityscapes": "Cityscapes", "pix2pix": "pix2pix maps"}
 
 # Unpaired label sets of Table 3: how far their content is from the paired dataset's.
-LABEL_DISTANCE = {
-    "gta5": "far", "toy-synthlabels-far": "far",
-    "synscapes": "close", "toy-synthlabels-close": "close",
-    "same": "same",
-}
+LABEL_DISTANCE = {**{labels: distance for facts in DATASET_FACTS.values()
+                     for distance, labels in facts["synthetic_labels"].items()},
+                  "same": "same"}
 
 STATUS_OK = "ok"

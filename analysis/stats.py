@@ -1,8 +1,8 @@
 """Per-cell statistics over seeds, and the seeds a cell lacks.
 
 A cell is one row of a paper table: every trial with the same axes, one per seed. Besides the
-mean and sample std (ddof 1, as numpy/pandas `std`), issue 9 asks for the spread the paper's
-tables hide: median, 10th percentile and worst seed (metrics are higher-is-better, so the
+mean and sample std (ddof 1, as numpy/pandas `std`), it gives the spread the paper's tables
+hide: median, 10th percentile and worst seed (metrics are higher-is-better, so the
 minimum), and n.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 confusion matrix, fewpair's lookup table + bincount against a naive numpy version (per-pixel
 distance to all 19 colours, argmin, masked bincount) measured in the same run.
 
-Target (issue 5): <= 30 ms per image on 2 cores. Run: .venv/bin/python bench/eval_speed.py
+Target: <= 30 ms per image on 2 cores. Run: .venv/bin/python bench/eval_speed.py
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from trainer import metrics
 from trainer.data.palette import IGNORE, PALETTE
 
 H, W = 1024, 2048  # Cityscapes' original label resolution (the paper resizes outputs to it)
-TARGET_MS = 30.0   # issue 5's budget per image on 2 cores
+TARGET_MS = 30.0   # budget per image on 2 cores
 
 
 def generated_like(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,7 @@
 
 Runs the same N trials twice, one at a time, in this run:
   baseline  trainer.train.train called directly, in this process (torch already imported);
-  sweep     sweeps.run_grid's Tuner: each trial runs in a Ray actor (reused across trials),
+  sweep     sweeps.grid_sweep's Tuner: each trial runs in a Ray actor (reused across trials),
             every report goes through tune.report, every checkpoint is persisted to the storage
             path by Tune, and each trial writes its Parquet row.
 Steady-state overhead per trial = (time between the rows of trials 1 and N) / (N - 1) minus the
@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-NOMINAL_TRIAL_S = 60.0          # the issue's reference trial length
+NOMINAL_TRIAL_S = 60.0          # a reference trial length: overhead is reported against it
 PAPER_CHECKPOINT_BYTES = 350e6  # G, F (11.4 M params each), D_X, D_Y (2.8 M) + Adam moments, fp32
 
 
@@ -43,13 +43,13 @@ def parse_args() -> argparse.Namespace:
 
 def bench_plan(args: argparse.Namespace, storage: str):
     """The smoke grid's first trial, at N seeds and the asked cadence, on the small toy set."""
-    from sweeps import run_grid
+    from sweeps import plan as sweep_plan, run_grid
     from trainer.data import toy_root
     data = str(toy_root("toy-streets", "small"))
     cli = run_grid.build_parser().parse_args(
         ["--grid", "smoke", "--storage", storage, "--data-root", data, "--max-concurrent", "1",
          "--gpus-per-trial", "0"])
-    plan = run_grid.plan_sweep(cli)
+    plan = sweep_plan.plan_sweep(cli)
     base = plan.cfgs[0].replace(steps=args.steps, report_every=max(1, args.steps // args.reports),
                                 checkpoint_every=max(1, args.steps // args.checkpoints))
     plan.cfgs = plan.todo = [base.replace(seed=s) for s in range(args.trials)]
@@ -75,10 +75,10 @@ def direct_seconds(cfgs, threads: int) -> list[float]:
 def sweep_seconds(plan, cli) -> tuple[float, list[float]]:
     """(Tuner.fit wall seconds, each trial's row time in seconds after fit started)."""
     from ray import tune
-    from sweeps import results, run_grid
-    resources = run_grid.trial_resources(cli.cpus_per_trial, cli.gpus_per_trial)
-    trainable = tune.with_resources(run_grid.trainable_for(plan, cli), resources)
-    tuner = run_grid.make_tuner(plan, trainable, cli)
+    from sweeps import grid_sweep, launch, results
+    resources = launch.trial_resources(cli.cpus_per_trial, cli.gpus_per_trial)
+    trainable = tune.with_resources(grid_sweep.trainable_for(plan, cli), resources)
+    tuner = grid_sweep.make_tuner(plan, trainable, cli)
     started = results.utc_now()
     start = time.perf_counter()
     outcome = tuner.fit()

@@ -2,7 +2,7 @@
 dims), every registered strategy, against one plain scikit-learn k-means fit (k = 5, one init, its
 default threads) on the same data in the same run: the part of k-medoids nobody can skip.
 
-Target (issue 4): k-medoids < 2 s. `--pool` also times the paper's pool selection (200 of 3,000).
+Target: k-medoids < 2 s. `--pool` also times the paper's pool selection (200 of 3,000).
 Run: .venv/bin/python bench/selection_speed.py
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from trainer.selection import STRATEGIES, select
 
 N, D = 3000, 2048   # Cityscapes' 2,975 training images x ResNet50's pooled features
 BUDGET = 5          # paired samples
-TARGET_S = 2.0      # issue 4's limit for k-medoids
+TARGET_S = 2.0      # the limit for k-medoids
 
 
 def resnet_like(rng: np.random.Generator) -> np.ndarray:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 from trainer.config import ALL, TrialConfig
+from trainer.data import dataset_info, dataset_names
 
 SEEDS = tuple(range(10))      # the paper averages 10 runs per arm (Tables 1, 8)
 BUDGETS = (1, 5, 10, 20, 40)  # paired samples, Tables 1, 2, 7, 8, 9
@@ -30,11 +31,6 @@ SCIENCE_SELECTORS = ("random", "kmedoids", "kcenter", "typiclust")   # all of tr
 PAPER_SIZES = dict(image_size=256, load_size=286, ngf=64, ndf=64, n_blocks=9)
 TINY_SIZES = dict(image_size=32, load_size=36, ngf=8, ndf=8, n_blocks=2)   # 2 CPU cores
 
-# Table 3: label-only datasets whose content is far from / close to the paired dataset.
-SYNTHETIC_LABELS = {
-    "cityscapes": {"far": "gta5", "close": "synscapes"},
-    "toy-streets": {"far": "toy-synthlabels-far", "close": "toy-synthlabels-close"},
-}
 WEIGHT_FIELDS = {"adv": "lambda_adv", "cycle": "lambda_cycle", "identity": "lambda_identity",
                  "paired": "lambda_paired"}
 REQUIRED_WEIGHTS = ("cycle", "identity", "paired")
@@ -201,7 +197,7 @@ def _hybrid_table(grid_name: str, dataset: str, direction: str, description: str
 def demo(dataset: str) -> Grid:
     """Toy streets at tiny sizes: budgets 1 and 5 x random/k-medoids x 3 seeds in the hybrid,
     plus unpaired-only and paired-only (every pool sample paired) baselines. 300 steps of 32x32:
-    about 6 min on 2 shared CPU cores, Ray's start-up and the table included."""
+    sized to finish in minutes on a laptop's CPU (README gives the measured time)."""
     seeds = (0, 1, 2)
     base = {**TINY_SIZES, "unpaired": 40, "steps": 300, "eval_limit": 24, "report_every": 50,
             "checkpoint_every": 150}
@@ -239,10 +235,11 @@ def table3(dataset: str) -> Grid:
     """Table 3 (and 7): 1..40 paired Cityscapes samples + 200 unpaired photos whose unpaired
     labels come from nowhere (paired only), a far set (GTA5), a close set (Synscapes), or the
     same dataset (the upper baseline)."""
-    if dataset not in SYNTHETIC_LABELS:
+    labels = dataset_info(dataset).synthetic_labels   # the registry's far / close label sets
+    if not labels:
+        known = [name for name in dataset_names() if dataset_info(name).synthetic_labels]
         raise GridError(f"grid table3 needs far/close label sets for dataset {dataset!r} "
-                        f"(known: {', '.join(SYNTHETIC_LABELS)})")
-    labels = SYNTHETIC_LABELS[dataset]
+                        f"(known: {', '.join(known)})")
     arms = (_paired_only(selectors=("kmedoids",)),
             _hybrid(label="far labels", unpaired_labels=labels["far"]),
             _hybrid(label="close labels", unpaired_labels=labels["close"]),
@@ -286,16 +283,15 @@ def ablation(dataset: str) -> Grid:
 
 @register("science", "toy-streets")
 def science(dataset: str) -> Grid:
-    """Issue 9, does the toy benchmark show the paper's effects, with their spread? Table 1's
+    """Does the toy benchmark show the paper's effects, with their spread? Table 1's
     shape: 1 and 5 pairs x random/k-medoids/k-center/TypiClust x 10 seeds, paired only, inside
     a k-medoids pool of 200; Table 2's: that pool unpaired + 0/1/5 k-medoids pairs, balanced and
-    not, x 3 seeds. 400 steps of 32x32 for every trial, the whole 100-image val split scored:
-    1,584 s (26 min) measured on 2 shared CPU cores with OMP_NUM_THREADS=1, ~45 min when the
-    box is busier (README, "Does it reproduce?")."""
-    hybrid_seeds = SEEDS[:3]   # the hybrid arms cost ~2x a paired-only trial; seeds go to Table 1
+    not, x 3 seeds. 400 steps of 32x32 for every trial, the whole 100-image val split scored
+    (README, "Does it reproduce?", gives the measured wall time)."""
+    hybrid_seeds = SEEDS[:3]   # a hybrid trial costs more than a paired-only one: seeds go to
+                               # Table 1's arms
     base = {**TINY_SIZES, "unpaired": POOL,   # 200 of toy-streets' 300 training scenes
-            "steps": 400,          # same for every arm; one thread of the shared 2-core box:
-                                   # ~30 s paired-only / hybrid, ~55 s unpaired-only (measured)
+            "steps": 400,          # same for every arm: the arms differ only in data
             "eval_limit": 0,       # all 100 val scenes: the rarest archetype (4 %) has 4 of them
             "report_every": 100, "checkpoint_every": 0}   # checkpoint only at the end
     arms = (_paired_only(budgets=(1, 5), selectors=SCIENCE_SELECTORS),

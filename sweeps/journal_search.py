@@ -1,5 +1,5 @@
 """Ray Tune's OptunaSearch over a study in an Optuna journal file, made exact for early stopping and
-for resuming a killed driver (sweeps/tune_weights.py uses both classes).
+for resuming a killed driver (sweeps.study_run uses both classes).
 
 - A trial that failed deterministically (sweeps.trainable.TRIAL_FAILED: it ends normally, not
   retried) is told as FAIL.
@@ -102,7 +102,7 @@ class JournalOptunaSearch(OptunaSearch):
 
 
 def _draw(trial: Trial, name: str, dist: BaseDistribution) -> None:
-    """trial.suggest_* for the distributions tune_weights searches (log floats, categories)."""
+    """trial.suggest_* for the distributions a weight study searches (log floats, categories)."""
     if isinstance(dist, CategoricalDistribution):
         trial.suggest_categorical(name, dist.choices)
     else:

@@ -11,9 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from analysis import AnalysisError, load_results, with_planned
-from analysis.schema import CONFIG_COLUMNS, INT_CONFIG_COLUMNS, NOT_RESULT_AFFECTING
+from analysis.schema import (CONFIG_COLUMNS, DATASET_FACTS, INT_CONFIG_COLUMNS, LABEL_DISTANCE,
+                             MAPS_DATASETS, NOT_RESULT_AFFECTING)
 from analysis_rows import make_row, seg, write_row
 from trainer.config import TrialConfig
+from trainer.data import dataset_facts
 
 
 def test_config_columns_follow_trialconfig():
@@ -29,6 +31,17 @@ def test_config_columns_follow_trialconfig():
         value = 7 if isinstance(getattr(base, name), int) else "elsewhere"
         assert base.replace(**{name: value}).key() == base.key()
     assert "seed" in changed
+
+
+def test_dataset_facts_copy_equals_the_registry():
+    """analysis reads the registry's dataset facts from analysis/dataset_facts.json; regenerate
+    it after registering a dataset: python -c "import json, trainer.data as d; open(
+    'analysis/dataset_facts.json', 'w').write(json.dumps(d.dataset_facts(), indent=1,
+    sort_keys=True) + '\\n')" """
+    assert DATASET_FACTS == dataset_facts(), "analysis/dataset_facts.json is stale (see docstring)"
+    assert MAPS_DATASETS == {"pix2pix", "toy-maps"}
+    assert LABEL_DISTANCE == {"gta5": "far", "toy-synthlabels-far": "far", "synscapes": "close",
+                              "toy-synthlabels-close": "close", "same": "same"}
 
 
 def test_schemas_differ_between_files(tmp_path):

@@ -5,7 +5,8 @@ from collections import Counter
 
 import pytest
 
-from trainer.schedule import StepPlan, default_steps, lr_factor
+from trainer.config import TrialConfig
+from trainer.schedule import StepPlan, default_steps, lr_factor, total_steps
 
 
 def plan(mode="hybrid", mix="interleave", balance=True, n_pairs=5, n_pool=20, n_y=20, total=400):
@@ -72,6 +73,17 @@ def test_default_steps_rule():
     assert default_steps(plan(n_pairs=5, n_pool=200, n_y=200).epoch_length) == 80_000
     assert default_steps(plan(mode="paired", n_pairs=5).epoch_length) == 1_000   # the floor
     assert default_steps(plan(balance=False, n_pairs=20, n_pool=200, n_y=200).epoch_length) == 44_000
+
+
+def test_total_steps_reads_the_config_and_the_split_size():
+    hybrid = TrialConfig(mode="hybrid", paired_budget=5, unpaired=200, steps=0)
+    assert total_steps(hybrid, n_train=2975) == 80_000                   # pool 200 + 200 slots
+    everything = hybrid.replace(paired_budget=-1, unpaired=-1)
+    assert total_steps(everything, n_train=1000) == 200 * 2000
+    paired = TrialConfig(mode="paired", paired_budget=5, steps=0)
+    assert total_steps(paired, n_train=2975) == 1_000                    # the floor
+    assert total_steps(hybrid.replace(steps=123), n_train=2975) == 123   # cfg.steps wins
+    assert total_steps(everything.replace(dataset="cityscapes")) == 200 * 2 * 2975   # registry
 
 
 def test_lr_factor_is_flat_then_linear_to_zero():

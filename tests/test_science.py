@@ -1,4 +1,4 @@
-"""Issue 9, the science grid: its shape (Table 1 x four selectors x 10 seeds, Table 2's hybrid
+"""The science grid: its shape (Table 1 x four selectors x 10 seeds, Table 2's hybrid
 arms), that a real trial of it writes a row carrying per-archetype scores and their plain
 average, and that hand-made rows in the grid's own layout come out of the analysis with the
 spread statistics worked out by hand (mean, sample std, median, p10, worst, n per cell)."""
@@ -71,7 +71,7 @@ def test_a_science_trial_row_carries_per_archetype_scores(cfgs, tmp_path):
 
 # --- hand-made rows in the science grid's layout ---------------------------------------------
 # pixel_acc per paired-only cell, seeds 0-9: random draws one catastrophic pair at budget 1
-# (the issue's shape: means close, worst seeds far apart); per-archetype scores give the average.
+# (the expected shape: means close, worst seeds far apart); per-archetype scores give the average.
 BAD_SEED = 7
 
 

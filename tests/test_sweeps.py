@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from ray import cloudpickle
 
-from sweeps import grids, results, run_grid
+from sweeps import grids, launch, plan as sweep_plan, results, run_grid
+from sweeps.grid_sweep import run_sweep
 from sweeps.grids import GridError
 from trainer.config import TrialConfig
 
@@ -66,15 +67,15 @@ def test_smoke_grid_writes_one_row_per_trial_then_a_rerun_trains_nothing(
 
 def test_gpu_requests_follow_what_the_cluster_can_offer(ray_session, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))      # no `ray up` bootstrap config: local Ray
-    assert run_grid.trial_resources(1, 0.25) == {"cpu": 1, "gpu": 0.0}
+    assert launch.trial_resources(1, 0.25) == {"cpu": 1, "gpu": 0.0}
     with pytest.raises(GridError, match="--cpus-per-trial 4 is more than any node offers"):
-        run_grid.trial_resources(4, 0)
+        launch.trial_resources(4, 0)
     # On a `ray up` head, the autoscaler's node types say which GPUs can still appear.
     (tmp_path / "ray_bootstrap_config.yaml").write_text(
         "available_node_types:\n  head: {resources: {CPU: 0, GPU: 0}}\n"
         "  gpu_worker: {min_workers: 0, max_workers: 4, resources: {CPU: 8, GPU: 1}}\n")
-    assert run_grid.largest_node("GPU") == 1
-    assert run_grid.trial_resources(1, 0.25) == {"cpu": 1, "gpu": 0.25}
+    assert launch.largest_node("GPU") == 1
+    assert launch.trial_resources(1, 0.25) == {"cpu": 1, "gpu": 0.25}
 
 
 class FailOnce:
@@ -107,10 +108,10 @@ def test_a_trial_that_raises_once_is_retried_from_its_checkpoint(ray_session, sm
     args = run_grid.build_parser().parse_args(
         ["--grid", "smoke", "--data-root", small_streets, "--storage", str(tmp_path / "res"),
          "--max-failures", "1"])
-    plan = run_grid.plan_sweep(args)
+    plan = sweep_plan.plan_sweep(args)
     plan.todo = plan.todo[:1]
     row = results.row_path(plan.results, "smoke", plan.todo[0])
-    outcome = run_grid.run_sweep(plan, args, train_fn=FailOnce(marks, row))
+    outcome = run_sweep(plan, args, train_fn=FailOnce(marks, row))
     assert not outcome.errors
     assert (marks / "attempt-1").read_text() == "resumed=False; row none"
     # the failure was recorded, then the retry started from Tune's checkpoint

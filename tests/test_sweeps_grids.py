@@ -3,12 +3,18 @@ paper's shape; --weights, --dataset, --data-root; --dry-run; bad input is one li
 No Ray here (planning never starts it)."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
-from sweeps import grids, results, run_grid
+from sweeps import grids, plan as sweep_plan, results, run_grid
 from trainer.config import TrialConfig
+from trainer.schedule import total_steps
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("name", grids.grid_names())
@@ -103,12 +109,14 @@ def test_data_root_and_dataset_point_a_grid_elsewhere_without_changing_keys():
 
 
 def test_gpu_hours_follow_steps_and_gpu_sharing():
-    one_hour = TrialConfig(steps=int(run_grid.GPU_STEPS_PER_S[1] * 3600))
-    assert run_grid.estimate_gpu_hours([one_hour], gpus_per_trial=1.0) == pytest.approx(1.0)
-    assert run_grid.estimate_gpu_hours([one_hour], gpus_per_trial=0.25) == pytest.approx(0.5)
+    one_hour = TrialConfig(steps=int(sweep_plan.GPU_STEPS_PER_S[1] * 3600))
+    assert sweep_plan.estimate_gpu_hours([one_hour], gpus_per_trial=1.0) == pytest.approx(1.0)
+    assert sweep_plan.estimate_gpu_hours([one_hour], gpus_per_trial=0.25) == pytest.approx(0.5)
     # steps=0: the trainer's rule, 200 epochs of a balanced hybrid epoch (max(P, U) + U steps)
     default = TrialConfig(mode="hybrid", paired_budget=5, unpaired=200, steps=0)
-    assert run_grid.planned_steps(default) == 200 * (200 + 200)
+    assert total_steps(default) == 200 * (200 + 200)
+    # every training image in the pool: the registry's train size (toy-streets' default: 300)
+    assert total_steps(default.replace(unpaired=-1, paired_budget=-1)) == 200 * (300 + 300)
 
 
 def test_dry_run_prints_the_plan_and_skips_trials_with_rows(tmp_path, capsys):
@@ -123,6 +131,18 @@ def test_dry_run_prints_the_plan_and_skips_trials_with_rows(tmp_path, capsys):
     assert not (tmp_path / "_ray").exists()   # a dry run starts nothing
 
 
+def test_the_entry_points_run_as_modules(tmp_path):
+    """`python -m sweeps.run_grid` / `-m sweeps.tune_weights` work beside the scripts (which
+    test_sweeps_cluster.py and test_tune_weights.py run); neither edits sys.path."""
+    run = subprocess.run([sys.executable, "-m", "sweeps.run_grid", "--grid", "smoke", "--dry-run",
+                          "--storage", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert "grid smoke: 3 trials, 3 to run, 0 done" in run.stdout
+    run = subprocess.run([sys.executable, "-m", "sweeps.tune_weights", "--trials", "0"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert (run.returncode, run.stderr) == (2, "error: --trials 0 must be >= 1\n")
+
+
 def test_a_rerun_skips_ok_rows_retries_failed_ones_and_force_retrains_all(tmp_path):
     done, failed = grids.expand(grids.get_grid("smoke"))[:2]
     now = results.utc_now()
@@ -131,9 +151,9 @@ def test_a_rerun_skips_ok_rows_retries_failed_ones_and_force_retrains_all(tmp_pa
                                finished_at=now)
         results.write_row(results.row_path(str(tmp_path), "smoke", cfg), row)
     argv = ["--grid", "smoke", "--storage", str(tmp_path)]
-    plan = run_grid.plan_sweep(run_grid.build_parser().parse_args(argv))
+    plan = sweep_plan.plan_sweep(run_grid.build_parser().parse_args(argv))
     assert [c.key() for c in plan.todo] == [c.key() for c in plan.cfgs if c.key() != done.key()]
-    forced = run_grid.plan_sweep(run_grid.build_parser().parse_args([*argv, "--force"]))
+    forced = sweep_plan.plan_sweep(run_grid.build_parser().parse_args([*argv, "--force"]))
     assert forced.todo == forced.cfgs
 
 
@@ -161,7 +181,7 @@ def test_relative_data_and_label_roots_reach_trials_as_absolute_paths(tmp_path, 
     monkeypatch.chdir(tmp_path)
     argv = ["--grid", "table3", "--data-root", "data/cityscapes", "--labels-root", "gta5=gta",
             "--storage", "out"]
-    plan = run_grid.plan_sweep(run_grid.build_parser().parse_args(argv))
+    plan = sweep_plan.plan_sweep(run_grid.build_parser().parse_args(argv))
     assert {c.data_root for c in plan.cfgs} == {str(tmp_path / "data" / "cityscapes")}
     far = {c.unpaired_labels_root for c in plan.cfgs if c.unpaired_labels == "gta5"}
     assert far == {str(tmp_path / "gta")}

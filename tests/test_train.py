@@ -16,7 +16,7 @@ from trainer.engine import (CHECKPOINT_FILE, LossWatch, NonFiniteLoss, StepRules
                             translator)
 from trainer.evaluate import evaluate
 from trainer.feed import label_indices
-from trainer.schedule import default_steps
+from trainer.schedule import default_steps, total_steps
 from trainer.selection import manifest_for
 from trainer.train import TrainError, main, prepare, run_steps, train
 
@@ -84,6 +84,7 @@ def test_default_steps_follow_the_epoch(tmp_path):
     trial = prepare(tiny(steps=0), tmp_path)
     assert trial.plan.epoch_length == 40                       # 20 pool + 20 balanced pair slots
     assert trial.plan.total == default_steps(40) == 8000
+    assert total_steps(tiny(steps=0)) == trial.plan.total      # what the sweeps plan with
 
 
 def test_train_reports_checkpoints_and_resumes_exactly(tmp_path):

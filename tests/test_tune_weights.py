@@ -20,7 +20,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweeps import results, run_grid, tune_weights
+from sweeps import results, run_grid, study as study_setup, study_run, tune_weights
+from sweeps.plan import plan_sweep
 from trainer.config import TrialConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +48,7 @@ def study_argv(tmp_path: Path, root: str) -> list[str]:
 
 
 def load_study(tmp_path: Path) -> optuna.Study:
-    storage = tune_weights.journal_storage(str(tmp_path / "optuna.journal"))
+    storage = study_setup.journal_storage(str(tmp_path / "optuna.journal"))
     return optuna.load_study(study_name=STUDY, storage=storage)
 
 
@@ -59,13 +60,13 @@ def check_study_and_rows(tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
     assert [t.number for t in trials] == list(range(TRIALS))
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials), \
         [t.state for t in trials]
-    assert all(set(t.params) == set(tune_weights.SEARCH) for t in trials)
+    assert all(set(t.params) == set(study_setup.SEARCH) for t in trials)
     assert len({tuple(sorted(t.params.items())) for t in trials}) == TRIALS
     base = TrialConfig.from_dict(study.user_attrs["fewpair"]["base"])   # the stored setup
     assert (base.mode, base.paired_budget, base.eval_split, base.eval_every) == \
         ("hybrid", 5, "holdout", 1)
     rows = results.read_rows(str(tmp_path / "res"), GRID).set_index("trial_key")
-    by_key = {tune_weights.trial_config(base, t.params).key(): t for t in trials}
+    by_key = {study_setup.trial_config(base, t.params).key(): t for t in trials}
     assert sorted(rows.index) == sorted(by_key)
     for key, trial in by_key.items():
         row = rows.loc[key]
@@ -99,7 +100,7 @@ def test_a_study_records_its_trials_stops_weak_ones_and_prints_usable_weights(
     assert command[:2] == ["python", "sweeps/run_grid.py"]
     argv = command[2:] + ["--storage", str(tmp_path / "grid-results")]
     assert run_grid.main(argv + ["--dry-run"]) == 0
-    plan = run_grid.plan_sweep(run_grid.build_parser().parse_args(argv))
+    plan = plan_sweep(run_grid.build_parser().parse_args(argv))
     assert plan.grid == "smoke" and len(plan.cfgs) == 3
     for cfg in plan.cfgs:
         for name, value in best.params.items():
@@ -149,10 +150,10 @@ def test_a_killed_study_resumes_to_the_requested_trials_none_duplicated(
 
 
 # --- bad input: one line, exit 2, before Ray starts -------------------------------------------
-def _started(tmp_path: Path, root: str) -> tune_weights.Study:
+def _started(tmp_path: Path, root: str) -> study_setup.Study:
     """A started study (setup in the journal) with one trial asked, as a killed run leaves it."""
     args = tune_weights.build_parser().parse_args(study_argv(tmp_path, root))
-    study = tune_weights.open_study(args)
+    study = study_setup.open_study(args)
     load_study(tmp_path).ask()
     return study
 
@@ -208,26 +209,26 @@ def _searcher(tmp_path: Path, **setup):
     """A JournalOptunaSearch on the study STUDY in tmp_path's journal, as make_tuner builds it."""
     from optuna.samplers import TPESampler
     from sweeps.journal_search import JournalOptunaSearch
-    storage = tune_weights.journal_storage(str(tmp_path / "optuna.journal"))
+    storage = study_setup.journal_storage(str(tmp_path / "optuna.journal"))
     search = JournalOptunaSearch(storage=storage, study_name=STUDY, sampler=TPESampler(seed=0))
-    space = tune_weights.param_space({"tune_adv": False, "tune_gan_loss": False, **setup})
+    space = study_run.param_space({"tune_adv": False, "tune_gan_loss": False, **setup})
     assert search.set_search_properties("val_score", "max", space)
     return search, storage
 
 
 def test_the_search_space_and_each_suggestion_names_its_optuna_trial(tmp_path):
     search, _ = _searcher(tmp_path, tune_adv=True, tune_gan_loss=True)
-    ranges = {**tune_weights.SEARCH, "lambda_adv": tune_weights.ADV_RANGE}
+    ranges = {**study_setup.SEARCH, "lambda_adv": study_setup.ADV_RANGE}
     for number in range(6):
         config = search.suggest(f"t{number}")
         assert config["optuna_trial"] == number
         for name, (low, high) in ranges.items():
             assert low <= config[name] <= high, name
         assert config["gan_loss"] in ("rsgan", "rasgan", "ralsgan", "lsgan")
-        cfg = tune_weights.trial_config(TrialConfig(), config)   # what the trial trains
+        cfg = study_setup.trial_config(TrialConfig(), config)   # what the trial trains
         assert (cfg.lambda_adv, cfg.gan_loss) == (config["lambda_adv"], config["gan_loss"])
     plain, _ = _searcher(tmp_path / "plain")
-    assert set(plain.suggest("t0")) == {*tune_weights.SEARCH, "optuna_trial"}
+    assert set(plain.suggest("t0")) == {*study_setup.SEARCH, "optuna_trial"}
 
 
 def test_a_resumed_searcher_adopts_a_trial_the_killed_driver_was_asking(tmp_path):
@@ -242,7 +243,7 @@ def test_a_resumed_searcher_adopts_a_trial_the_killed_driver_was_asking(tmp_path
     resumed, _ = _searcher(tmp_path)
     adopted = resumed.suggest("tune-a")
     assert adopted["optuna_trial"] == 0 and adopted["lambda_cycle"] == orphan.params["lambda_cycle"]
-    assert set(adopted) == {*tune_weights.SEARCH, "optuna_trial"}
+    assert set(adopted) == {*study_setup.SEARCH, "optuna_trial"}
     assert resumed.suggest("tune-b")["optuna_trial"] == 1
     resumed.on_trial_complete("tune-a", {"val_score": 0.2, "step": 1})          # stopped early
     resumed.on_trial_complete("tune-b", {"val_score": 0.3, "row_written": 1})   # ran to its end

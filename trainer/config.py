@@ -9,16 +9,17 @@ import dataclasses
 import hashlib
 import json
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 MODES = ("paired", "unpaired", "hybrid")          # pix2pix-like | CycleGAN | the paper's hybrid
 MIXES = ("interleave", "alternate", "staged")      # how paired and unpaired steps are ordered
-GAN_LOSSES = ("rsgan", "rasgan", "ralsgan", "lsgan")
 DIRECTIONS = ("AtoB", "BtoA")                      # A = photo / aerial, B = label colours / map
 PRECISIONS = ("fp32", "bf16")
 ALL = -1                                           # paired_budget / unpaired: every training sample
 HOLDOUT = "holdout"   # eval_split: training-split samples outside the unpaired pool (never trained
                       # on); a validation split for tuning that leaves the test / val split unseen
+VAL_SCORE = "val_score"   # the report / metrics key an `eval_every` validation pass fills: the
+                          # protocol's main score on eval_split (what tuning maximises)
 
 # Fields that do not change what a trial computes; left out of key().
 _NOT_IN_KEY = frozenset({"data_root", "unpaired_labels_root", "device", "report_every",
@@ -86,7 +87,8 @@ class TrialConfig:
 
     # ---------------------------------------------------------------------------------------
     def _check_values(self) -> None:
-        choices = {"mode": MODES, "mix": MIXES, "gan_loss": GAN_LOSSES,
+        from trainer.losses import GAN_LOSSES   # the registry itself: a new loss is one decorator
+        choices = {"mode": MODES, "mix": MIXES, "gan_loss": GAN_LOSSES.names(),
                    "direction": DIRECTIONS, "precision": PRECISIONS}
         for name, allowed in choices.items():
             value = getattr(self, name)

@@ -34,6 +34,7 @@ from .atomic import atomic_write
 from .config import HOLDOUT, TrialConfig
 from .data import Sample, open_split
 from .judge import load_judge, segment
+from .registry import Registry
 from .scoring import MapsTally, SegmentationTally, decoded
 
 EVAL_BATCH = 4       # images per translate() call: amortises launches, small at 256^2 on any GPU
@@ -41,9 +42,6 @@ SAMPLE_ROWS = 4      # input / output / truth triplets in the per-trial samples 
 SAMPLE_HEIGHT = 128  # px: height of each panel in the samples PNG (width keeps the aspect)
 
 Translate = Callable[[torch.Tensor], torch.Tensor]  # [B, 3, S, S] in [-1, 1] -> same
-# Each protocol's main score (higher is better): what a validation pass reports as `val_score`
-# and tuning maximises.
-MAIN_METRIC = {"segmentation": "mean_iou", "fcn-score": "mean_iou", "maps": "maps_pixel_acc"}
 
 
 class EvaluationError(ValueError):
@@ -51,33 +49,34 @@ class EvaluationError(ValueError):
 
 
 # --- protocols ----------------------------------------------------------------------------------
-_PROTOCOLS: dict[str, type] = {}
-
-
-def register_protocol(name: str):
-    def decorate(cls: type) -> type:
-        _PROTOCOLS[name] = cls
-        return cls
-    return decorate
+# name -> protocol class; each entry says which dataset kind and scored directions it serves and
+# its main score (higher is better: what a validation pass reports as `val_score` and tuning
+# maximises). protocol_for and main_metric read these attributes, never a second table.
+PROTOCOLS = Registry("protocol", EvaluationError)
 
 
 def protocol_for(kind: str, direction: str) -> str:
     """Protocol name for a dataset kind and evaluated direction (the results row's `protocol`)."""
-    if kind == "segmentation":
-        return "segmentation" if direction == "AtoB" else "fcn-score"
-    if kind == "maps":
-        return "maps"
+    for name in PROTOCOLS:
+        entry = PROTOCOLS[name]
+        if entry.kind == kind and direction in entry.directions:
+            return name
+    kinds = sorted({PROTOCOLS[name].kind for name in PROTOCOLS})
     raise EvaluationError(f"dataset kind {kind!r} has no evaluation protocol (valid kinds: "
-                          f"segmentation, maps; label-only sets only feed the unpaired Y domain)")
+                          f"{', '.join(kinds)}; label-only sets only feed the unpaired Y domain)")
+
+
+def main_metric(protocol: str) -> str:
+    """The evaluation column that is `protocol`'s main score (mean_iou, maps_pixel_acc)."""
+    return PROTOCOLS[protocol].main_metric
 
 
 def make_protocol(name: str, cfg: TrialConfig, device: torch.device):
-    if name not in _PROTOCOLS:
-        raise EvaluationError(f"unknown protocol {name!r} (valid: {', '.join(sorted(_PROTOCOLS))})")
-    return _PROTOCOLS[name](cfg, device)
+    return PROTOCOLS[name](cfg, device)
 
 
-@register_protocol("segmentation")
+@PROTOCOLS.register("segmentation", kind="segmentation", directions=("AtoB",),
+                    main_metric="mean_iou")
 class Segmentation:
     """photo (A) -> label colours; truth: train ids."""
     source_is_labels = False
@@ -97,7 +96,8 @@ class Segmentation:
         self.tally.add(metrics.colour_confusion(out, mask), s.archetype)
 
 
-@register_protocol("fcn-score")
+@PROTOCOLS.register("fcn-score", kind="segmentation", directions=("BtoA",),
+                    main_metric="mean_iou")
 class FcnScore(Segmentation):
     """label colours (B) -> photo, segmented by the judge; truth: train ids."""
     source_is_labels = True
@@ -118,7 +118,8 @@ class FcnScore(Segmentation):
         self.tally.add(metrics.confusion_matrix(mask, pred), s.archetype)
 
 
-@register_protocol("maps")
+@PROTOCOLS.register("maps", kind="maps", directions=("AtoB", "BtoA"),
+                    main_metric="maps_pixel_acc")
 class Maps:
     """aerial (A) <-> map (B); truth: the other side, compared per pixel."""
     source_is_labels = False
@@ -200,8 +201,8 @@ def eval_samples(cfg: TrialConfig) -> tuple[str, Sequence[Sample]]:
 
 
 def main_score(protocol: str, metrics: dict[str, float]) -> float:
-    """The protocol's main score (MAIN_METRIC) from evaluate()'s columns."""
-    return metrics[MAIN_METRIC[protocol]]
+    """The protocol's main score (main_metric) from evaluate()'s columns."""
+    return metrics[main_metric(protocol)]
 
 
 def _score_batch(translate: Translate, protocol, batch: list[Sample], size: int,

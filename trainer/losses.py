@@ -19,6 +19,8 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as nnf
 
+from trainer.registry import Registry
+
 Tensor = torch.Tensor
 
 
@@ -28,20 +30,12 @@ class GanLoss(NamedTuple):
     g: Callable[[Tensor, Tensor], Tensor]
 
 
-GAN_LOSSES: dict[str, Callable[[], GanLoss]] = {}
-
-
-def register_gan_loss(name: str):
-    def add(factory: Callable[[], GanLoss]) -> Callable[[], GanLoss]:
-        GAN_LOSSES[name] = factory
-        return factory
-    return add
+# name -> factory() -> GanLoss; TrialConfig.gan_loss is validated against these names.
+GAN_LOSSES = Registry("gan_loss")
 
 
 def gan_loss(name: str) -> GanLoss:
     """The registered adversarial loss `name`; an unknown name lists the valid ones."""
-    if name not in GAN_LOSSES:
-        raise ValueError(f"unknown gan_loss {name!r} (valid: {', '.join(sorted(GAN_LOSSES))})")
     return GAN_LOSSES[name]()
 
 
@@ -53,7 +47,7 @@ def _bce_zeros(logits: Tensor) -> Tensor:
     return nnf.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
 
 
-@register_gan_loss("rsgan")
+@GAN_LOSSES.register("rsgan")
 def _rsgan() -> GanLoss:
     """Relativistic standard GAN, as released: L_D = BCE(C(r) - C(f), 1), L_G = BCE(C(f) - C(r), 1).
     Differences are taken patch by patch."""
@@ -66,7 +60,7 @@ def _rasgan_loss(real: Tensor, fake: Tensor) -> Tensor:
     return 0.5 * (_bce_ones(real - fake.mean()) + _bce_zeros(fake - real.mean()))
 
 
-@register_gan_loss("rasgan")
+@GAN_LOSSES.register("rasgan")
 def _rasgan() -> GanLoss:
     """Relativistic average standard GAN (Jolicoeur-Martineau 2018); G swaps real and fake."""
     return GanLoss(d=_rasgan_loss, g=lambda real, fake: _rasgan_loss(fake, real))
@@ -77,13 +71,13 @@ def _ralsgan_loss(real: Tensor, fake: Tensor) -> Tensor:
     return 0.5 * (((real - fake.mean() - 1) ** 2).mean() + ((fake - real.mean() + 1) ** 2).mean())
 
 
-@register_gan_loss("ralsgan")
+@GAN_LOSSES.register("ralsgan")
 def _ralsgan() -> GanLoss:
     """Relativistic average least-squares GAN; G swaps real and fake."""
     return GanLoss(d=_ralsgan_loss, g=lambda real, fake: _ralsgan_loss(fake, real))
 
 
-@register_gan_loss("lsgan")
+@GAN_LOSSES.register("lsgan")
 def _lsgan() -> GanLoss:
     """Least squares (CycleGAN's default): L_D = (E[(C(r)-1)^2] + E[C(f)^2]) / 2, L_G = E[(C(f)-1)^2]."""
     return GanLoss(d=lambda real, fake: 0.5 * (((real - 1) ** 2).mean() + (fake ** 2).mean()),

@@ -11,7 +11,7 @@ predicted but absent from the truth has IoU 0 (counted) and class accuracy nan (
 
 Colour -> class (photos->labels): each pixel goes to the palette colour at the least squared
 Euclidean distance in RGB; ties go to the lower train id (argmin's first minimum). On the CPU a
-2^24-entry lookup table (built once per process, ~1 s) plus `np.bincount` does it in one pass; on
+2^24-entry lookup table (built once per process) plus `np.bincount` does it in one pass; on
 CUDA the same table lives on the device.
 """
 from __future__ import annotations

@@ -21,6 +21,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from trainer.config import ALL
+
 DEFAULT_EPOCHS = 200       # CycleGAN / pix2pix at batch 1: 100 constant + 100 decaying epochs
 MIN_DEFAULT_STEPS = 1000   # floor for tiny paired runs (budget 1 -> epoch of 1 step)
 _ORDER_STREAM = 1          # SeedSequence stream id of the step order (0 is left to selection)
@@ -117,6 +119,22 @@ def default_steps(plan_epoch_length: int) -> int:
     length proportional to the samples per epoch), at least MIN_DEFAULT_STEPS. Examples: hybrid,
     200 pool + balanced pairs -> 400 x 200 = 80,000 steps; paired with 5 pairs -> 1,000."""
     return max(MIN_DEFAULT_STEPS, DEFAULT_EPOCHS * plan_epoch_length)
+
+
+def total_steps(cfg, n_train: int | None = None) -> int:
+    """Steps a trial of `cfg` (a TrialConfig) runs on a train split of `n_train` images
+    (None: the dataset registry's train_size): cfg.steps, or default_steps of the epoch its
+    pool and budget make -- the trainer's own rule, which the sweeps use to place ASHA's rungs
+    and estimate GPU-hours."""
+    if cfg.steps:
+        return cfg.steps
+    if n_train is None:
+        from trainer.data import dataset_info
+        n_train = dataset_info(cfg.dataset).train_size
+    pool = n_train if cfg.unpaired == ALL else cfg.unpaired
+    pairs = pool if cfg.paired_budget == ALL else cfg.paired_budget
+    plan = StepPlan(cfg.mode, cfg.mix, cfg.balance, pairs, pool, pool, cfg.seed, 0)
+    return default_steps(plan.epoch_length)
 
 
 def lr_factor(step: int, total: int) -> float:

@@ -29,8 +29,9 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
-from trainer.config import ConfigError, TrialConfig
+from trainer.config import VAL_SCORE, ConfigError, TrialConfig
 from trainer.data import dataset_info
+from trainer.device import resolve_device
 from trainer.engine import (LossWatch, NonFiniteLoss, StepRules, TrainState, build_state, has_checkpoint,
                             load_checkpoint, save_checkpoint, train_step, translator)
 from trainer.feed import Feed, build_feed
@@ -39,7 +40,6 @@ from trainer.schedule import StepPlan, default_steps
 CHECKPOINT_DIR = "checkpoint"     # under workdir; the contract's resume folder
 SAMPLES_PNG = "samples.png"       # under workdir; a few input / output / truth rows
 WATCH_EVERY = 25                  # steps between loss flushes (one GPU sync each; NaN check)
-VAL_SCORE = "val_score"           # report / metrics key: the validation pass's main score
 
 Report = Callable[[dict, "str | None"], None]
 
@@ -93,19 +93,6 @@ class Evaluation:
 
 
 # ---------------------------------------------------------------------------------------------
-
-def resolve_device(name: str) -> torch.device:
-    """"auto" -> cuda when available, else cpu; an unavailable CUDA device is a TrainError."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise TrainError(f"device={name!r} is not a torch device ({err})") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise TrainError(f"device={name!r} but no CUDA device is available")
-    return device
-
 
 def device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type

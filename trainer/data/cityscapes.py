@@ -60,6 +60,8 @@ class CityscapesReader(SplitReader):
         return Sample(stem, photo, colorize(mask), mask, self.archetypes[i])
 
 
-@register_reader("cityscapes", kind="segmentation", splits=("train", "val", "test"))
+@register_reader("cityscapes", kind="segmentation", splits=("train", "val", "test"),
+                 train_size=2975, classes="cityscapes-19",   # the published train split
+                 synthetic_labels={"far": "gta5", "close": "synscapes"})
 def _open_cityscapes(root: Path, split: str, direction: str) -> SplitReader:
     return CityscapesReader(root, split)

@@ -36,11 +36,11 @@ class LabelOnlyReader(SplitReader):
         return Sample(self.stems[i], None, colorize(mask), mask, self.archetypes[i])
 
 
-@register_reader("gta5", kind="labels-only", splits=("train",))
+@register_reader("gta5", kind="labels-only", splits=("train",), classes="cityscapes-19")
 def _open_gta5(root: Path, split: str, direction: str) -> SplitReader:
     return LabelOnlyReader(root, split, "gta5")
 
 
-@register_reader("synscapes", kind="labels-only", splits=("train",))
+@register_reader("synscapes", kind="labels-only", splits=("train",), classes="cityscapes-19")
 def _open_synscapes(root: Path, split: str, direction: str) -> SplitReader:
     return LabelOnlyReader(root, split, "synscapes")

@@ -44,6 +44,7 @@ class Pix2PixReader(SplitReader):
         return Sample(self.stems[i], a.copy(), b.copy(), None, self.archetypes[i])
 
 
-@register_reader("pix2pix", kind="maps", splits=("train", "val", "test"))
+@register_reader("pix2pix", kind="maps", splits=("train", "val", "test"),
+                 train_size=1096)   # the released maps train split
 def _open_pix2pix(root: Path, split: str, direction: str) -> SplitReader:
     return Pix2PixReader(root, split, direction)

@@ -16,9 +16,12 @@ from typing import Callable
 from .cache import cache_dir, materialise
 from .errors import DataError
 from .reader import SplitReader
+from ..registry import Registry
 
 KINDS = ("segmentation", "maps", "labels-only")
-DIRECTIONS = ("AtoB", "BtoA")
+# Which half of a pix2pix AB file is domain A (a fact about the files, not the translation
+# TrialConfig.direction scores): AtoB = the left half.
+AB_HALVES = ("AtoB", "BtoA")
 REAL_FEATURES = "resnet50-imagenet"  # ImageNet ResNet50 penultimate layer, as in the paper (section 3.2)
 TOY_FEATURES = "thumbnails-offline"  # small offline extractor for toy data: no ImageNet download needed
 TOY_SEED = 0                # toy datasets are generated deterministically from this seed
@@ -34,46 +37,87 @@ class DatasetInfo:
     layout: str                    # the on-disk format (a reader's name); toys are written in it
     variants: dict[str, dict[str, int]] = field(default_factory=dict)  # toy: variant -> split sizes
     version: int = 0               # toy: bump when the generator's output changes (new cache folder)
+    train_size: int = 0            # images in the default train split (the published one for
+                                   # real sets; sets the default step count); 0 = not known
+    classes: str | None = None     # the label set of B / mask: "cityscapes-19" (train ids 0-18,
+                                   # 255 = ignore); None for maps (B is a rendered map)
+    synthetic_labels: dict[str, str] = field(default_factory=dict)  # Table 3: "far" / "close" ->
+                                   # a label-only set to pair this dataset's photos with
+
+    @property
+    def is_maps(self) -> bool:
+        return self.kind == "maps"
 
 
 _READERS: dict[str, Callable[[Path, str, str], SplitReader]] = {}
 _TOYS: dict[str, Callable[[Path, dict[str, int], int], None]] = {}
-_INFO: dict[str, DatasetInfo] = {}
+DATASETS = Registry("dataset", DataError)   # name -> DatasetInfo; TrialConfig.dataset picks one
 
 
-def register_reader(name: str, *, kind: str, splits: tuple[str, ...]):
-    """Register factory(root, split, direction) -> SplitReader for an on-disk format."""
+def register_reader(name: str, *, kind: str, splits: tuple[str, ...], train_size: int = 0,
+                    classes: str | None = None, synthetic_labels: dict[str, str] | None = None):
+    """Register factory(root, split, direction) -> SplitReader for an on-disk format, with the
+    dataset's facts (DatasetInfo's fields)."""
     assert kind in KINDS, kind
 
     def decorate(factory):
+        DATASETS.register(name)(DatasetInfo(name, kind, REAL_FEATURES, False, splits, layout=name,
+                                            train_size=train_size, classes=classes,
+                                            synthetic_labels=dict(synthetic_labels or {})))
         _READERS[name] = factory
-        _INFO[name] = DatasetInfo(name, kind, REAL_FEATURES, False, splits, layout=name)
         return factory
     return decorate
 
 
 def register_toy(name: str, *, layout: str, kind: str, variants: dict[str, dict[str, int]],
-                 version: int):
-    """Register write(out_dir, sizes {split: n}, seed) that writes a toy dataset in `layout`."""
+                 version: int, classes: str | None = None,
+                 synthetic_labels: dict[str, str] | None = None):
+    """Register write(out_dir, sizes {split: n}, seed) that writes a toy dataset in `layout`;
+    its train size is the default variant's."""
     assert kind in KINDS and "default" in variants, (kind, variants)
 
     def decorate(write):
-        _TOYS[name] = write
         splits = tuple(variants["default"])
-        _INFO[name] = DatasetInfo(name, kind, TOY_FEATURES, True, splits, layout, variants, version)
+        DATASETS.register(name)(DatasetInfo(name, kind, TOY_FEATURES, True, splits, layout,
+                                            variants, version, variants["default"].get("train", 0),
+                                            classes, dict(synthetic_labels or {})))
+        _TOYS[name] = write
         return write
     return decorate
 
 
+def unregister_dataset(name: str) -> None:
+    """Drop a registered dataset (a test's toy entry); its cached files stay."""
+    DATASETS.unregister(name)
+    _READERS.pop(name, None)
+    _TOYS.pop(name, None)
+
+
+def dataset_facts() -> dict[str, dict]:
+    """name -> the facts analysis needs (kind, maps or not, class set, train size, the scoring
+    protocol per direction, Table 3's label sets), as plain JSON values; analysis reads them
+    from its checked-in copy (it imports nothing from trainer; a test keeps the two equal)."""
+    from trainer.config import DIRECTIONS
+    from trainer.evaluate import EvaluationError, protocol_for   # torch: only when exporting
+
+    def protocols(kind: str) -> dict[str, str] | None:
+        try:
+            return {d: protocol_for(kind, d) for d in DIRECTIONS}
+        except EvaluationError:   # label-only sets are never evaluated
+            return None
+    return {name: {"kind": info.kind, "is_maps": info.is_maps, "is_toy": info.is_toy,
+                   "classes": info.classes, "train_size": info.train_size,
+                   "protocols": protocols(info.kind), "synthetic_labels": info.synthetic_labels}
+            for name, info in ((n, DATASETS[n]) for n in DATASETS)}
+
+
 def dataset_names() -> list[str]:
-    return sorted(_INFO)
+    return DATASETS.names()
 
 
 def dataset_info(name: str) -> DatasetInfo:
     """The registry entry for `name`; an unknown name raises DataError listing the valid ones."""
-    if name not in _INFO:
-        raise DataError(f"unknown dataset {name!r} (valid: {', '.join(dataset_names())})")
-    return _INFO[name]
+    return DATASETS[name]
 
 
 def toy_root(name: str, variant: str = "default") -> Path:
@@ -100,8 +144,8 @@ def open_split(dataset: str, split: str, root: str | Path | None = None,
     pix2pix.py); every other reader ignores it.
     """
     info = dataset_info(dataset)
-    if direction not in DIRECTIONS:
-        raise DataError(f"direction {direction!r} is not one of {', '.join(DIRECTIONS)}")
+    if direction not in AB_HALVES:
+        raise DataError(f"direction {direction!r} is not one of {', '.join(AB_HALVES)}")
     if root is None:
         if not info.is_toy:
             raise DataError(f"dataset {dataset!r} needs a root folder (data_root)")

@@ -76,7 +76,9 @@ def write_split(out: Path, split: str, n: int, seed: int) -> list[tuple[str, str
 
 
 @register_toy("toy-streets", layout="cityscapes", kind="segmentation", version=2,
-              variants={"default": {"train": 300, "val": 100}, "small": {"train": 40, "val": 16}})
+              variants={"default": {"train": 300, "val": 100}, "small": {"train": 40, "val": 16}},
+              classes="cityscapes-19",
+              synthetic_labels={"far": "toy-synthlabels-far", "close": "toy-synthlabels-close"})
 def write_toy_streets(out: Path, sizes: dict[str, int], seed: int) -> None:
     rows = []
     for split, n in sizes.items():

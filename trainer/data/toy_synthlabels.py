@@ -58,13 +58,14 @@ def write_labels(folder: Path, archetypes, n: int, size: tuple[int, int], seed: 
 
 
 @register_toy("toy-synthlabels-close", layout="synscapes", kind="labels-only", variants=SIZES,
-              version=1)
+              version=1, classes="cityscapes-19")
 def write_close(out: Path, sizes: dict[str, int], seed: int) -> None:
     rows = write_labels(out / "img" / "class", CLOSE, sizes["train"], SIZE, seed + 1, "{}")
     write_archetypes(out, rows)
 
 
-@register_toy("toy-synthlabels-far", layout="gta5", kind="labels-only", variants=SIZES, version=1)
+@register_toy("toy-synthlabels-far", layout="gta5", kind="labels-only", variants=SIZES, version=1,
+              classes="cityscapes-19")
 def write_far(out: Path, sizes: dict[str, int], seed: int) -> None:
     rows = write_labels(out / "labels", FAR, sizes["train"], GTA_SIZE, seed + 2, "{:05d}")
     write_archetypes(out, rows)

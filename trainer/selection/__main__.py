@@ -15,6 +15,7 @@ import sys
 
 from trainer.config import TrialConfig
 from trainer.data import DataError, open_split
+from trainer.device import DeviceError
 
 from . import EXTRACTORS, STRATEGIES, Manifest, SelectionError, build_manifest
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                                   strategy=args.strategy, budget=args.budget, seed=args.seed,
                                   device=args.device)
         print(json.dumps(dataclasses.asdict(manifest), indent=1) if args.json else describe(manifest))
-    except (SelectionError, DataError) as err:
+    except (SelectionError, DataError, DeviceError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -13,10 +13,10 @@ import typing
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from trainer.data import SplitReader, cache_dir, open_split
+from trainer.device import resolve_device
 
 from .registry import EXTRACTORS, SelectionError
 from .store import publish
@@ -32,13 +32,6 @@ class Extractor(typing.Protocol):
     def fingerprint(cls) -> str: ...
 
     def __call__(self, images: list[np.ndarray]) -> np.ndarray: ...
-
-
-def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" when a GPU is visible, else "cpu"; anything else as given."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def features_for(dataset: str, split: str = "train", extractor: str = "thumbnails-offline",

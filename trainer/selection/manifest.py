@@ -56,9 +56,15 @@ class Manifest:
 
 def manifest_for(cfg: TrialConfig) -> Manifest:
     """The trial's manifest: loaded from the cache or computed and published (contracts.md)."""
-    return build_manifest(cfg.dataset, root=cfg.data_root, features=cfg.features,
-                          pool_strategy=cfg.pool_selection, pool_size=cfg.unpaired,
-                          strategy=cfg.selection, budget=cfg.paired_budget, seed=cfg.seed)
+    return build_manifest(**manifest_request(cfg))
+
+
+def manifest_request(cfg: TrialConfig) -> dict:
+    """The config fields a trial's manifest depends on, as build_manifest's arguments: two
+    configs with equal requests share one manifest (the sweeps compute each once)."""
+    return dict(dataset=cfg.dataset, root=cfg.data_root, features=cfg.features,
+                pool_strategy=cfg.pool_selection, pool_size=cfg.unpaired,
+                strategy=cfg.selection, budget=cfg.paired_budget, seed=cfg.seed)
 
 
 def build_manifest(dataset: str, *, root: str | None = None, features: str = "auto",

@@ -1,0 +1,152 @@
+"""Running a named grid (the logic behind `sweeps/run_grid.py`): the parser, the Tuner over the
+plan's trials, and the grid's tables and plots at the end."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sweeps import results
+from sweeps.cli_args import USER_ERRORS, add_cluster_arguments
+from sweeps.grids import GridError, grid_names
+from sweeps.launch import KEEP_CHECKPOINTS, RAY_DIR, connect, prepare_manifests, trial_resources
+from sweeps.plan import SweepPlan, plan_sweep, print_dry_run, print_plan
+
+DESCRIPTION = "Run a named grid on Ray Tune: one trial per TrialConfig, one Parquet row per trial."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=DESCRIPTION)
+    p.add_argument("--grid", default="demo", help=f"one of {', '.join(grid_names())}")
+    p.add_argument("--dataset", help="run the grid on this dataset instead of its own")
+    p.add_argument("--data-root", help="dataset folder (real datasets; toy ones are generated)")
+    p.add_argument("--labels-root", action="append", default=[], metavar="NAME=PATH",
+                   help="folder of a label-only set the grid uses (table3: gta5, synscapes)")
+    p.add_argument("--storage", default="results", help="results root: a folder or s3://...")
+    add_cluster_arguments(p)
+    p.add_argument("--weights", help="cycle=..,identity=..,paired=..[,adv=..]: override the λs")
+    p.add_argument("--resume", action="store_true", help="continue this grid's killed sweep")
+    p.add_argument("--force", action="store_true", help="retrain trials that have a row")
+    p.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
+    return p
+
+
+# --- the Tuner --------------------------------------------------------------------------------
+class _Field:
+    """`tune.sample_from` callable: one varying field of the trial its `trial_key` names, so
+    each trial's configuration box shows budget, selector, seed... beside the key."""
+
+    def __init__(self, points: dict[str, dict], name: str):
+        self.points, self.name = points, name
+
+    def __call__(self, config: dict) -> object:
+        return self.points[config["trial_key"]][self.name]
+
+
+def param_space(plan: SweepPlan) -> dict:
+    """One `tune.grid_search` axis over the trial keys (the progress table's column; a key
+    names the trial's row file), plus the fields that vary across the grid."""
+    from ray import tune
+    points = {cfg.key(): cfg.to_row() for cfg in plan.todo}
+    return {"trial_key": tune.grid_search(list(points)),
+            **{name: tune.sample_from(_Field(points, name)) for name in plan.columns}}
+
+
+def trainable_for(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
+    """run_trial with every trial's config (looked up by key in the trial), the results
+    location and the code version; a resumed sweep gets the same from the current grid."""
+    from ray import tune
+    from sweeps.trainable import Sweep, run_trial
+    configs = {cfg.key(): cfg.to_row() for cfg in plan.cfgs}
+    sweep = Sweep(plan.grid, plan.results, results.code_version(), args.force, args.cpus_per_trial)
+    return tune.with_parameters(run_trial, configs=configs, sweep=sweep, train_fn=train_fn)
+
+
+def make_tuner(plan: SweepPlan, trainable, args: argparse.Namespace):
+    from ray import tune
+    if args.resume:
+        if not tune.Tuner.can_restore(plan.experiment):
+            raise GridError(f"--resume: no sweep of grid {plan.grid!r} to resume at "
+                            f"{plan.experiment}; run without --resume")
+        return tune.Tuner.restore(plan.experiment, trainable, resume_unfinished=True,
+                                  resume_errored=True)
+    run_config = tune.RunConfig(
+        name=plan.grid, storage_path=f"{plan.results.rstrip('/')}/{RAY_DIR}", verbose=1,
+        failure_config=tune.FailureConfig(max_failures=args.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS))
+    tune_config = tune.TuneConfig(  # reuse_actors: torch is imported once per actor, not per trial
+        max_concurrent_trials=args.max_concurrent, trial_dirname_creator=_trial_dirname,
+        reuse_actors=True)
+    return tune.Tuner(trainable, param_space=param_space(plan), tune_config=tune_config,
+                      run_config=run_config)
+
+
+def _trial_dirname(trial) -> str:
+    """`<trial_key>_<tune id>`: the key names the row, the id keeps reruns' folders apart."""
+    return f"{trial.config['trial_key']}_{trial.trial_id}"
+
+
+def run_sweep(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
+    """Manifests, then the Tuner; returns Tune's ResultGrid. `train_fn` replaces
+    trainer.train.train inside the trials (tests wrap the real one to inject a failure)."""
+    from ray import tune
+    resources = trial_resources(args.cpus_per_trial, args.gpus_per_trial)
+    if not args.resume:
+        prepare_manifests(plan.todo, resources)
+    trainable = tune.with_resources(trainable_for(plan, args, train_fn), resources)
+    if not args.resume and tune.Tuner.can_restore(plan.experiment):
+        print(f"note: {plan.experiment} holds an earlier sweep of this grid; this run starts its "
+              f"unfinished trials afresh (--resume continues them from their checkpoints)")
+    tuner = make_tuner(plan, trainable, args)
+    return tuner.fit()
+
+
+# --- the end ----------------------------------------------------------------------------------
+def summarize(plan: SweepPlan) -> str:
+    """The grid's tables and plots (analysis package), and where the rows and plots are."""
+    from analysis import AnalysisError, build_report
+    planned = [{**cfg.to_row(), "trial_key": cfg.key()} for cfg in plan.cfgs]
+    plots = plot_dir(plan.results)
+    plots.mkdir(parents=True, exist_ok=True)
+    try:
+        built = build_report(plan.results, plan.grid, planned=planned,
+                             plot=plots / f"{plan.grid}-budget.png",
+                             seed_plot=plots / f"{plan.grid}-seeds.png")
+    except AnalysisError as err:   # e.g. no finished trial to plot
+        return f"{err}\nrows: {results.grid_dir(plan.results, plan.grid)}"
+    where = [f"rows:  {results.grid_dir(plan.results, plan.grid)}"]
+    where += [f"plot:  {path}" for path in built.plots]
+    return built.text.rstrip() + "\n\n" + "\n".join(where)
+
+
+def plot_dir(root: str) -> Path:
+    """`<results>/plots` for a local results root; `./plots` when the rows are remote."""
+    return Path("plots") if "://" in root else Path(root) / "plots"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    plan = plan_sweep(args)
+    if args.dry_run:
+        print_dry_run(plan, args.gpus_per_trial)
+        return 0
+    if not plan.todo and not args.resume:
+        print(f"grid {plan.grid}: all {len(plan.cfgs)} trials have rows; nothing to train "
+              f"(--force retrains)")
+    else:
+        print_plan(plan)
+        connect(args.address)
+        grid_result = run_sweep(plan, args)
+        if grid_result.errors:
+            print(f"{len(grid_result.errors)} trials failed after retries", file=sys.stderr)
+    print(summarize(plan))
+    rows = results.read_rows(plan.results, plan.grid)
+    return 1 if len(rows) and (rows["status"] != "ok").any() else 0

@@ -1,0 +1,51 @@
+"""The one name -> object table used wherever a config field chooses an entry
+(`TrialConfig.dataset`, `.gan_loss`, `.selection`, `.features`, the evaluation protocol).
+
+Filled by `@REGISTRY.register("name")` in the module that implements the entry, so adding an
+entry is one decorator; config validation and error messages read `names()`, never a copy.
+"""
+from __future__ import annotations
+
+import typing
+
+
+class Registry:
+    """A small name -> object table; an unknown name raises `error` listing the valid ones."""
+
+    def __init__(self, kind: str, error: type[Exception] = ValueError) -> None:
+        self.kind = kind                      # what a name denotes, for error messages
+        self.error = error                    # the caller's one-line error type
+        self._items: dict[str, typing.Any] = {}
+
+    def register(self, name: str, **attrs: object) -> typing.Callable:
+        """Decorator: register `obj` under `name`; `attrs` are set on it (e.g. uses_features)."""
+        def decorate(obj):
+            if name in self._items:
+                raise RuntimeError(f"{self.kind} {name!r} registered twice")
+            for key, value in attrs.items():
+                setattr(obj, key, value)
+            self._items[name] = obj
+            return obj
+        return decorate
+
+    def unregister(self, name: str) -> None:
+        """Drop `name` (a test's toy entry); unknown names raise like a lookup."""
+        self[name]
+        del self._items[name]
+
+    def __getitem__(self, name: str) -> typing.Any:
+        if name not in self._items:
+            raise self.error(f"unknown {self.kind} {name!r} (valid: {', '.join(self.names())})")
+        return self._items[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> typing.Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
