@@ -16,6 +16,7 @@ Each grid factory takes the dataset, so dataset-specific choices (which label-on
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
@@ -146,8 +147,8 @@ def parse_weights(text: str) -> dict[str, float]:
             weights[name] = float(value)
         except ValueError:
             raise GridError(f"--weights: {name}={value!r} is not a number") from None
-        if not weights[name] >= 0:
-            raise GridError(f"--weights: {name}={value} must be >= 0")
+        if not 0 <= weights[name] < math.inf:   # inf / nan: every trial's loss is non-finite
+            raise GridError(f"--weights: {name}={value} must be a finite number >= 0")
     missing = [n for n in REQUIRED_WEIGHTS if n not in weights]
     if missing:
         raise GridError(f"--weights: missing {', '.join(missing)} (give cycle, identity, paired)")

@@ -15,6 +15,7 @@ those seconds of each other can both pass; liveness across machines is the refre
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -85,6 +86,15 @@ def acquire(results_root: str, grid: str, refresh_s: float = REFRESH_S,
             lease._stop = _start_refresh(path, mine, refresh_s)
             return lease
     raise LeaseHeld(f"grid {grid!r} at {results_root}: another driver is starting; lease {path}")
+
+
+@contextlib.contextmanager
+def hold(results_root: str, grid: str):
+    """`acquire` for a driver's run: a takeover's note on stderr, released at the end."""
+    with acquire(results_root, grid) as held:
+        if held.note:
+            print(held.note, file=sys.stderr)
+        yield held
 
 
 def _holder() -> dict:

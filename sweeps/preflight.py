@@ -20,7 +20,6 @@ import pyarrow.fs as pafs
 
 from trainer.config import ALL, TrialConfig
 
-RAY_DIR = "_ray"   # Tune's state under the results root (sweeps.run_grid writes there)
 RESNET = "resnet50-imagenet"   # the extractor that needs a weights file (trainer.selection.resnet)
 
 
@@ -31,26 +30,27 @@ class PathError(ValueError):
 def check_paths(cfgs: list[TrialConfig], storage: str, grid: str, flag: str = "--storage",
                 write: bool = True) -> None:
     """All checks of the module docstring; `write` False for a dry run."""
+    from sweeps.launch import RAY_DIR   # (sweeps.launch imports the CLI pieces that import us)
     check_storage(storage, [grid, f"{RAY_DIR}/{grid}"] + sorted(
         {f"{grid}/dataset={cfg.dataset}" for cfg in cfgs}), flag, write)
     check_inputs(cfgs)
 
 
 def check_storage(root: str, subfolders: list[str], flag: str, write: bool) -> None:
-    """`root` is (or can become) a folder we can write, as are those of `subfolders` it has."""
+    """`root` is (or can become) a folder we can write, as are those of `subfolders` it has.
+    Nothing is created: a root still to be made is probed in its nearest existing folder."""
     fs, base = _filesystem(root, flag)
-    info = fs.get_file_info(base)
-    if info.type == pafs.FileType.File:
-        raise PathError(f"{flag} {root}: a file, not a folder")
-    if info.type == pafs.FileType.NotFound and "://" not in root:
-        _check_parent(root, flag)
+    existing = _nearest_existing(fs, base)
+    if fs.get_file_info(existing).type == pafs.FileType.File:
+        where = "" if existing == base else f" ({existing} is a file)"
+        raise PathError(f"{flag} {root}: a file, not a folder{where}")
     if not write:
         return
-    folders = [base] + [f"{base.rstrip('/')}/{sub}" for sub in subfolders]
+    folders = [existing] + [f"{base.rstrip('/')}/{sub}" for sub in subfolders]
     for folder in folders:
         kind = fs.get_file_info(folder).type
-        if folder != base and kind == pafs.FileType.NotFound:
-            continue   # created, with rights inherited from one checked here, when used
+        if kind == pafs.FileType.NotFound:
+            continue   # created when used, with rights inherited from one checked here
         if kind == pafs.FileType.File:
             raise PathError(f"{flag} {root}: {folder} is a file, not a folder")
         _probe(fs, folder, root, flag)
@@ -65,25 +65,23 @@ def _filesystem(root: str, flag: str) -> tuple[pafs.FileSystem, str]:
         raise PathError(f"{flag} {root}: cannot be opened ({_first_line(err)})") from None
 
 
-def _check_parent(root: str, flag: str) -> None:
-    """A folder to be created must not sit under a file."""
-    parent = os.path.abspath(os.path.expanduser(root))
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise PathError(f"{flag} {root}: {parent} is a file, not a folder")
+def _nearest_existing(fs: pafs.FileSystem, path: str) -> str:
+    """`path`, or its closest ancestor that exists (a bucket's root at the latest)."""
+    while fs.get_file_info(path).type == pafs.FileType.NotFound and "/" in path.strip("/"):
+        path = path.rstrip("/").rsplit("/", 1)[0] or "/"
+    return path
 
 
 def _probe(fs: pafs.FileSystem, folder: str, root: str, flag: str) -> None:
-    """Create `folder` if needed and write + remove a hidden probe file in it."""
+    """Write and remove a hidden probe file in `folder`."""
     probe = f"{folder.rstrip('/')}/.fewpair-probe-{uuid.uuid4().hex}"
     try:
-        fs.create_dir(folder, recursive=True)
         with fs.open_output_stream(probe) as out:
             out.write(b"probe")
         fs.delete_file(probe)
     except (OSError, pa.ArrowException) as err:
-        where = "" if folder.rstrip("/") == root.rstrip("/") else f" ({folder})"
+        where = "" if folder.rstrip("/") == _filesystem(root, flag)[1].rstrip("/") \
+            else f" ({folder})"
         detail = os.strerror(err.errno) if getattr(err, "errno", None) else _first_line(err)
         raise PathError(f"{flag} {root}: cannot write there{where} ({detail})") from None
 

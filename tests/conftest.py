@@ -25,9 +25,17 @@ def ray_session(fewpair_cache):
     """One local Ray per test session (2 CPUs, no GPU), started by the first test that asks.
     After fewpair_cache, so that Ray's workers inherit the session's FEWPAIR_CACHE."""
     import ray
-    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False)
+    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False)  # never another
+    # user's cluster: with one running on the machine, a bare init would try to join it
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def small_streets(fewpair_cache) -> str:
+    """toy-streets' small variant (40 train / 16 val images): the smoke grid's data."""
+    from trainer.data import toy_root
+    return str(toy_root("toy-streets", "small"))
 
 
 @pytest.fixture(scope="module")
