@@ -41,8 +41,8 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])   # Faults runs insi
 class Faults:
     """The real trainer; trial `once` SIGKILLs its own worker right after its first checkpoint
     reached Tune on its first attempt, trial `always` on every attempt, trial `diverge` trains
-    with λ_cycle = inf (the trainer's real non-finite loss, as a diverging trial meets it). Each attempt leaves a mark `<key>-<n>` holding
-    its workdir."""
+    with λ_cycle = inf (the trainer's real non-finite loss, as a diverging trial meets it).
+    Each attempt leaves a mark `<key>-<n>` holding its workdir."""
 
     def __init__(self, marks: Path, once: str, always: str, diverge: str):
         self.marks, self.once, self.always, self.diverge = marks, once, always, diverge
