@@ -1,4 +1,4 @@
-"""`python -m analysis RESULTS_DIR [--table 1] [--format md|latex|csv] [--plot out.png]`
+"""`python -m analysis RESULTS_DIR [--table 1] [--format md|latex|csv] [--html report.html]`
 
 Prints the paper's tables regenerated from a results folder (local or any pyarrow URI).
 A user mistake (missing folder, unknown table, unreadable file) prints one `error: ...` line
@@ -12,41 +12,38 @@ import sys
 import tempfile
 from pathlib import Path
 
+from analysis.cli import DefaultsFormatter, parse_seeds
 from analysis.errors import AnalysisError
 from analysis.render import WRITERS
 from analysis.report import build_report
 from analysis.tables import TABLES
 
 
-def parse_seeds(text: str) -> tuple[int, ...]:
-    """'0-9' or '0,1,5' (or a mix: '0-4,7') -> the seeds."""
-    seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            low, _, high = part.strip().partition("-")
-            seeds += range(int(low), int(high or low) + 1)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected e.g. 0-9 or 0,1,5") from None
-    return tuple(sorted(set(seeds)))
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[2])
+    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[2],
+                                     formatter_class=DefaultsFormatter)
     parser.add_argument("results_dir", metavar="RESULTS_DIR",
                         help="results folder (or a grid's folder, or a URI such as s3://...)")
-    parser.add_argument("--grid", help="read only this grid's folder")
+    parser.add_argument("--grid", help="read only this grid's folder [default: every grid]")
     parser.add_argument("--table", action="append", metavar="ID",
-                        help=f"paper table to print, repeatable ({', '.join(TABLES)}); "
-                             "default: every table with rows")
-    parser.add_argument("--format", default="md", choices=list(WRITERS), dest="fmt")
+                        help=f"paper table to print, repeatable; one of {', '.join(TABLES)} "
+                             "[default: every table with rows]")
+    parser.add_argument("--format", default="md", choices=list(WRITERS), dest="fmt",
+                        help="md: markdown tables; latex: booktabs; csv: long-form numbers")
+    parser.add_argument("--html", metavar="HTML",
+                        help="also write a self-contained HTML report here (tables, plots, "
+                             "qualitative grids, every trial's config)")
     parser.add_argument("--plot", metavar="PNG", help="write metric-vs-budget curves here")
     parser.add_argument("--seed-plot", metavar="PNG",
                         help="write per-seed box/strip plots per budget and selector here")
-    parser.add_argument("--dataset", help="only this dataset's rows")
-    parser.add_argument("--metric", help="metric to plot (default: the protocol's first)")
+    parser.add_argument("--dataset", help="only this dataset's rows [default: every dataset]")
+    parser.add_argument("--metric", help="metric to plot [default: the protocol's first: "
+                                         "pixel_acc or maps_pixel_acc]")
     parser.add_argument("--seeds", type=parse_seeds, metavar="LIST",
-                        help="seeds every cell should have, e.g. 0-9 (default: all seen)")
-    parser.add_argument("--out", metavar="FILE", help="write the tables here instead of stdout")
+                        help="seeds every cell should have, e.g. 0-9 or 0,1,5 "
+                             "[default: every seed seen in the table]")
+    parser.add_argument("--out", metavar="FILE",
+                        help="write the tables here [default: standard output]")
     return parser
 
 
@@ -66,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = build_report(args.results_dir, args.grid, tables=args.table, fmt=args.fmt,
                               plot=args.plot, seed_plot=args.seed_plot, dataset=args.dataset,
-                              metric=args.metric, expected_seeds=args.seeds)
+                              metric=args.metric, expected_seeds=args.seeds, html=args.html)
         if args.out:
             write_atomic(args.out, result.text)
         else:
@@ -74,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except AnalysisError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for path in result.plots:
+    for path in (*result.plots, *([result.html] if result.html else [])):
         print(f"wrote {path}", file=sys.stderr)
     return 0
 

@@ -6,7 +6,9 @@
     selector    strategy that chose the pairs; NA where it chose nothing (all paired, or none)
     balanced    pairs replicated up to the unpaired count (hybrid only, else NA)
     labels      Table 3's unpaired label set: none (paired only) / far / close / same
-    variant     Table 5's loss ablation: full / w/o cycle / w/o identity / w/o cycle, identity
+    losses      Table 5's loss ablation: full / w/o cycle / w/o identity / w/o cycle, identity
+                (the config's own `variant` column, paper / released step, is not an axis: a
+                table shows it as a context column where it varies)
 
 NA is a plain string so that pandas groups and compares it like any other value.
 """
@@ -19,14 +21,14 @@ import pandas as pd
 from analysis.schema import ALL, LABEL_DISTANCE
 
 NA = "-"  # axis not applicable to this row (printed as "-", as in the paper's tables)
-AXES = ("n_unpaired", "n_paired", "selector", "balanced", "labels", "variant")
+AXES = ("n_unpaired", "n_paired", "selector", "balanced", "labels", "losses")
 AXIS_TITLES = {"n_unpaired": "unpaired", "n_paired": "paired", "selector": "selection",
-               "balanced": "balanced", "labels": "unpaired labels", "variant": "losses"}
+               "balanced": "balanced", "labels": "unpaired labels", "losses": "losses"}
 # Display order of string axis values; unknown values follow, alphabetically.
 VALUE_ORDER = {
     "selector": ("random", "kmedoids", "kcenter", "typiclust"),
     "labels": ("none", "far", "close", "same"),
-    "variant": ("full", "w/o cycle", "w/o identity", "w/o cycle, identity"),
+    "losses": ("full", "w/o cycle", "w/o identity", "w/o cycle, identity"),
     "pool_selection": ("random", "kmedoids", "kcenter", "typiclust"),
 }
 
@@ -72,7 +74,7 @@ def _labels(r: dict) -> object:
     return LABEL_DISTANCE.get(name, name)
 
 
-def _variant(r: dict) -> str:
+def _losses(r: dict) -> str:
     dropped = [name for name, column in (("cycle", "lambda_cycle"), ("identity", "lambda_identity"))
                if float(r.get(column, 1.0)) == 0.0]
     return "w/o " + ", ".join(dropped) if dropped else "full"
@@ -81,7 +83,7 @@ def _variant(r: dict) -> str:
 _INPUTS = ("mode", "paired_budget", "unpaired", "selection", "balance", "unpaired_labels",
            "lambda_cycle", "lambda_identity")   # the config columns the rules read
 _RULES = {"n_unpaired": _n_unpaired, "n_paired": _n_paired, "selector": _selector,
-          "balanced": _balanced, "labels": _labels, "variant": _variant}
+          "balanced": _balanced, "labels": _labels, "losses": _losses}
 
 
 def sort_key(axis: str, value: object) -> tuple:

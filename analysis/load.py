@@ -16,8 +16,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from analysis.errors import AnalysisError
-from analysis.schema import (ARCHETYPE_SEP, ARCHMEAN_METRICS, ARCHMEAN_SUFFIX, INT_CONFIG_COLUMNS,
-                             MAPS_DATASETS, STATUS_OK)
+from analysis.schema import (ARCHETYPE_SEP, ARCHMEAN_METRICS, ARCHMEAN_SUFFIX, CONFIG_DEFAULTS,
+                             INT_CONFIG_COLUMNS, MAPS_DATASETS, STATUS_OK)
 
 DATASET_DIR_PREFIX = "dataset="
 NOT_RUN = "not run"  # status given to a planned trial that has no row at all
@@ -97,7 +97,12 @@ def _grid_dirs(fs: pafs.FileSystem, root: str) -> dict[str, str]:
     dirs = [i for i in _children(fs, root) if i.type == pafs.FileType.Directory]
     if any(i.base_name.startswith(DATASET_DIR_PREFIX) for i in dirs):
         return {info.base_name: root}
-    return {i.base_name: i.path for i in dirs}
+    return {i.base_name: i.path for i in dirs if _is_grid(fs, i.path)}   # not plots/ etc.
+
+
+def _is_grid(fs: pafs.FileSystem, folder: str) -> bool:
+    return any(i.type == pafs.FileType.Directory and i.base_name.startswith(DATASET_DIR_PREFIX)
+               for i in _children(fs, folder))
 
 
 def _find_row_files(fs: pafs.FileSystem, root: str, grid: str | None) -> list[tuple[str, str, str]]:
@@ -168,6 +173,8 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     for column in INT_CONFIG_COLUMNS:
         if column in frame and not pd.api.types.is_integer_dtype(frame[column]):
             frame[column] = _as_int(frame[column], column)
+    for column, default in CONFIG_DEFAULTS.items():   # rows written before the column existed
+        frame[column] = frame[column].fillna(default) if column in frame else default
     for column in ("dataset", "grid", "status", "mode", "trial_key"):
         if column in frame:
             frame[column] = frame[column].astype(str)

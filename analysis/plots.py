@@ -51,13 +51,15 @@ def plot_seed_distributions(results: Results | pd.DataFrame, out_png: str | os.P
                             dataset: str | None = None, protocol: str | None = None,
                             metric: str | None = None) -> Figure:
     rows, dataset, protocol, metric = _select(results, dataset, protocol, metric)
-    fig = _figure((12, 4.5))
-    left, right = fig.subplots(1, 2, sharey=True)
-    sweep = rows[(rows["mode"] == "paired") & (rows["selector"] != NA)]
-    _distribution_panel(left, sweep, metric, ["n_paired", "selector"], "paired only")
-    _distribution_panel(right, _plain_hybrid(rows), metric, ["n_paired", "selector", "balanced"],
-                        "hybrid")
-    fig.suptitle(f"{dataset} ({protocol}): {metric} per seed (box: quartiles, whiskers 1.5 IQR)")
+    panels = [(_paired_sweep(rows), ["n_paired", "selector"], "paired only"),
+              (_plain_hybrid(rows), ["n_paired", "selector", "balanced"], "hybrid")]
+    drawn = [p for p in panels if p[0][metric].notna().any()] or panels[1:]   # no empty panel
+    fig = _figure((max(7.5, 6 * len(drawn)), 4.5))   # one panel: room for the title
+    axes = fig.subplots(1, len(drawn), sharey=True, squeeze=False)[0]
+    for ax, (part, keys, title) in zip(axes, drawn):
+        _distribution_panel(ax, part, metric, keys, title)
+    fig.suptitle(f"{dataset} ({protocol}): {metric} per seed\n"
+                 "(box: quartiles, whiskers 1.5 IQR)")
     save_png(fig, out_png)
     return fig
 
@@ -101,7 +103,7 @@ def _select(results, dataset, protocol, metric) -> tuple[pd.DataFrame, str, str,
 
 
 def _plain_hybrid(rows: pd.DataFrame) -> pd.DataFrame:
-    plain = (rows["labels"] == "same") & (rows["variant"] == "full")
+    plain = (rows["labels"] == "same") & (rows["losses"] == "full")
     return rows[(rows["mode"] == "hybrid") & plain]
 
 
@@ -168,7 +170,7 @@ def _hybrid_panel(ax, rows: pd.DataFrame, metric: str) -> None:
         label += f" ({display(pool)} unpaired)" if pools > 1 else ""
         _curve(ax, part, metric, label, "-" if balanced else "--")
     unpaired = rows[(rows["mode"] == "unpaired") & (rows["labels"] == "same")
-                    & (rows["variant"] == "full")]
+                    & (rows["losses"] == "full")]
     for (pool,), part in _ordered_groups(unpaired, ["n_unpaired"]):
         mean, std = part[metric].mean(), part[metric].std()
         ax.axhline(mean, color="gray", label=f"unpaired only ({display(pool)})")

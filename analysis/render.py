@@ -50,7 +50,7 @@ def to_markdown(tables: list[TableResult], failed: pd.DataFrame) -> str:
     sections = [_markdown_table(t) for t in tables]
     if not failed.empty:
         sections.append(f"### {_failed_title(failed)}\n\n"
-                        + _failed_frame(failed).to_markdown(index=False, disable_numparse=True))
+                        + failed_frame(failed).to_markdown(index=False, disable_numparse=True))
     return "\n\n".join(sections) + "\n"
 
 
@@ -94,7 +94,7 @@ def to_latex(tables: list[TableResult], failed: pd.DataFrame) -> str:
     seeds and failed trials follow as LaTeX comments so the output compiles as it is."""
     sections = [_latex_table(t) for t in tables]
     if not failed.empty:
-        rows = _failed_frame(failed).to_string(index=False).splitlines()
+        rows = failed_frame(failed).to_string(index=False).splitlines()
         sections.append("\n".join(f"% {line}" for line in [f"{_failed_title(failed)}:", *rows]))
     return "\n\n".join(sections) + "\n"
 
@@ -169,7 +169,7 @@ def _failed_title(failed: pd.DataFrame) -> str:
     return f"Failed {'and unwritten ' if unwritten else ''}trials ({len(failed)})"
 
 
-def _failed_frame(failed: pd.DataFrame) -> pd.DataFrame:
+def failed_frame(failed: pd.DataFrame) -> pd.DataFrame:
     columns = [c for c in FAILED_COLUMNS if c in failed]
     frame = failed[columns].astype(object).where(failed[columns].notna(), "")
     if "error" in frame:

@@ -19,6 +19,7 @@ from analysis.tables import TABLES, build_table, get_spec
 class Report:
     text: str                 # the tables in the chosen format
     plots: tuple[Path, ...]   # PNG files written
+    html: Path | None = None  # the HTML report written, if asked for
 
 
 def report(results_dir: str | os.PathLike, grid: str | None = None, **options) -> str:
@@ -34,16 +35,18 @@ def build_report(results_dir: str | os.PathLike, grid: str | None = None, *,
                  dataset: str | None = None, metric: str | None = None,
                  expected_seeds: tuple[int, ...] | None = None,
                  planned: list[dict] | None = None,
-                 filesystem: pafs.FileSystem | None = None) -> Report:
+                 filesystem: pafs.FileSystem | None = None,
+                 html: str | os.PathLike | None = None) -> Report:
     """tables: paper table ids (default: every table with rows); fmt: md | latex | csv;
     plot / seed_plot: PNG paths for the budget curves / per-seed distributions (one file per
     dataset and protocol, suffixed, when there are several); expected_seeds: the seeds every
     cell should have (default: all seeds seen in the table, or with `planned` those planned for
     the cell); planned: the grid's trials (config columns + trial_key) so that trials with no
-    row at all are listed too."""
-    for path in (plot, seed_plot):   # fail before any work, and before any file is written
-        if path is not None and not Path(path).parent.is_dir():
-            raise AnalysisError(f"{Path(path).parent}: no such folder for the plot {Path(path).name}")
+    row at all are listed too; html: where to write the self-contained HTML report
+    (analysis.html)."""
+    for path, what in ((plot, "the plot"), (seed_plot, "the plot"), (html, "the report")):
+        if path is not None and not Path(path).parent.is_dir():   # fail before any work
+            raise AnalysisError(f"{Path(path).parent}: no such folder for {what} {Path(path).name}")
     results = load_results(results_dir, grid, filesystem)
     if planned:
         results = with_planned(results, planned)
@@ -60,7 +63,11 @@ def build_report(results_dir: str | os.PathLike, grid: str | None = None, *,
         text = f"No rows for table {', '.join(empty)} in {results.root}.\n\n" + text
     plots = [*_plots(plot_budget_curves, results, plot, dataset, metric),
              *_plots(plot_seed_distributions, results, seed_plot, dataset, metric)]
-    return Report(text, tuple(plots))
+    page = None
+    if html is not None:
+        from analysis.html import write_html
+        page = write_html(results, built, html, metric=metric, dataset=dataset)
+    return Report(text, tuple(plots), page)
 
 
 def _plots(draw, results: Results, path: str | os.PathLike | None, dataset: str | None,

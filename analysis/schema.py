@@ -16,8 +16,11 @@ CONFIG_COLUMNS: tuple[str, ...] = (
     "eval_limit", "judge", "mode", "paired_budget", "unpaired", "selection", "pool_selection", "features", "seed",
     "balance", "mix", "gan_loss", "lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired",
     "steps", "lr", "beta1", "image_pool", "image_size", "load_size", "ngf", "ndf", "n_blocks",
-    "precision", "device", "report_every", "checkpoint_every", "eval_every",
+    "variant", "arch", "precision", "device", "report_every", "checkpoint_every", "eval_every",
+    "export_dir",
 )
+# Config columns added after results existed, with the value every older row ran.
+CONFIG_DEFAULTS: dict[str, str] = {"variant": "paper", "arch": "resnet"}
 INT_CONFIG_COLUMNS: tuple[str, ...] = (
     "eval_limit", "paired_budget", "unpaired", "seed", "steps", "image_pool", "image_size",
     "load_size", "ngf", "ndf", "n_blocks", "report_every", "checkpoint_every", "eval_every",
@@ -25,7 +28,7 @@ INT_CONFIG_COLUMNS: tuple[str, ...] = (
 # Config fields that do not change a result (TrialConfig.key() leaves them out): never an axis.
 NOT_RESULT_AFFECTING: frozenset[str] = frozenset(
     {"data_root", "unpaired_labels_root", "device", "report_every", "checkpoint_every",
-     "eval_every"})
+     "eval_every", "export_dir"})
 
 # Protocols and the headline metrics each one reports (higher is better for all of them).
 SEGMENTATION_METRICS: tuple[str, ...] = ("pixel_acc", "mean_class_acc", "mean_iou")

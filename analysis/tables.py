@@ -25,6 +25,7 @@ from analysis.schema import (ALL, ARCHETYPE_SEP, ARCHMEAN_METRICS, ARCHMEAN_SUFF
 from analysis.stats import cell_stats, missing_seeds
 
 Select = Callable[[pd.DataFrame], pd.Series]  # derived rows of one dataset -> boolean mask
+NAMED_WHEN_MIXED = ("variant", "arch")   # paper / released step; resnet / pix2pix networks
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def _mixed(rows: pd.DataFrame) -> pd.Series:
     """Paired-only baselines that pair a whole pool (or split), unpaired-only, and hybrid rows
     with the full loss and the paired dataset's own labels."""
     paired = rows["mode"] == "paired"
-    plain = (rows["variant"] == "full") & (rows["labels"] == "same")
+    plain = (rows["losses"] == "full") & (rows["labels"] == "same")
     return (paired & ~_budget_sweep(rows)) | (~paired & plain)
 
 
@@ -112,7 +113,8 @@ def table_3(rows: pd.DataFrame) -> pd.Series:
     and same-labels rows of the same budgets and selections beside them."""
     other = (rows["mode"] == "hybrid") & (rows["labels"] != "same")
     budgets, selections = set(rows.loc[other, "paired_budget"]), set(rows.loc[other, "selection"])
-    hybrid = (rows["mode"] == "hybrid") & (rows["variant"] == "full") & (rows["balanced"] == True)  # noqa: E712
+    hybrid = ((rows["mode"] == "hybrid") & (rows["losses"] == "full")
+              & (rows["balanced"] == True))  # noqa: E712
     same_cells = rows["paired_budget"].isin(budgets) & rows["selection"].isin(selections)
     return same_cells & (hybrid | _budget_sweep(rows))
 
@@ -121,17 +123,17 @@ def table_3(rows: pd.DataFrame) -> pd.Series:
              _MIX_AXES)
 def table_4(rows: pd.DataFrame) -> pd.Series:
     paired = rows["mode"] == "paired"
-    return paired | ((rows["variant"] == "full") & (rows["labels"] == "same"))
+    return paired | ((rows["losses"] == "full") & (rows["labels"] == "same"))
 
 
 @paper_table("5", "photos -> labels, loss ablation", "segmentation",
-             ("n_unpaired", "n_paired", "selector", "variant"))
+             ("n_unpaired", "n_paired", "selector", "losses"))
 def table_5(rows: pd.DataFrame) -> pd.Series:
     """Hybrid settings that have an ablated run, with their full-loss runs."""
     hybrid = ((rows["mode"] == "hybrid") & (rows["labels"] == "same")
               & (rows["balanced"] == True))  # noqa: E712
     setting = list(zip(rows["n_unpaired"], rows["n_paired"], rows["selector"]))
-    ablated = {s for s, a in zip(setting, hybrid & (rows["variant"] != "full")) if a}
+    ablated = {s for s, a in zip(setting, hybrid & (rows["losses"] != "full")) if a}
     return hybrid & pd.Series([s in ablated for s in setting], index=rows.index)
 
 
@@ -189,11 +191,14 @@ def _build_one(spec: TableSpec, dataset: str, rows: pd.DataFrame,
 
 def _varying_context(rows: pd.DataFrame, axes: tuple[str, ...]) -> tuple[str, ...]:
     """Result-affecting config columns that differ between rows of the same axes: they become
-    extra row columns, so that different settings are never averaged into one cell."""
+    extra row columns, so that different settings are never averaged into one cell. Which
+    training step and networks made a row (NAMED_WHEN_MIXED) is named wherever a table holds
+    more than one, even when the axes already tell its cells apart."""
     skip = NOT_RESULT_AFFECTING | {"seed", "dataset"}
     candidates = [c for c in CONFIG_COLUMNS if c in rows and c not in skip]
     counts = rows.groupby(list(axes), dropna=False)[candidates].nunique(dropna=False)
-    return tuple(c for c in candidates if (counts[c] > 1).any())
+    return tuple(c for c in candidates if (counts[c] > 1).any()
+                 or (c in NAMED_WHEN_MIXED and rows[c].nunique(dropna=False) > 1))
 
 
 def _metrics(protocol: str, rows: pd.DataFrame) -> tuple[str, ...]:

@@ -9,11 +9,12 @@ from sweeps import results
 from sweeps.grids import GridError
 from sweeps.lease import LeaseHeld
 from sweeps.preflight import PathError
+from sweeps.tracking import TrackingError
 from trainer.config import ConfigError
 from trainer.data import DataError
 
-USER_ERRORS = (GridError, ConfigError, DataError, results.ResultsError, PathError,
-               LeaseHeld)   # one line, exit 2, nothing run
+USER_ERRORS = (GridError, ConfigError, DataError, results.ResultsError, TrackingError,
+               PathError, LeaseHeld)   # one line, exit 2, nothing run
 MAX_FAILURES = 2         # retries per trial; a reclaimed spot node counts as one failure
 
 
@@ -27,6 +28,16 @@ def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-failures", type=int, default=MAX_FAILURES, help="retries per trial")
     p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
                    help="join this Ray cluster (default: $RAY_ADDRESS, else start a local one)")
+
+
+def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
+    """Experiment trackers beside TensorBoard (sweeps.tracking); shared by both sweep CLIs."""
+    p.add_argument("--mlflow", metavar="URI",
+                   help="log every trial as an MLflow run: a tracking server, sqlite:///x.db, "
+                        "or a folder (the 'mlflow' extra)")
+    p.add_argument("--wandb", metavar="PROJECT",
+                   help="log every trial as a Weights & Biases run in PROJECT (the 'wandb' "
+                        "extra; WANDB_MODE=offline needs no account)")
 
 
 def check_args(args: argparse.Namespace) -> None:

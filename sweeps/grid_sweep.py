@@ -4,28 +4,47 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
+from analysis.cli import DefaultsFormatter, parse_seeds
 from sweeps import lease, results
-from sweeps.cli_args import USER_ERRORS, add_cluster_arguments
+from sweeps.cli_args import USER_ERRORS, add_cluster_arguments, add_tracking_arguments
 from sweeps.grids import GridError, grid_names
 from sweeps.launch import KEEP_CHECKPOINTS, RAY_DIR, connect, prepare_manifests, trial_resources
 from sweeps.plan import SweepPlan, plan_sweep, print_dry_run, print_plan
 from sweeps.preflight import check_paths
+from sweeps.tracking import check_available
 
 DESCRIPTION = "Run a named grid on Ray Tune: one trial per TrialConfig, one Parquet row per trial."
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=DESCRIPTION)
-    p.add_argument("--grid", default="demo", help=f"one of {', '.join(grid_names())}")
+    p = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=DefaultsFormatter)
+    p.add_argument("--grid", help=f"a named grid: {', '.join(grid_names())} [default: demo]")
+    p.add_argument("--grid-file", metavar="YAML",
+                   help="a grid as plain data (YAML or JSON: name, dataset, base, arms; "
+                        "see sweeps/custom.py) instead of --grid")
     p.add_argument("--dataset", help="run the grid on this dataset instead of its own")
     p.add_argument("--data-root", help="dataset folder (real datasets; toy ones are generated)")
     p.add_argument("--labels-root", action="append", default=[], metavar="NAME=PATH",
-                   help="folder of a label-only set the grid uses (table3: gta5, synscapes)")
+                   help="folder of a label-only set the grid uses (table3: gta5, synscapes); "
+                        "repeatable")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a TrialConfig field in every trial, e.g. steps=300 or "
+                        "precision=bf16 (python -m trainer.train --help lists the fields); "
+                        "repeatable")
+    p.add_argument("--seeds", type=parse_seeds, metavar="LIST",
+                   help="run every setting with these seeds, e.g. 0-9 or 0,3 "
+                        "[default: each arm's own]")
+    p.add_argument("--weights", help="cycle=..,identity=..,paired=..[,adv=..]: override the λs "
+                                     "(an arm that switches a term off keeps it off)")
     p.add_argument("--storage", default="results", help="results root: a folder or s3://...")
+    p.add_argument("--export", metavar="DIR",
+                   help="write every trial's val predictions in the official format to "
+                        "DIR/<trial_key>/ (Cityscapes label-id PNGs; python -m trainer.official)")
     add_cluster_arguments(p)
-    p.add_argument("--weights", help="cycle=..,identity=..,paired=..[,adv=..]: override the λs")
+    add_tracking_arguments(p)
     p.add_argument("--resume", action="store_true", help="continue this grid's killed sweep")
     p.add_argument("--force", action="store_true", help="retrain trials that have a row")
     p.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
@@ -33,24 +52,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- the Tuner --------------------------------------------------------------------------------
-class _Field:
-    """`tune.sample_from` callable: one varying field of the trial its `trial_key` names, so
-    each trial's configuration box shows budget, selector, seed... beside the key."""
-
-    def __init__(self, points: dict[str, dict], name: str):
-        self.points, self.name = points, name
-
-    def __call__(self, config: dict) -> object:
-        return self.points[config["trial_key"]][self.name]
+def trial_points(plan: SweepPlan) -> list[dict]:
+    """Each trial's Tune config: its key and the fields that vary across the grid."""
+    return [{"trial_key": cfg.key(), **{name: getattr(cfg, name) for name in plan.columns}}
+            for cfg in plan.todo]
 
 
 def param_space(plan: SweepPlan) -> dict:
-    """One `tune.grid_search` axis over the trial keys (the progress table's column; a key
-    names the trial's row file), plus the fields that vary across the grid."""
+    """A categorical per config key, each holding the values the trials take. Tune's search
+    asks exactly `trial_points` (one trial each, nothing sampled), and its progress table shows
+    every categorical as a column: the key (it names the row) and what varies (budget,
+    selection, seed, ...); a grid search of keys would show the key alone."""
     from ray import tune
-    points = {cfg.key(): cfg.to_row() for cfg in plan.todo}
-    return {"trial_key": tune.grid_search(list(points)),
-            **{name: tune.sample_from(_Field(points, name)) for name in plan.columns}}
+    points = trial_points(plan)
+    return {name: tune.choice(list(dict.fromkeys(p[name] for p in points)))
+            for name in points[0]} if points else {}
+
+
+def search_alg(plan: SweepPlan):
+    """Tune's basic generator over exactly the planned points (num_samples = their number)."""
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+    return BasicVariantGenerator(points_to_evaluate=trial_points(plan))
 
 
 def trainable_for(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
@@ -74,12 +96,24 @@ def make_tuner(plan: SweepPlan, trainable, args: argparse.Namespace):
     run_config = tune.RunConfig(
         name=plan.grid, storage_path=f"{plan.results.rstrip('/')}/{RAY_DIR}", verbose=1,
         failure_config=tune.FailureConfig(max_failures=args.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS))
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
+        callbacks=callbacks(plan, args))
     tune_config = tune.TuneConfig(  # reuse_actors: torch is imported once per actor, not per trial
         max_concurrent_trials=args.max_concurrent, trial_dirname_creator=_trial_dirname,
-        reuse_actors=True)
+        reuse_actors=True, search_alg=search_alg(plan), num_samples=len(plan.todo))
     return tune.Tuner(trainable, param_space=param_space(plan), tune_config=tune_config,
                       run_config=run_config)
+
+
+def callbacks(plan: SweepPlan, args: argparse.Namespace) -> list:
+    """The driver's progress line and ETA, and the trackers asked for (--mlflow, --wandb)."""
+    from sweeps.progress import SweepProgress
+    from sweeps.tracking import tracking_callbacks
+    from trainer.schedule import total_steps
+    configs = {cfg.key(): cfg.to_row() for cfg in plan.cfgs}
+    planned = {cfg.key(): total_steps(cfg) for cfg in plan.todo}
+    return [SweepProgress(plan.grid, planned),
+            *tracking_callbacks(args.mlflow, args.wandb, plan.grid, configs)]
 
 
 def _trial_dirname(trial) -> str:
@@ -161,17 +195,22 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print_dry_run(plan, args.gpus_per_trial)
         return 0
+    check_available(args.mlflow, args.wandb)
     if not plan.todo and not args.resume:
         print(f"grid {plan.grid}: all {len(plan.cfgs)} trials have rows; nothing to train "
               f"(--force retrains)")
     else:
         with lease.hold(plan.results, plan.grid):   # one driver per grid
             print_plan(plan)
+            print(f"curves: tensorboard --logdir {plan.experiment}   (Ray's own hint below names "
+                  f"a temporary copy)")
             connect(args.address)
             grid_result = run_sweep(plan, args)
         if grid_result.errors:
             print(f"{len(grid_result.errors)} trials failed after retries", file=sys.stderr)
     print(summarize(plan))
+    if plan.note:
+        print("\n" + textwrap.fill(plan.note, width=100))
     status, line = plan_status(plan)
     if line:
         print(line, file=sys.stderr)

@@ -10,8 +10,9 @@ of TrialConfigs that Ray Tune runs, one trial per config:
                   weights=parse_weights("cycle=5,identity=5,paired=150"))
 
 Each grid factory takes the dataset, so dataset-specific choices (which label-only sets are
-"far" and "close" in Table 3) live beside the grid. Paper sizes: 256 crop of 286, ngf/ndf 64,
-9 residual blocks, 200 unpaired samples picked by k-medoids (100 for maps), 10 seeds per arm.
+"far" and "close" in Table 3) live beside the grid. Sizes at paper scale: 256 crop of 286,
+ngf/ndf 64, 9 residual blocks (lost from the paper's text: CycleGAN's and the released code's
+defaults); 200 unpaired samples picked by k-medoids (100 for maps), 10 seeds per arm.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
-from trainer.config import ALL, TrialConfig
+from trainer.config import ALL, VARIANTS, TrialConfig
 from trainer.data import dataset_info, dataset_names
 
 SEEDS = tuple(range(10))      # the paper averages 10 runs per arm (Tables 1, 8)
@@ -29,8 +30,13 @@ POOL = 200                    # unpaired samples chosen by k-medoids (Cityscapes
 MAPS_POOL = 100               # unpaired samples for maps (section 4.2.3)
 SELECTORS = ("random", "kmedoids")
 SCIENCE_SELECTORS = ("random", "kmedoids", "kcenter", "typiclust")   # all of trainer.selection
-PAPER_SIZES = dict(image_size=256, load_size=286, ngf=64, ndf=64, n_blocks=9)
+PAPER_SIZES = dict(image_size=256, load_size=286, ngf=64, ndf=64, n_blocks=9)  # CycleGAN's
+# A paper-scale checkpoint is 418 MB (docs/real-data.md): one every 5,000 steps (~5 min of an
+# H200 for a trial alone, ~20 with four sharing it) bounds what a reclaimed spot worker loses
+PAPER_RUNTIME = dict(checkpoint_every=5000)
+PAPER_BASE = {**PAPER_SIZES, **PAPER_RUNTIME}
 TINY_SIZES = dict(image_size=32, load_size=36, ngf=8, ndf=8, n_blocks=2)   # 2 CPU cores
+GPU_SIZES = dict(image_size=64, load_size=72, ngf=32, ndf=32, n_blocks=6)   # one GPU, minutes
 
 WEIGHT_FIELDS = {"adv": "lambda_adv", "cycle": "lambda_cycle", "identity": "lambda_identity",
                  "paired": "lambda_paired"}
@@ -56,6 +62,7 @@ class Grid:
     description: str
     base: Mapping[str, object]   # TrialConfig fields shared by every trial (dataset excluded)
     arms: tuple[Arm, ...]
+    note: str = ""               # printed after the grid's tables: what its size can show
 
 
 _GRIDS: dict[str, Callable[[str], Grid]] = {}
@@ -166,31 +173,45 @@ def _hybrid(budgets=BUDGETS, selectors=("kmedoids",), seeds=SEEDS, label="hybrid
                {"paired_budget": budgets, "selection": selectors, "seed": seeds})
 
 
-def _unpaired_only(pool: int, seeds=SEEDS, pool_selectors=("kmedoids",)) -> Arm:
-    return Arm("unpaired-only", {"mode": "unpaired", "paired_budget": 0, "unpaired": pool},
+def _unpaired_only(pool: int, seeds=SEEDS, pool_selectors=("kmedoids",),
+                   label="unpaired-only") -> Arm:
+    return Arm(label, {"mode": "unpaired", "paired_budget": 0, "unpaired": pool},
                {"pool_selection": pool_selectors, "seed": seeds})
 
 
-def _all_pairs(pool: int, seeds=(0,)) -> Arm:
-    """Every sample of the pool paired (pool = ALL: the whole training split, pix2pix)."""
-    return Arm("all-pairs", {"mode": "paired", "paired_budget": ALL, "unpaired": pool},
+def _all_pairs(pool: int, seeds=(0,), label="all-pairs") -> Arm:
+    """Every sample of the pool paired, fewpair's ResNet generator (pool = ALL: the whole
+    training split — beside, not instead of, the paper's pix2pix row)."""
+    return Arm(label, {"mode": "paired", "paired_budget": ALL, "unpaired": pool},
                {"seed": seeds})
 
 
+def _full_supervision(seeds=(0,)) -> tuple[Arm, ...]:
+    """The paper's fully supervised rows are pix2pix (U-Net, conditional PatchGAN, vanilla GAN,
+    lambda_L1 100) on every training pair; the same pairs through the ResNet stay as a row of
+    their own."""
+    pix2pix = Arm("pix2pix (all pairs)", {"mode": "paired", "paired_budget": ALL,
+                                          "unpaired": ALL, "arch": "pix2pix"}, {"seed": seeds})
+    return pix2pix, _all_pairs(ALL, seeds, label="all-pairs (resnet)")
+
+
 def _hybrid_table(grid_name: str, dataset: str, direction: str, description: str) -> Grid:
-    """Tables 2 and 9: 200 unpaired (k-medoids, and random for the "200 (ours)" comparison) +
-    0/1/5/10/20/40 pairs, balanced; unbalanced at 20; ten random single pairs; paired-only on
-    the 200; CycleGAN and pix2pix on the whole split."""
+    """Tables 2 and 9: 200 k-medoids unpaired + 0/1/5/10/20/40 pairs, balanced; unbalanced at
+    20; random single pairs (the paper gives no count; 10 seeds here); paired-only on the 200;
+    CycleGAN and pix2pix on the whole split. Extension, not a row of the paper: unpaired-only
+    on a random pool of 200 (the paper chose its 200 by k-medoids only)."""
     arms = (
         _hybrid(),
         _hybrid(budgets=(20,), label="unbalanced", balance=False),
         _hybrid(budgets=(1,), selectors=("random",), label="random single pair"),
-        _unpaired_only(POOL, pool_selectors=SELECTORS),
+        _unpaired_only(POOL),
+        _unpaired_only(POOL, pool_selectors=("random",),
+                       label="unpaired-only, random pool (extension)"),
         _all_pairs(POOL, seeds=SEEDS),
         _unpaired_only(ALL, seeds=(0,)),
-        _all_pairs(ALL),
+        *_full_supervision(),
     )
-    return Grid(grid_name, dataset, description, {**PAPER_SIZES, "direction": direction}, arms)
+    return Grid(grid_name, dataset, description, {**PAPER_BASE, "direction": direction}, arms)
 
 
 # --- the grids --------------------------------------------------------------------------------
@@ -204,7 +225,18 @@ def demo(dataset: str) -> Grid:
             "checkpoint_every": 150}
     arms = (_hybrid(budgets=(1, 5), selectors=SELECTORS, seeds=seeds),
             _unpaired_only(40, seeds=seeds), _all_pairs(40, seeds=seeds))
-    return Grid("demo", dataset, demo.__doc__ or "", base, arms)
+    return Grid("demo", dataset, demo.__doc__ or "", base, arms, note=DEMO_NOTE)
+
+
+DEMO_NOTE = (
+    "What this demo can show: the pipeline end to end (selection, hybrid training, evaluation, "
+    "rows, tables, plots) and that pairs help the unpaired-only baseline. What it cannot: the "
+    "selection effect. Three seeds of 300 steps at 32x32 leave a selector's mean within a few "
+    "of random's standard deviations either way (in our runs k-medoids came out 0.3-2.9 random "
+    "std below random): noise at this size. For the paper's questions run the science grid "
+    "(Table 1's selectors x 10 seeds, Table 2's arms; ~26 min on 2 CPU cores): "
+    "python sweeps/run_grid.py --grid science, then python -m analysis results --grid science "
+    "--html science.html")
 
 
 @register("smoke", "toy-streets")
@@ -219,9 +251,9 @@ def smoke(dataset: str) -> Grid:
 @register("table1", "cityscapes")
 def table1(dataset: str) -> Grid:
     """Table 1, photos -> labels, paired only: 1/5/10/20/40 pairs x random/k-medoids x 10 seeds
-    (inside the k-medoids pool of 200), plus every training pair."""
-    arms = (_paired_only(), _all_pairs(ALL))
-    return Grid("table1", dataset, table1.__doc__ or "", {**PAPER_SIZES, "unpaired": POOL}, arms)
+    (inside the k-medoids pool of 200), plus every training pair (pix2pix, and the ResNet)."""
+    arms = (_paired_only(), *_full_supervision())
+    return Grid("table1", dataset, table1.__doc__ or "", {**PAPER_BASE, "unpaired": POOL}, arms)
 
 
 @register("table2", "cityscapes")
@@ -245,17 +277,18 @@ def table3(dataset: str) -> Grid:
             _hybrid(label="far labels", unpaired_labels=labels["far"]),
             _hybrid(label="close labels", unpaired_labels=labels["close"]),
             _hybrid(label="same labels"))
-    return Grid("table3", dataset, table3.__doc__ or "", {**PAPER_SIZES, "unpaired": POOL}, arms)
+    return Grid("table3", dataset, table3.__doc__ or "", {**PAPER_BASE, "unpaired": POOL}, arms)
 
 
 @register("table4", "pix2pix")
 def table4(dataset: str) -> Grid:
     """Table 4, aerial -> maps: 100 unpaired + 0/1/5/10/20 k-medoids pairs, paired-only on the
-    100, CycleGAN and pix2pix on the full 1096."""
+    100, CycleGAN and pix2pix on the full 1096 (and the ResNet on all pairs)."""
     arms = (_hybrid(budgets=(1, 5, 10, 20)), _unpaired_only(MAPS_POOL),
-            _all_pairs(MAPS_POOL, SEEDS), _unpaired_only(ALL, seeds=(0,)), _all_pairs(ALL))
+            _all_pairs(MAPS_POOL, SEEDS), _unpaired_only(ALL, seeds=(0,)),
+            *_full_supervision())
     return Grid("table4", dataset, table4.__doc__ or "",
-                {**PAPER_SIZES, "unpaired": MAPS_POOL}, arms)
+                {**PAPER_BASE, "unpaired": MAPS_POOL}, arms)
 
 
 @register("table8", "cityscapes")
@@ -278,7 +311,7 @@ def ablation(dataset: str) -> Grid:
     arms = (_hybrid(budgets=(20,), label="full"),
             _hybrid(budgets=(20,), label="without cycle", lambda_cycle=0.0),
             _hybrid(budgets=(20,), label="without identity", lambda_identity=0.0))
-    return Grid("ablation", dataset, ablation.__doc__ or "", {**PAPER_SIZES, "unpaired": POOL},
+    return Grid("ablation", dataset, ablation.__doc__ or "", {**PAPER_BASE, "unpaired": POOL},
                 arms)
 
 
@@ -300,3 +333,36 @@ def science(dataset: str) -> Grid:
             _hybrid(budgets=(1, 5), seeds=hybrid_seeds),
             _hybrid(budgets=(1, 5), seeds=hybrid_seeds, label="unbalanced", balance=False))
     return Grid("science", dataset, science.__doc__ or "", base, arms)
+
+
+@register("fidelity", "toy-streets")
+def fidelity(dataset: str) -> Grid:
+    """Does the authors' released step (no cycle gradient, D first, C(real) from past reals,
+    pairs then unpaired samples without replication) train to another result than the paper's
+    text? Hybrid, 100 k-medoids unpaired + 1 and 5 k-medoids pairs x 5 seeds: the paper's step,
+    the released step, and the paper's step on the released epochs (which separates the step
+    from the epochs). 400 steps of 32x32, the whole val split scored: 30 trials."""
+    base = {**TINY_SIZES, "unpaired": 100, "steps": 400, "eval_limit": 0, "report_every": 100,
+            "checkpoint_every": 0}
+    arms = (*(_hybrid(budgets=(1, 5), seeds=SEEDS[:5], label=f"{variant} step",
+                      variant=variant) for variant in VARIANTS),
+            _hybrid(budgets=(1, 5), seeds=SEEDS[:5], label="paper step, released epochs",
+                    mix="alternate", balance=False))
+    return Grid("fidelity", dataset, fidelity.__doc__ or "", base, arms)
+
+
+@register("science-gpu", "toy-streets")
+def science_gpu(dataset: str) -> Grid:
+    """The science grid at GPU scale: 64x64, ngf 32, 6 blocks, 1,200 steps. Table 1's shape
+    (1 and 5 pairs x the four selectors x 10 seeds, paired only, inside a k-medoids pool of
+    200) and Table 2's hybrid arms (that pool unpaired, + 1 and 5 k-medoids pairs, x 3 seeds;
+    the unbalanced arm is left out to fit). 89 trials, estimated ~10 min on one H200 from the
+    rate of 16 processes of such trials (~206 trial-steps/s paired-only, a hybrid step ~2.5x a
+    paired one); not yet run on a GPU."""
+    hybrid_seeds = SEEDS[:3]
+    base = {**GPU_SIZES, "unpaired": POOL, "steps": 1200, "eval_limit": 0,
+            "report_every": 300, "checkpoint_every": 0}
+    arms = (_paired_only(budgets=(1, 5), selectors=SCIENCE_SELECTORS),
+            _unpaired_only(POOL, seeds=hybrid_seeds),
+            _hybrid(budgets=(1, 5), seeds=hybrid_seeds))
+    return Grid("science-gpu", dataset, science_gpu.__doc__ or "", base, arms)

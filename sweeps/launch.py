@@ -11,7 +11,10 @@ from sweeps.grids import GridError
 from trainer.config import TrialConfig
 
 RAY_DIR = "_ray"         # Tune's state under the results root; the leading "_" keeps readers out
-KEEP_CHECKPOINTS = 2     # per trial in storage: the latest, and one before it in case it is torn
+KEEP_CHECKPOINTS = 1     # per trial in storage: 418 MB each at the paper's scale (docs/real-
+                         # data.md); Tune drops the older one once the new one is stored
+FORWARDED_ENV = ("FEWPAIR_CACHE", "FEWPAIR_RESNET50_WEIGHTS")   # paths trials and selection
+                                                                # tasks read on every node
 AUTOSCALER_CONFIG = "~/ray_bootstrap_config.yaml"   # written on the head node by `ray up`
 
 # --- the cluster ------------------------------------------------------------------------------
@@ -20,13 +23,21 @@ def connect(address: str | None) -> None:
     import ray
     if ray.is_initialized():
         return
-    if os.environ.get("FEWPAIR_CACHE"):   # workers start in their trial folders, not here
-        os.environ["FEWPAIR_CACHE"] = absolute(os.environ["FEWPAIR_CACHE"])
-    if address:   # workers of a joined cluster do not inherit this shell: pass the cache on
-        env = {k: os.environ[k] for k in ("FEWPAIR_CACHE",) if k in os.environ}
+    for name in FORWARDED_ENV:   # workers start in their trial folders, not here
+        if os.environ.get(name):
+            os.environ[name] = absolute(os.environ[name])
+    if address:   # workers of a joined cluster do not inherit this shell: pass the paths on
+        env = forwarded_env()
         ray.init(address=address, runtime_env={"env_vars": env} if env else None)
     else:         # a local Ray; its workers inherit this environment
         ray.init(include_dashboard=False)
+
+
+def forwarded_env() -> dict[str, str]:
+    """The cache and the ResNet50 weights as this driver sees them (absolute), for the
+    runtime_env of a joined cluster's workers (a node's own setting, e.g. cluster.yaml's, is
+    overridden by the driver's only where the driver sets one)."""
+    return {name: absolute(os.environ[name]) for name in FORWARDED_ENV if os.environ.get(name)}
 
 
 def largest_node(resource: str) -> float:

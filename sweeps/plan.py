@@ -3,13 +3,16 @@ which trial key is which config, and the --dry-run GPU-hour estimate."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 
 import pandas as pd
 
 from sweeps import results
 from sweeps.cli_args import absolute, check_args
-from sweeps.grids import expand, get_grid, parse_labels_roots, parse_weights, varying_fields
+from sweeps.custom import customise, load_grid_file, parse_sets
+from sweeps.grids import (Grid, GridError, expand, get_grid, parse_labels_roots, parse_weights,
+                          varying_fields)
 from sweeps.launch import RAY_DIR
 from trainer.config import TrialConfig
 from trainer.data import dataset_info
@@ -29,6 +32,7 @@ class SweepPlan:
     cfgs: list[TrialConfig]    # every trial of the grid
     todo: list[TrialConfig]    # the ones to train now
     columns: list[str]         # fields that vary across the grid
+    note: str = ""             # the grid's own caveat, printed at the end
 
     @property
     def experiment(self) -> str:
@@ -36,17 +40,28 @@ class SweepPlan:
 
 def plan_sweep(args: argparse.Namespace) -> SweepPlan:
     check_args(args)
-    grid = get_grid(args.grid, args.dataset)
+    grid = _grid(args)
     dataset_info(grid.dataset)   # an unknown dataset fails here, listing the valid ones
     weights = parse_weights(args.weights) if args.weights else None
     labels_roots = {name: absolute(path)
                     for name, path in parse_labels_roots(args.labels_root, grid).items()}
     cfgs = expand(grid, data_root=absolute(args.data_root), weights=weights,
                   labels_roots=labels_roots)
+    cfgs = customise(cfgs, parse_sets(args.set), args.seeds, args.export)
     root = results.resolve_root(args.storage)
     done = set() if args.force else results.done_keys(root, grid.name, cfgs)
     todo = [cfg for cfg in cfgs if cfg.key() not in done]
-    return SweepPlan(grid.name, root, cfgs, todo, varying_fields(cfgs) or ["seed"])
+    return SweepPlan(grid.name, root, cfgs, todo, varying_fields(cfgs) or ["seed"], grid.note)
+
+
+def _grid(args: argparse.Namespace) -> Grid:
+    """The registered grid --grid names, or the one --grid-file describes, on --dataset."""
+    if not args.grid_file:
+        return get_grid(args.grid or "demo", args.dataset)
+    if args.grid:
+        raise GridError("give --grid or --grid-file, not both")
+    grid = load_grid_file(args.grid_file)
+    return dataclasses.replace(grid, dataset=args.dataset) if args.dataset else grid
 
 
 def plan_table(plan: SweepPlan) -> pd.DataFrame:

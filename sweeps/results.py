@@ -1,6 +1,10 @@
 """One atomic Parquet row per trial ("Results row" in docs/contracts.md).
 
-Layout: `<results>/<grid>/dataset=<name>/<trial_key>.parquet`. A row is written to a hidden
+Layout: `<results>/<grid>/dataset=<name>/<trial_key>.parquet`, Hive-partitioned: the `dataset`
+column lives in the folder name only, never inside the file, so that stock readers
+(`pd.read_parquet(<results>/<grid>)`, `pyarrow.dataset.dataset(<results>, partitioning="hive")`)
+see one `dataset` column instead of a file column clashing with a partition one. A row is
+written to a hidden
 temporary name in the same folder and then moved over the final name, so a reader never sees a
 half-written file and concurrent writers of one key leave exactly one whole file. `<results>` is
 a local folder or any URI pyarrow understands (`s3://bucket/prefix`); on S3 the final object
@@ -25,6 +29,7 @@ from trainer.config import TrialConfig
 
 STATUSES = ("ok", "failed", "stopped")   # a trial's outcome, the `status` column
 HIDDEN_PREFIXES = (".", "_")             # temporary rows, Ray's `_ray/` state: never read as rows
+PARTITION = "dataset"                    # the column held in the `dataset=<name>` folder name
 ROW_COLUMNS = ("trial_key", "grid", "status", "error", "code_version", "started_at",
                "finished_at")        # what the sweep adds to the config and result columns
 
@@ -93,9 +98,23 @@ def make_row(cfg: TrialConfig, grid: str, status: str, *, result: dict | None = 
 
 
 def write_row(path: str, row: dict[str, object]) -> str:
-    """Write one row to a hidden temporary name beside `path`, then move it over `path`."""
-    table = pa.Table.from_pylist([row])
+    """Write one row to a hidden temporary name beside `path`, then move it over `path`.
+    The partition column stays in the folder name; a column that is None here (`error` of an
+    ok row, an unset `data_root`) is typed string, so ok and failed rows share its type."""
+    values = {k: v for k, v in row.items() if k != PARTITION}
+    table = pa.Table.from_pylist([values])
+    schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f
+                        for f in table.schema])
+    table = table.cast(schema)
     return _publish(path, lambda out: pq.write_table(table, out))
+
+
+def _partition_of(path: str) -> str | None:
+    """The `<name>` of the `dataset=<name>` folder in a row's path, if any."""
+    for part in reversed(path.split("/")[:-1]):
+        if part.startswith(PARTITION + "="):
+            return part[len(PARTITION) + 1:]
+    return None
 
 
 def copy_file(source: str, path: str) -> str:
@@ -158,7 +177,11 @@ def read_row(path: str, columns: tuple[str, ...] | None = None) -> dict[str, obj
         table = pq.read_table(local, columns=names, filesystem=fs)
     except (pa.ArrowInvalid, OSError) as err:
         raise _unreadable(path, err) from None
-    return {name: table.column(name)[0].as_py() for name in names}
+    row = {name: table.column(name)[0].as_py() for name in names}
+    dataset = _partition_of(local)
+    if dataset is not None and (columns is None or PARTITION in columns):
+        row.setdefault(PARTITION, dataset)
+    return row
 
 
 def done_keys(results: str, grid: str, cfgs: list[TrialConfig]) -> set[str]:
@@ -188,8 +211,17 @@ def read_rows(results: str, grid: str | None = None) -> pd.DataFrame:
     files = row_files(results, grid)
     if not files:
         return pd.DataFrame()
-    tables = [pq.read_table(f, filesystem=fs) for f in files]
+    tables = [_with_partition(pq.read_table(f, filesystem=fs), f) for f in files]
     return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+
+
+def _with_partition(table: pa.Table, path: str) -> pa.Table:
+    """The `dataset` column from the folder name (rows written before it left the file keep
+    their own)."""
+    dataset = _partition_of(path)
+    if dataset is None or PARTITION in table.column_names:
+        return table
+    return table.append_column(PARTITION, pa.array([dataset] * table.num_rows, pa.string()))
 
 
 # --- provenance -------------------------------------------------------------------------------

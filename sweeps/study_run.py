@@ -9,13 +9,15 @@ import sys
 
 import pandas as pd
 
+from analysis.cli import DefaultsFormatter
 from sweeps import lease, results
-from sweeps.cli_args import add_cluster_arguments
+from sweeps.cli_args import add_cluster_arguments, add_tracking_arguments
 from sweeps.grids import WEIGHT_FIELDS
 from sweeps.journal_file import finish_from_rows
 from sweeps.launch import KEEP_CHECKPOINTS, RAY_DIR, connect, prepare_manifests, trial_resources
 from sweeps.study import (ADV_RANGE, HALVING, JOURNAL, RUNGS, SEARCH, USER_ERRORS, VAL_LIMIT,
                           Study, journal_storage, open_study, trial_config)
+from sweeps.tracking import check_available, tracking_callbacks
 from trainer.config import VAL_SCORE, TrialConfig
 from trainer.losses import GAN_LOSSES
 from trainer.schedule import total_steps
@@ -24,7 +26,7 @@ DESCRIPTION = "Tune the loss weights with Optuna on the sweep's cluster; one Par
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=DESCRIPTION)
+    p = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=DefaultsFormatter)
     p.add_argument("--dataset", help="dataset to tune on (default toy-streets)")
     p.add_argument("--grid", help="grid whose sizes, steps and pool the trials share, and that "
                    "the printed command runs (default demo)")
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="results root: a folder or s3://...")
     p.add_argument("--resume", action="store_true", help="continue this study's killed run")
     add_cluster_arguments(p)
+    add_tracking_arguments(p)
     return p
 
 
@@ -92,7 +95,9 @@ def make_tuner(study: Study, trainable, args: argparse.Namespace):
         name=study.grid_name, storage_path=f"{study.results.rstrip('/')}/{RAY_DIR}",
         verbose=1, stop=FinishedInJournal(storage, study.name),   # reruns after a resume
         failure_config=tune.FailureConfig(max_failures=args.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS))
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
+        callbacks=tracking_callbacks(args.mlflow, args.wandb, study.grid_name, {},
+                                     base=study.base.to_row()))
     return tune.Tuner(trainable, param_space=param_space(study.setup), tune_config=tune_config,
                       run_config=run_config)
 
@@ -215,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         study = open_study(args)
+        check_available(args.mlflow, args.wandb)
         with lease.hold(study.results, study.grid_name):   # one driver per study
             finish_finished(study)
             connect(args.address)

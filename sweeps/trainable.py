@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ray import tune
+from ray.tune.result import TIMESTEPS_TOTAL
 
 from sweeps import results
 from sweeps.lease import pid_alive
@@ -79,7 +80,8 @@ def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
         tune.report({ROW_WRITTEN: 1, TRIAL_FAILED: 1, "val_score": math.nan})   # metric check
         return
     headline = {k: outcome[k] for k in HEADLINE if isinstance(outcome.get(k), (int, float))}
-    tune.report({**headline, ROW_WRITTEN: 1, "skipped": 0})
+    tune.report({**headline, TIMESTEPS_TOTAL: int(outcome["steps_done"]), ROW_WRITTEN: 1,
+                 "skipped": 0})
 
 
 def _limit_threads(cpus: float) -> None:
@@ -141,9 +143,12 @@ def _write(path: str, cfg: TrialConfig, grid: str, status: str, **fields) -> Non
 
 
 def report_to_tune(metrics: dict, checkpoint_dir: str | None) -> None:
-    """The `report` callback of trainer.train: metrics, plus the checkpoint just written."""
+    """The `report` callback of trainer.train: metrics, plus the checkpoint just written.
+    The trial's step is also `timesteps_total`, the x-axis Ray's TensorBoard logger plots
+    (otherwise it plots against the number of reports)."""
     checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-    tune.report(_scalars(metrics), checkpoint=checkpoint)
+    step = {TIMESTEPS_TOTAL: int(metrics["step"])} if "step" in metrics else {}
+    tune.report({**_scalars(metrics), **step}, checkpoint=checkpoint)
 
 
 def _restore_checkpoint(workdir: str) -> None:

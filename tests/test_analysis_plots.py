@@ -85,3 +85,16 @@ def test_one_plot_per_dataset_when_several(tmp_path):
 def test_plot_into_a_missing_folder_is_an_error(paper_results, tmp_path):
     with pytest.raises(AnalysisError, match="no such folder"):
         plot_budget_curves(paper_results, tmp_path / "nope" / "c.png")
+
+
+def test_without_a_paired_budget_sweep_the_seed_plot_has_no_empty_panel(tmp_path):
+    """The demo's shape again: only the hybrid panel is drawn, never a 'no rows' one."""
+    rows = [make_row(seg(px), mode="hybrid", unpaired=40, paired_budget=1, seed=seed)
+            for seed, px in enumerate((.3, .5))]
+    rows.append(make_row(seg(.2), mode="unpaired", unpaired=40, paired_budget=0))
+    for row in rows:
+        write_row(tmp_path / "res", row)
+    fig = plot_seed_distributions(load_results(tmp_path / "res"), tmp_path / "s.png")
+    (only,) = fig.axes
+    assert only.get_title() == "hybrid" and not only.texts
+    assert sorted(only.collections[0].get_offsets()[:, 1]) == pytest.approx([.3, .5])

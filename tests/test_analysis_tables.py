@@ -76,7 +76,7 @@ def test_table_2_layout_follows_the_paper(paper_results):
     assert paper == [.830, .570, .588, .697, .768, .759, .878]
     notes = cells["paper_note"].tolist()
     assert [bool(n) for n in notes] == [False, False, True, False, False, True, False]
-    assert "random single" in notes[2] and "unbalanced" in notes[5]
+    assert "random" in notes[2] and "no count" in notes[2] and "unbalanced" in notes[5]
 
 
 def test_table_3_unpaired_labels(paper_results):
@@ -186,7 +186,7 @@ def test_paper_numbers_are_rows_of_the_extracted_text():
             if stds:
                 candidates = [f"{means[0]:.3f} {stds[0]:.3f}"]
             assert any(c in text for c in candidates), (table_id, row.axes, candidates)
-            assert row.source == PAPER or table_id in ("2", "9")
+            assert row.source == PAPER or table_id in ("2", "6", "9")
 
 
 def test_sweeps_table_grids_land_in_their_tables(tmp_path):
@@ -235,3 +235,23 @@ def test_planned_trials_set_each_cells_expected_seeds(tmp_path):
     union = _only(build_table("2", res))
     assert sorted((r.n_paired, r.seed) for r in union.missing.itertuples()) == [
         (ALL, 1), (ALL, 2), (1, 2)]
+
+
+def test_variant_and_arch_are_named_and_older_rows_read_as_the_defaults(tmp_path):
+    """The released step's rows differ from the paper's in `balanced` too; the table still says
+    which step made each; a row written before `variant` / `arch` existed reads as paper /
+    resnet; the paper's pix2pix number goes to the pix2pix row only."""
+    old = make_row(seg(.4), unpaired=8, paired_budget=1, seed=0)
+    del old["variant"], old["arch"]
+    write_rows(tmp_path, [old, make_row(seg(.2), unpaired=8, paired_budget=1, seed=0,
+                                        variant="released")])
+    two = _only(build_table("2", load_results(tmp_path)))
+    assert "variant" in two.axes and "arch" not in two.axes
+    assert two.cells.set_index("variant")["pixel_acc.mean"].to_dict() == pytest.approx(
+        {"paper": .4, "released": .2})
+    full = [make_row(seg(v), mode="paired", paired_budget=-1, unpaired=-1, seed=0, arch=arch,
+                     image_size=64, load_size=72) for v, arch in ((.9, "pix2pix"), (.8, "resnet"))]
+    write_rows(tmp_path / "full", full)
+    one = _only(build_table("1", load_results(tmp_path / "full")))
+    paper = one.cells.set_index("arch")["pixel_acc.paper"]
+    assert paper["pix2pix"] == .878 and paper.isna()["resnet"]

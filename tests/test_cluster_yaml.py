@@ -119,3 +119,18 @@ def test_onprem_ports_are_fixed_and_each_is_in_the_firewall_table():
         if flag not in ("min-worker", "max-worker"):
             assert re.search(rf"^\| [^|]*\b{port}\b", table, re.M), (flag, port)
     assert f"| {ports['min-worker']}-{ports['max-worker']} |" in table
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_ray_process_gets_the_cache_and_the_resnet_weights(name):
+    """Trials run the paper's extractor and read the cache on workers: both variables must
+    reach every node's Ray processes (the docker environment, or each `ray start`)."""
+    config = load(name)
+    if "docker" in config:
+        places = [" ".join(config["docker"]["run_options"])]
+    else:
+        places = [commands(config, "head_start_ray_commands"),
+                  commands(config, "worker_start_ray_commands")]
+    for text in places:
+        for variable in ("FEWPAIR_CACHE", "FEWPAIR_RESNET50_WEIGHTS"):
+            assert re.search(rf"{variable}=/mnt/fewpair/\S+", text), (name, variable)

@@ -347,3 +347,14 @@ def test_a_second_driver_is_refused_and_a_killed_one_is_resumed(ray_session, sma
     assert (rows["status"] == "ok").all() and len(rows) == 3
     assert {f: os.stat(f).st_mtime_ns for f in kept} == kept   # finished trials not retrained
     assert not lease.exists()
+
+
+def test_the_progress_line_counts_a_trial_failed_for_good_as_failed():
+    from types import SimpleNamespace
+    from sweeps.progress import SweepProgress
+    progress = SweepProgress("g", {"a": 4, "b": 4}, out=lambda line: None, every_s=1e9)
+    for key, last in (("a", {TRIAL_FAILED: 1, "val_score": math.nan}), ("b", {})):
+        trial = SimpleNamespace(config={"trial_key": key}, last_result=last)
+        progress.on_trial_start(0, [], trial)
+        progress.on_trial_complete(0, [], trial)
+    assert progress.line(1.0).startswith("sweep g: 1/2 trials done, 0 running, 1 failed")

@@ -18,9 +18,17 @@ def test_paper_scale_parameter_counts():
     assert count_parameters(build_discriminator("patchgan", ndf=64)) == REFERENCE_PATCHGAN_PARAMS
 
 
+TINY_KWARGS = {"resnet": dict(ngf=8, n_blocks=2), "unet": dict(ngf=8, depth=5)}
+INPUT_CHANNELS = {"patchgan": 3, "patchgan-conditional": 6}   # conditional: concat(x, y)
+
+
+def test_tiny_settings_cover_every_registered_network():
+    assert set(TINY_KWARGS) == set(GENERATORS) and set(INPUT_CHANNELS) == set(DISCRIMINATORS)
+
+
 @pytest.mark.parametrize("name", sorted(GENERATORS))
 def test_every_generator_keeps_shape_and_range(name):
-    net = build_generator(name, torch.Generator().manual_seed(0), ngf=8, n_blocks=2)
+    net = build_generator(name, torch.Generator().manual_seed(0), **TINY_KWARGS[name])
     x = torch.rand(2, 3, 32, 64) * 2 - 1
     out = net(x)
     assert out.shape == (2, 3, 32, 64)
@@ -31,8 +39,9 @@ def test_every_generator_keeps_shape_and_range(name):
 @pytest.mark.parametrize("name", sorted(DISCRIMINATORS))
 def test_every_discriminator_gives_a_patch_map(name):
     net = build_discriminator(name, torch.Generator().manual_seed(0), ndf=8)
-    assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 1, 2, 2)
-    assert net(torch.zeros(1, 3, 64, 32)).shape == (1, 1, 6, 2)
+    channels = INPUT_CHANNELS[name]
+    assert net(torch.rand(2, channels, 32, 32)).shape == (2, 1, 2, 2)
+    assert net(torch.rand(2, channels, 64, 32)).shape == (2, 1, 6, 2)
 
 
 def test_patchgan_receptive_field_is_70_pixels():
@@ -70,7 +79,8 @@ def test_instance_norm_makes_a_batch_equal_its_samples():
 
 
 def test_unknown_network_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"unknown generator 'unet' \(valid: resnet\)"):
-        build_generator("unet")
-    with pytest.raises(ValueError, match=r"unknown discriminator 'pixel' \(valid: patchgan\)"):
+    with pytest.raises(ValueError, match=r"unknown generator 'vgg' \(valid: resnet, unet\)"):
+        build_generator("vgg")
+    with pytest.raises(ValueError, match=r"unknown discriminator 'pixel' \(valid: patchgan, "
+                                         r"patchgan-conditional\)"):
         build_discriminator("pixel")

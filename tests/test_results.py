@@ -132,3 +132,38 @@ def test_forty_writers_of_one_key_leave_one_whole_row(tmp_path):
     assert os.listdir(folder) == [f"{TrialConfig(seed=5).key()}.parquet"]
     frame = results.read_rows(root, "g")
     assert len(frame) == 1 and frame["pixel_acc"].iloc[0] in {i / 100 for i in range(40)}
+
+
+def test_stock_parquet_readers_see_one_dataset_column(tmp_path):
+    """pandas on a grid's folder and pyarrow.dataset on the whole results root read the rows as
+    they are (the dataset from the `dataset=` folder, never a clashing file column), beside the
+    `_samples/` PNGs and Ray's `_ray/` state; the sweeps' own reader agrees."""
+    import pyarrow.dataset as ds
+    root = str(tmp_path)
+    streets = [TrialConfig(seed=s) for s in range(3)]
+    maps = TrialConfig(dataset="toy-maps", seed=0)
+    for cfg in streets[:2]:
+        results.write_row(results.row_path(root, "g", cfg), _ok_row(cfg, acc=0.25 * (cfg.seed + 1)))
+    results.write_row(results.row_path(root, "g", streets[2]), _failed_row(streets[2]))
+    results.write_row(results.row_path(root, "h", maps), _ok_row(maps, grid="h"))
+    (tmp_path / "g" / "_samples").mkdir()
+    (tmp_path / "g" / "_samples" / "x.png").write_bytes(b"\x89PNG not a row")
+    (tmp_path / "_ray" / "g").mkdir(parents=True)
+    (tmp_path / "_ray" / "g" / "experiment_state.json").write_text("{}")
+
+    grid = pd.read_parquet(tmp_path / "g").set_index("seed").sort_index()
+    assert list(grid["dataset"].astype(str)) == ["toy-streets"] * 3
+    assert list(grid["status"]) == ["ok", "ok", "failed"]
+    table = ds.dataset(root, format="parquet", partitioning="hive").to_table()
+    frame = table.to_pandas().set_index("trial_key")
+    assert table.schema.field("dataset").type == "string" and len(frame) == 4
+    assert frame.loc[maps.key(), "dataset"] == "toy-maps"
+    assert frame.loc[streets[2].key(), "error"] == "RuntimeError: loss is nan at step 3"
+    ours = results.read_rows(root).set_index("trial_key")
+    assert ours.loc[maps.key(), "dataset"] == "toy-maps"
+    assert ours.loc[streets[1].key(), "pixel_acc"] == 0.5
+    assert results.read_row(results.row_path(root, "h", maps))["dataset"] == "toy-maps"
+    from analysis import load_results
+    loaded = load_results(root)
+    assert sorted(loaded.ok["dataset"]) == ["toy-maps", "toy-streets", "toy-streets"]
+    assert list(loaded.failed["trial_key"]) == [streets[2].key()]

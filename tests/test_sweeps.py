@@ -8,6 +8,7 @@ import re
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from ray import cloudpickle
 
@@ -29,15 +30,23 @@ def row_mtimes(root: Path) -> dict[str, int]:
 def test_smoke_grid_writes_one_row_per_trial_then_a_rerun_trains_nothing(
         ray_session, small_streets, tmp_path, capsys):
     argv = ["--grid", "smoke", "--data-root", small_streets, "--storage", str(tmp_path),
-            "--gpus-per-trial", "0.5"]
+            "--gpus-per-trial", "0.5", "--export", str(tmp_path / "export")]
     assert run_grid.main(argv) == 0
     out = capsys.readouterr().out
     assert "trials ask for 0 GPUs, not 0.5" in out          # no GPU here: no endless wait
+    assert "sweep smoke: 3/3 trials done, 0 running, 0 failed · 12/12 steps (100%)" in out
+    assert f"curves: tensorboard --logdir {tmp_path}/_ray/smoke" in out
+    from trainer.data import open_split
+    from trainer.evaluate import EXPORT_SUFFIX
+    stems = open_split("toy-streets", "val", small_streets).stems[:2]    # eval_limit 2
+    for cfg in SMOKE:                                     # the official export, per trial
+        exported = sorted(p.name for p in (tmp_path / "export" / cfg.key()).iterdir())
+        assert exported == sorted(stem + EXPORT_SUFFIX for stem in stems)
     rows = results.read_rows(str(tmp_path), "smoke").set_index("trial_key")
     assert sorted(rows.index) == sorted(c.key() for c in SMOKE)
     for cfg in SMOKE:
         row = rows.loc[cfg.key()]
-        assert row["status"] == "ok" and row["error"] is None and row["grid"] == "smoke"
+        assert row["status"] == "ok" and pd.isna(row["error"]) and row["grid"] == "smoke"
         assert (row["mode"], row["paired_budget"], row["selection"], row["seed"]) == \
             (cfg.mode, cfg.paired_budget, cfg.selection, cfg.seed)
         assert row["data_root"] == small_streets

@@ -27,11 +27,12 @@ def test_every_grid_expands_to_distinct_valid_trials(name):
 
 def test_table1_is_budgets_by_selectors_by_ten_seeds_plus_all_pairs():
     cfgs = grids.expand(grids.get_grid("table1"))
-    assert len(cfgs) == 5 * 2 * 10 + 1
+    assert len(cfgs) == 5 * 2 * 10 + 2
     sweep = Counter((c.paired_budget, c.selection) for c in cfgs if c.paired_budget > 0)
     assert sweep == {(b, s): 10 for b in (1, 5, 10, 20, 40) for s in ("random", "kmedoids")}
-    everything = [c for c in cfgs if c.paired_budget == -1]
-    assert [(c.mode, c.unpaired) for c in everything] == [("paired", -1)]
+    everything = [c for c in cfgs if c.paired_budget == -1]   # pix2pix, and the ResNet beside it
+    assert [(c.mode, c.unpaired, c.arch) for c in everything] == [("paired", -1, "pix2pix"),
+                                                                  ("paired", -1, "resnet")]
     assert all(c.mode == "paired" and c.image_size == 256 and c.n_blocks == 9 for c in cfgs)
 
 
@@ -42,8 +43,12 @@ def test_table2_has_the_papers_arms():
                       (20, "kmedoids", False): 10, (1, "random", True): 10}
     unpaired = Counter((c.unpaired, c.pool_selection) for c in cfgs if c.mode == "unpaired")
     assert unpaired == {(200, "kmedoids"): 10, (200, "random"): 10, (-1, "kmedoids"): 1}
-    paired = Counter((c.unpaired, c.paired_budget) for c in cfgs if c.mode == "paired")
-    assert paired == {(200, -1): 10, (-1, -1): 1}
+    labels = [arm.label for arm in grids.get_grid("table2").arms]   # random pool: an extension
+    assert "unpaired-only, random pool (extension)" in labels
+    paired = Counter((c.unpaired, c.paired_budget, c.arch) for c in cfgs if c.mode == "paired")
+    assert paired == {(200, -1, "resnet"): 10, (-1, -1, "resnet"): 1, (-1, -1, "pix2pix"): 1}
+    pix2pix = next(c for c in cfgs if c.arch == "pix2pix")
+    assert (pix2pix.gan_loss, pix2pix.lambda_paired, pix2pix.image_pool) == ("vanilla", 100, 0)
     assert {c.direction for c in cfgs} == {"AtoB"}
     assert {c.direction for c in grids.expand(grids.get_grid("table9"))} == {"BtoA"}
 
@@ -77,6 +82,27 @@ def test_demo_is_small_and_has_both_baselines():
     assert Counter(c.mode for c in cfgs) == {"hybrid": 12, "unpaired": 3, "paired": 3}
     sizes = {(c.dataset, c.image_size, c.ngf, c.n_blocks) for c in cfgs}
     assert sizes == {("toy-streets", 32, 8, 2)}
+
+
+def test_fidelity_grid_pairs_the_papers_step_with_the_released_one():
+    cfgs = grids.expand(grids.get_grid("fidelity"))
+    arms = Counter((c.variant, c.paired_budget, c.mix, c.balance) for c in cfgs)
+    assert arms == {(variant, budget, mix, balance): 5 for budget in (1, 5)
+                    for variant, mix, balance in (("paper", "interleave", True),
+                                                  ("released", "alternate", False),
+                                                  ("paper", "alternate", False))}
+    assert {(c.mode, c.selection, c.unpaired, c.steps) for c in cfgs} == {
+        ("hybrid", "kmedoids", 100, 400)}
+
+
+def test_science_gpu_grid_is_the_science_arms_at_gpu_size(capsys):
+    cfgs = grids.expand(grids.get_grid("science-gpu"))
+    paired = Counter((c.paired_budget, c.selection) for c in cfgs if c.mode == "paired")
+    assert paired == {(b, s): 10 for b in (1, 5) for s in grids.SCIENCE_SELECTORS}
+    assert Counter(c.mode for c in cfgs) == {"paired": 80, "unpaired": 3, "hybrid": 6}
+    assert {(c.image_size, c.ngf, c.n_blocks, c.steps) for c in cfgs} == {(64, 32, 6, 1200)}
+    assert run_grid.main(["--grid", "science-gpu", "--dry-run", "--storage", "unused"]) == 0
+    assert "grid science-gpu: 89 trials, 89 to run" in capsys.readouterr().out
 
 
 def test_weights_override_the_lambdas_but_the_ablation_keeps_its_zeros():
@@ -126,7 +152,7 @@ def test_dry_run_prints_the_plan_and_skips_trials_with_rows(tmp_path, capsys):
     results.write_row(results.row_path(str(tmp_path), "table1", cfg), row)
     assert run_grid.main(["--grid", "table1", "--dry-run", "--storage", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "grid table1: 101 trials, 100 to run, 1 done" in out
+    assert "grid table1: 102 trials, 101 to run, 1 done" in out
     assert f"{cfg.key()}" in out and "GPU-hours" in out
     assert not (tmp_path / "_ray").exists()   # a dry run starts nothing
 

@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 import torch
 
+from trainer.cli import main
 from trainer.config import TrialConfig
 from trainer.engine import (CHECKPOINT_FILE, LossWatch, NonFiniteLoss, StepRules, build_state,
                             translator)
@@ -18,7 +19,7 @@ from trainer.evaluate import evaluate
 from trainer.feed import label_indices
 from trainer.schedule import default_steps, total_steps
 from trainer.selection import manifest_for
-from trainer.train import TrainError, main, prepare, run_steps, train
+from trainer.train import TrainError, prepare, run_steps, train
 
 # 32^2 crops of 36^2, ngf/ndf 8, 2 blocks, a pool of 20 with 5 pairs, 4 test images.
 TINY = dict(dataset="toy-streets", image_size=32, load_size=36, ngf=8, ndf=8, n_blocks=2,

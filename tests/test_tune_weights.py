@@ -224,7 +224,7 @@ def test_the_search_space_and_each_suggestion_names_its_optuna_trial(tmp_path):
         assert config["optuna_trial"] == number
         for name, (low, high) in ranges.items():
             assert low <= config[name] <= high, name
-        assert config["gan_loss"] in ("rsgan", "rasgan", "ralsgan", "lsgan")
+        assert config["gan_loss"] in ("rsgan", "rasgan", "ralsgan", "lsgan", "vanilla")
         cfg = study_setup.trial_config(TrialConfig(), config)   # what the trial trains
         assert (cfg.lambda_adv, cfg.gan_loss) == (config["lambda_adv"], config["gan_loss"])
     plain, _ = _searcher(tmp_path / "plain")

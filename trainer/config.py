@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 
 MODES = ("paired", "unpaired", "hybrid")          # pix2pix-like | CycleGAN | the paper's hybrid
 MIXES = ("interleave", "alternate", "staged")      # how paired and unpaired steps are ordered
+VARIANTS = ("paper", "released")   # the paper's text | the authors' released training step
 DIRECTIONS = ("AtoB", "BtoA")                      # A = photo / aerial, B = label colours / map
 PRECISIONS = ("fp32", "bf16")
 ALL = -1                                           # paired_budget / unpaired: every training sample
@@ -24,7 +25,13 @@ VAL_SCORE = "val_score"   # the report / metrics key an `eval_every` validation 
 
 # Fields that do not change what a trial computes; left out of key().
 _NOT_IN_KEY = frozenset({"data_root", "unpaired_labels_root", "device", "report_every",
-                         "checkpoint_every", "eval_every"})
+                         "checkpoint_every", "eval_every", "export_dir"})
+# Fields added after results existed: in key() only when they differ from their default, so
+# every trial that existed before keeps its key (docs/contracts.md).
+_KEY_WHEN_SET = frozenset({"variant", "arch"})
+RELEASED_EPOCH = {"mix": "alternate", "balance": False}   # every pair, then every unpaired sample
+PIX2PIX_PRESETS = {"gan_loss": ("rsgan", "vanilla"), "lambda_paired": (150.0, 100.0),
+                   "image_pool": (50, 0)}   # field: (fewpair's default, pix2pix's value)
 
 
 class ConfigError(ValueError):
@@ -40,13 +47,15 @@ class TrialConfig:
     unpaired_labels: str = "same"      # "same", or a label-only dataset for the unpaired Y domain (Table 3)
     unpaired_labels_root: str | None = None  # that label-only dataset's folder (real GTA5 /
                                        # Synscapes need one); None = its default (toy: the cache)
-    eval_split: str = "val"            # Cityscapes test labels are not public: the paper evaluates on val
-                                       # ("holdout": training samples outside the unpaired pool; tuning)
+    eval_split: str = "val"            # split scored at the end; val as in the paper
+                                       # (Cityscapes test labels are not public); "holdout":
+                                       # training samples outside the unpaired pool (tuning)
     eval_limit: int = 0                # evaluate on the first N images of eval_split; 0 = all
     judge: str = "auto"                # fcn-score (labels->photos) segmenter: "auto" = fewpair's own,
                                        # trained once per dataset (trainer.judge); else a TorchScript file
     # --- which samples ----------------------------------------------------------------------
-    mode: str = "hybrid"               # paired | unpaired | hybrid
+    mode: str = "hybrid"               # what trains: paired (pix2pix-like), unpaired (CycleGAN),
+                                       # hybrid (the paper's: unpaired pool + the pairs)
     paired_budget: int = 5             # number of paired samples; -1 = all (in the pool)
     unpaired: int = 200                # unpaired pool size, chosen by pool_selection; -1 = whole split.
                                        # paired samples are chosen inside the pool
@@ -55,42 +64,75 @@ class TrialConfig:
     features: str = "auto"             # feature extractor; auto = the dataset's default (toy: offline)
     seed: int = 0                      # selection (random strategies), init, augmentation, order
     balance: bool = True               # replicate pairs up to the unpaired count (the paper's default)
-    mix: str = "interleave"            # interleave | alternate | staged
-    # --- losses (paper: 1 / 10 / 10 / 150) ------------------------------------------------------
+    mix: str = "interleave"            # order of paired and unpaired steps in hybrid mode
+    # --- losses (paper: 1 / 10 / 10 / 150) ---------------------------------------------------
+    # The paper's symbols for these weights were lost in its text; this assignment is the
+    # released code's defaults (lambda_L1 150, cycle 10, identity 10).
     gan_loss: str = "rsgan"            # relativistic standard GAN, as in the released code
-    lambda_adv: float = 1.0
-    lambda_cycle: float = 10.0
-    lambda_identity: float = 10.0
-    lambda_paired: float = 150.0
+    lambda_adv: float = 1.0            # weight of the adversarial terms
+    lambda_cycle: float = 10.0         # weight of the cycle-consistency L1 (unpaired steps)
+    lambda_identity: float = 10.0      # weight of the identity L1 (unpaired steps)
+    lambda_paired: float = 150.0       # weight of the paired L1 to the truth (paired steps)
     # --- optimisation -----------------------------------------------------------------------
     steps: int = 0                     # total generator steps; 0 = default rule from the sample count
-    lr: float = 2e-4                   # Adam; constant for half the steps, then linear to 0
-    beta1: float = 0.5
+    lr: float = 2e-4                   # Adam's learning rate; constant for half the steps, then
+                                       # linear to 0
+    beta1: float = 0.5                 # Adam's first-moment decay
     image_pool: int = 50               # past fakes kept per discriminator
-    # --- sizes (paper: 256 crop of 286, ngf/ndf 64, 9 blocks) -------------------------------------
+    # --- sizes (CycleGAN's defaults) ---------------------------------------------------------
+    # The paper's sizes were lost from its text; 256 crop of 286, ngf/ndf 64 and 9 blocks are
+    # CycleGAN's defaults and the released code's.
     image_size: int = 256              # training crop, pixels (square)
     load_size: int = 286               # images are resized to this before the random crop
     ngf: int = 64                      # generator base width
     ndf: int = 64                      # discriminator base width
     n_blocks: int = 9                  # residual blocks in each generator
+    # --- fidelity -------------------------------------------------------------------------
+    variant: str = "paper"             # "paper": the paper's text (and upstream CycleGAN's step);
+                                       # "released": the authors' released step (docs/fidelity.md)
+                                       # — sets mix "alternate" and balance off, its epochs
+    arch: str = "resnet"               # "resnet": CycleGAN's nets; "pix2pix": U-Net + conditional
+                                       # PatchGAN, mode paired only; its vanilla GAN, lambda_paired
+                                       # 100 and no image pool replace fewpair's defaults
     # --- runtime ----------------------------------------------------------------------------
-    precision: str = "fp32"            # fp32 | bf16 (autocast)
-    device: str = "auto"               # auto = cuda when available, else cpu
+    precision: str = "fp32"            # fp32, or bf16 autocast
+    device: str = "auto"               # torch device (cpu, cuda, cuda:1); auto = cuda when
+                                       # available, else cpu
     report_every: int = 100            # steps between report() calls
     checkpoint_every: int = 500        # steps between checkpoints (0 = only at the end)
     eval_every: int = 0                # steps between validation passes on eval_split (their
                                        # `val_score` rides on that step's report, for early
                                        # stopping); 0 = only the final evaluation
+    export_dir: str | None = None      # folder for the final evaluation's predictions in the
+                                       # official format (segmentation: Cityscapes label-id
+                                       # PNGs named after each image); None = no export
 
     def __post_init__(self) -> None:
         _check_types(self)
+        self._apply_presets()
         self._check_values()
+
+    def _apply_presets(self) -> None:
+        """The released step's epochs; pix2pix's loss, lambda_L1 and pool where left at
+        fewpair's defaults (a row then shows what ran)."""
+        if self.variant == "released":
+            if self.mix == "staged":
+                raise ConfigError("mix='staged' does not apply to variant='released' (its "
+                                  "epochs run every pair, then every unpaired sample)")
+            for name, value in RELEASED_EPOCH.items():
+                object.__setattr__(self, name, value)
+        if self.arch == "pix2pix":
+            for name, (default, preset) in PIX2PIX_PRESETS.items():
+                if getattr(self, name) == default:
+                    object.__setattr__(self, name, preset)
 
     # ---------------------------------------------------------------------------------------
     def _check_values(self) -> None:
-        from trainer.losses import GAN_LOSSES   # the registry itself: a new loss is one decorator
+        from trainer.losses import GAN_LOSSES   # the registries themselves: a new loss or
+        from trainer.networks import ARCHITECTURES   # architecture is one registration
         choices = {"mode": MODES, "mix": MIXES, "gan_loss": GAN_LOSSES.names(),
-                   "direction": DIRECTIONS, "precision": PRECISIONS}
+                   "direction": DIRECTIONS, "precision": PRECISIONS, "variant": VARIANTS,
+                   "arch": ARCHITECTURES.names()}
         for name, allowed in choices.items():
             value = getattr(self, name)
             if value not in allowed:
@@ -124,9 +166,26 @@ class TrialConfig:
                               f"unpaired={self.unpaired}")
         if self.mode == "paired" and self.unpaired_labels != "same":
             raise ConfigError("unpaired_labels needs unpaired data; mode='paired' uses none")
+        if self.arch == "pix2pix":
+            self._check_pix2pix()
         if self.eval_split == HOLDOUT and self.unpaired == ALL:
             raise ConfigError(f"eval_split={HOLDOUT!r} needs training samples outside the unpaired "
                               f"pool, but unpaired={ALL} puts the whole training split in it")
+
+    def _check_pix2pix(self) -> None:
+        if self.mode != "paired":
+            raise ConfigError(f"arch='pix2pix' trains on pairs only: mode={self.mode!r} must be "
+                              f"'paired'")
+        if self.variant != "paper":
+            raise ConfigError(f"variant={self.variant!r} is the hybrid's released step; "
+                              f"arch='pix2pix' runs pix2pix's own")
+        if self.image_pool:
+            raise ConfigError(f"image_pool={self.image_pool}: pix2pix trains its discriminator "
+                              f"on this step's fakes (image_pool 0)")
+        size = self.image_size
+        if size & (size - 1) or size < 32:
+            raise ConfigError(f"image_size={size}: arch='pix2pix' needs a power of two >= 32 "
+                              f"(its U-Net halves the image down to 1x1)")
 
     # ---------------------------------------------------------------------------------------
     @classmethod
@@ -151,7 +210,9 @@ class TrialConfig:
 
     def key(self) -> str:
         """Stable 16-hex-digit hash of every result-affecting field."""
-        row = {k: v for k, v in self.to_row().items() if k not in _NOT_IN_KEY}
+        defaults = TrialConfig.__dataclass_fields__
+        row = {k: v for k, v in self.to_row().items() if k not in _NOT_IN_KEY
+               and not (k in _KEY_WHEN_SET and v == defaults[k].default)}
         blob = json.dumps(row, sort_keys=True, separators=(",", ":"))
         return hashlib.sha1(blob.encode()).hexdigest()[:16]
 

@@ -3,7 +3,12 @@
 Paper symbols: G: X -> Y (`state.g`), F: Y -> X (`state.f`), D_Y judges G's outputs
 (`state.d_y`), D_X judges F's (`state.d_x`). X = domain A (photos), Y = domain B (labels).
 One step (batch 1 in the paper) = one generator update of G and F on the weighted terms of
-`trainer.losses`, then one discriminator update of D_Y and D_X on (real, pooled fake).
+`trainer.losses`, then one discriminator update of D_Y and D_X on (real, pooled fake). Two other
+orders exist (docs/fidelity.md): the authors' released step (`variant="released"`) and pix2pix's
+(`arch="pix2pix"`) update the discriminators first, then the generators against the updated
+discriminators; the released step also takes its cycle reconstructions without gradient, draws
+C(real) of the generators' term from pools of past real images, and keeps its pools apart for
+paired (RELEASED_PAIRED_POOL) and unpaired steps.
 
 Everything a step reads or changes lives in `TrainState`: networks, optimisers, lr schedules,
 image pools, one CPU `torch.Generator` for crops, flips and pool draws, and the step count. So a
@@ -24,12 +29,13 @@ from torch import nn
 from trainer import losses
 from trainer.atomic import atomic_write
 from trainer.image_pool import ImagePool
-from trainer.networks import build_discriminator, build_generator
-from trainer.schedule import lr_factor
+from trainer.networks import architecture, discriminator_for, generator_for
+from trainer.schedule import epoch_lr_factor, lr_factor
 
 ADAM_BETA2 = 0.999            # Adam's default second-moment decay, as in CycleGAN
 CHECKPOINT_FILE = "state.pt"  # the one file in a checkpoint folder
 CHECKPOINT_FORMAT = 1         # bump when the payload layout changes
+RELEASED_PAIRED_POOL = 10     # the released code's pools for paired steps (unpaired: image_pool)
 
 Tensor = torch.Tensor
 
@@ -46,12 +52,18 @@ class StepRules:
     weights: losses.LossWeights
     device: torch.device
     bf16: bool = False             # autocast the forward passes to bfloat16
+    released: bool = False         # the authors' released step (module doc)
+    conditional: bool = False      # D judges concat(input, image): pix2pix
+    d_first: bool = False          # D update before G's (released code, pix2pix)
 
     @classmethod
     def from_config(cls, cfg, device: torch.device) -> "StepRules":
+        released = cfg.variant == "released"
+        conditional = architecture(cfg.arch).conditional
         return cls(mode=cfg.mode, gan=losses.gan_loss(cfg.gan_loss),
                    weights=losses.LossWeights.from_config(cfg), device=torch.device(device),
-                   bf16=cfg.precision == "bf16")
+                   bf16=cfg.precision == "bf16", released=released, conditional=conditional,
+                   d_first=released or conditional)
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
@@ -89,32 +101,48 @@ class TrainState:
     rng: torch.Generator         # CPU; crops, flips, pool draws
     step: int = 0                # steps done
     extra: dict = field(default_factory=dict)  # caller's bookkeeping saved with the state
+    pools: dict[str, ImagePool] = field(default_factory=dict)  # the released step's other
+                                 # pools: "fake_y@paired", "real_x@unpaired", ... (else empty)
 
     @property
     def discriminators(self) -> tuple[nn.Module, nn.Module]:
         return self.d_y, self.d_x
 
 
-def build_state(cfg, device: torch.device, total_steps: int) -> TrainState:
-    """Fresh networks (N(0, 0.02) from cfg.seed), Adam(lr, (beta1, 0.999)), the step schedule."""
+def build_state(cfg, device: torch.device, total_steps: int,
+                epoch_length: int = 0) -> TrainState:
+    """Fresh cfg.arch networks (N(0, 0.02) from cfg.seed), Adam(lr, (beta1, 0.999)), the step
+    schedule: per step, or per epoch of `epoch_length` steps for the released code and pix2pix
+    (whose lr changes once an epoch)."""
     device = torch.device(device)
     init = torch.Generator().manual_seed(cfg.seed)
-    g, f = (build_generator("resnet", init, ngf=cfg.ngf, n_blocks=cfg.n_blocks).to(device)
-            for _ in range(2))
-    d_y, d_x = (build_discriminator("patchgan", init, ndf=cfg.ndf).to(device) for _ in range(2))
+    g, f = (generator_for(cfg, init).to(device) for _ in range(2))
+    d_y, d_x = (discriminator_for(cfg, init).to(device) for _ in range(2))
     fused = device.type == "cuda"  # one kernel per parameter group on the GPU
+    per_epoch = epoch_length and (cfg.variant == "released" or cfg.arch == "pix2pix")
 
     def adam(nets):
         params = itertools.chain(*(n.parameters() for n in nets))
         return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, ADAM_BETA2), fused=fused)
 
+    def factor(s: int) -> float:
+        if per_epoch:
+            return epoch_lr_factor(s, total_steps, epoch_length)
+        return lr_factor(s, total_steps)
+
     def schedule(opt):
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total_steps))
+        return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
     opt_gen, opt_disc = adam((g, f)), adam((d_y, d_x))
-    return TrainState(g, f, d_y, d_x, opt_gen, opt_disc, schedule(opt_gen), schedule(opt_disc),
-                      ImagePool(cfg.image_pool), ImagePool(cfg.image_pool),
-                      torch.Generator().manual_seed(cfg.seed + 1))
+    state = TrainState(g, f, d_y, d_x, opt_gen, opt_disc, schedule(opt_gen), schedule(opt_disc),
+                       ImagePool(cfg.image_pool), ImagePool(cfg.image_pool),
+                       torch.Generator().manual_seed(cfg.seed + 1))
+    if cfg.variant == "released":   # pool_y / pool_x serve its unpaired steps' fakes
+        sizes = {"paired": RELEASED_PAIRED_POOL, "unpaired": cfg.image_pool}
+        state.pools = {f"{kind}_{side}@{steps}": ImagePool(size) for steps, size in sizes.items()
+                       for kind in ("fake", "real") for side in ("y", "x")
+                       if (kind, steps) != ("fake", "unpaired")}
+    return state
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,18 +170,28 @@ def translate_all(state: TrainState, x: Tensor, y: Tensor, cycle: bool,
     return Translations(fake_y, fake_x, rec_x, rec_y, idt_y, idt_x)
 
 
-def _logits(disc: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
-    """C(real), C(fake) from one discriminator pass over the pair stacked on the batch."""
+def _logits(rules: StepRules, disc: nn.Module, given: Tensor, real: Tensor,
+            fake: Tensor) -> tuple[Tensor, Tensor]:
+    """C(real), C(fake). A conditional D (pix2pix) judges concat(given, image), real and fake in
+    passes of their own as pix2pix does (batch norm takes each pass's statistics); otherwise one
+    pass over both stacked on the batch (instance norm: per sample, the same numbers)."""
+    if rules.conditional:
+        return disc(torch.cat([given, real], 1)), disc(torch.cat([given, fake], 1))
     return disc(torch.cat([real, fake])).chunk(2)
 
 
 def generator_terms(state: TrainState, rules: StepRules, x: Tensor, y: Tensor,
-                    out: Translations, paired: bool) -> dict[str, Tensor]:
+                    out: Translations, paired: bool, real_y: Tensor | None = None,
+                    real_x: Tensor | None = None) -> dict[str, Tensor]:
+    """G's and F's named terms. C(real) of the adversarial terms is taken on `real_y` /
+    `real_x` (the released step: drawn from pools of past real images), by default y / x."""
     terms: dict[str, Tensor] = {}
     if rules.adversarial:
-        real_y, fake_y = _logits(state.d_y, y, out.fake_y)
-        real_x, fake_x = _logits(state.d_x, x, out.fake_x)
-        terms |= losses.adversarial_terms(rules.gan, real_y, fake_y, real_x, fake_x)
+        c_real_y, c_fake_y = _logits(rules, state.d_y, x, y if real_y is None else real_y,
+                                     out.fake_y)
+        c_real_x, c_fake_x = _logits(rules, state.d_x, y, x if real_x is None else real_x,
+                                     out.fake_x)
+        terms |= losses.adversarial_terms(rules.gan, c_real_y, c_fake_y, c_real_x, c_fake_x)
     if out.rec_x is not None:
         terms |= losses.cycle_terms(x, out.rec_x, y, out.rec_y)
     if out.idt_y is not None:
@@ -171,19 +209,14 @@ def _requires_grad(nets, flag: bool) -> None:
 
 def train_step(state: TrainState, x: Tensor, y: Tensor, paired: bool,
                rules: StepRules) -> dict[str, Tensor]:
-    """One G/F update then one D_Y/D_X update. x, y: [N, 3, S, S] in [-1, 1] on the device
-    (an aligned pair when `paired`). Returns every named loss term, detached (no sync)."""
+    """One G/F update then one D_Y/D_X update (D first for the released step and pix2pix).
+    x, y: [N, 3, S, S] in [-1, 1] on the device (an aligned pair when `paired`). Returns every
+    named loss term, detached (no sync)."""
+    if rules.d_first:
+        return _d_first_step(state, x, y, paired, rules)
     with rules.autocast():
         out = translate_all(state, x, y, rules.cycle, rules.identity)
-        _requires_grad(state.discriminators, False)  # G's loss must not build D's weight grads
-        terms = generator_terms(state, rules, x, y, out, paired)
-        g_total = losses.weighted_total(terms, rules.weights)
-    state.opt_gen.zero_grad(set_to_none=True)
-    g_total.backward()
-    state.opt_gen.step()
-    _requires_grad(state.discriminators, True)
-    state.sched_gen.step()
-    terms["g_total"] = g_total                 # named in the order they are computed
+    terms = _generator_update(state, rules, x, y, out, paired)
     if rules.adversarial:   # (no D update, no D schedule step: lambda_adv = 0 trains no D)
         terms |= discriminator_step(state, rules, x, y, out)
         state.sched_disc.step()
@@ -191,14 +224,62 @@ def train_step(state: TrainState, x: Tensor, y: Tensor, paired: bool,
     return {name: value.detach() for name, value in terms.items()}
 
 
-def discriminator_step(state: TrainState, rules: StepRules, x: Tensor, y: Tensor,
-                       out: Translations) -> dict[str, Tensor]:
-    """D_Y on (y, pooled G(x)), D_X on (x, pooled F(y)); one Adam step over both."""
-    fake_y = state.pool_y.query(out.fake_y.detach(), state.rng)
-    fake_x = state.pool_x.query(out.fake_x.detach(), state.rng)
+def _generator_update(state: TrainState, rules: StepRules, x: Tensor, y: Tensor,
+                      out: Translations, paired: bool, real_y: Tensor | None = None,
+                      real_x: Tensor | None = None) -> dict[str, Tensor]:
+    """One Adam step of G and F on the weighted terms; returns the terms and g_total."""
     with rules.autocast():
-        terms = losses.discriminator_terms(rules.gan, *_logits(state.d_y, y, fake_y),
-                                           *_logits(state.d_x, x, fake_x))
+        _requires_grad(state.discriminators, False)  # G's loss must not build D's weight grads
+        terms = generator_terms(state, rules, x, y, out, paired, real_y, real_x)
+        g_total = losses.weighted_total(terms, rules.weights)
+    state.opt_gen.zero_grad(set_to_none=True)
+    if g_total.requires_grad:   # (released, only cycle terms weighted: nothing to learn from)
+        g_total.backward()
+        state.opt_gen.step()
+    _requires_grad(state.discriminators, True)
+    state.sched_gen.step()
+    terms["g_total"] = g_total                 # named in the order they are computed
+    return terms
+
+
+def _d_first_step(state: TrainState, x: Tensor, y: Tensor, paired: bool,
+                  rules: StepRules) -> dict[str, Tensor]:
+    """The released code's and pix2pix's order: D on this step's (pooled) fakes, then G and F
+    against the updated D. Released: reconstructions without gradient (its cycle terms are
+    reported and summed into g_total but move nothing), C(real) from pools of past reals,
+    separate pools for paired and unpaired steps."""
+    released, steps = rules.released, "paired" if paired else "unpaired"
+    with rules.autocast():
+        out = translate_all(state, x, y, rules.cycle and not released, rules.identity)
+        if released and rules.cycle:
+            with torch.no_grad():
+                out = out._replace(rec_x=state.f(out.fake_y), rec_y=state.g(out.fake_x))
+    terms: dict[str, Tensor] = {}
+    if rules.adversarial:
+        fakes = ((state.pools["fake_y@paired"], state.pools["fake_x@paired"])
+                 if released and paired else (state.pool_y, state.pool_x))
+        terms |= discriminator_step(state, rules, x, y, out, fakes)
+        state.sched_disc.step()
+    real_y, real_x = y, x
+    if released and rules.adversarial:   # C(real) in G's term: a past real image, or this one
+        real_y = state.pools[f"real_y@{steps}"].query(y, state.rng)
+        real_x = state.pools[f"real_x@{steps}"].query(x, state.rng)
+    terms |= _generator_update(state, rules, x, y, out, paired, real_y, real_x)
+    state.step += 1
+    return {name: value.detach() for name, value in terms.items()}
+
+
+def discriminator_step(state: TrainState, rules: StepRules, x: Tensor, y: Tensor,
+                       out: Translations,
+                       pools: tuple[ImagePool, ImagePool] | None = None) -> dict[str, Tensor]:
+    """D_Y on (y, pooled G(x)), D_X on (x, pooled F(y)); one Adam step over both. `pools`:
+    the (G(x), F(y)) histories to draw from, by default state.pool_y, state.pool_x."""
+    pool_y, pool_x = pools or (state.pool_y, state.pool_x)
+    fake_y = pool_y.query(out.fake_y.detach(), state.rng)
+    fake_x = pool_x.query(out.fake_x.detach(), state.rng)
+    with rules.autocast():
+        terms = losses.discriminator_terms(rules.gan, *_logits(rules, state.d_y, x, y, fake_y),
+                                           *_logits(rules, state.d_x, y, x, fake_x))
     state.opt_disc.zero_grad(set_to_none=True)
     (terms["d_y"] + terms["d_x"]).backward()
     state.opt_disc.step()
@@ -206,13 +287,24 @@ def discriminator_step(state: TrainState, rules: StepRules, x: Tensor, y: Tensor
 
 
 def translator(state: TrainState, rules: StepRules, direction: str):
-    """The evaluated translation as a function: AtoB -> G, BtoA -> F; [B, 3, S, S] in [-1, 1]."""
+    """The evaluated translation as a function: AtoB -> G, BtoA -> F; [B, 3, S, S] in [-1, 1].
+    pix2pix's U-Net (rules.conditional) translates one image at a time, batch norm on that
+    image's statistics as in pix2pix's tests at batch 1, with dropout off (pix2pix keeps it on
+    at test time; fewpair's evaluation stays deterministic)."""
     net = state.g if direction == "AtoB" else state.f
 
     @torch.no_grad()
     def translate(images: Tensor) -> Tensor:
-        with rules.autocast():
-            return net(images.to(rules.device)).float()
+        images = images.to(rules.device)
+        if not rules.conditional:
+            with rules.autocast():
+                return net(images).float()
+        net.eval()   # dropout off; batch norm without running stats still normalises per pass
+        try:
+            with rules.autocast():
+                return torch.cat([net(image[None]) for image in images]).float()
+        finally:
+            net.train()
     return translate
 
 
@@ -258,7 +350,8 @@ def state_payload(state: TrainState) -> dict:
             "sched_gen": state.sched_gen.state_dict(),
             "sched_disc": state.sched_disc.state_dict(),
             "pool_y": state.pool_y.state_dict(), "pool_x": state.pool_x.state_dict(),
-            "rng": state.rng.get_state()}
+            "rng": state.rng.get_state(),
+            "pools": {name: pool.state_dict() for name, pool in state.pools.items()}}
 
 
 def save_checkpoint(state: TrainState, folder: str | os.PathLike) -> Path:
@@ -284,6 +377,8 @@ def load_checkpoint(state: TrainState, folder: str | os.PathLike) -> TrainState:
         getattr(state, name).load_state_dict(weights)
     for name in ("opt_gen", "opt_disc", "sched_gen", "sched_disc", "pool_y", "pool_x"):
         getattr(state, name).load_state_dict(payload[name])
+    for name, pool in state.pools.items():
+        pool.load_state_dict(payload["pools"][name])
     state.rng.set_state(payload["rng"].cpu())
     state.step = payload["step"]
     state.extra = dict(payload["extra"])

@@ -13,6 +13,12 @@ Which images: the first cfg.eval_limit of cfg.eval_split, or with eval_split="ho
 training samples outside the trial's unpaired pool (never trained on: a validation split for
 tuning that keeps the val / test split unseen).
 
+Export (cfg.export_dir set): every scored prediction is also written in the benchmark's own
+format, so official tools score it unchanged -- segmentation and fcn-score: a Cityscapes
+label-id PNG `<stem>_leftImg8bit.png` (the name `evalPixelLevelSemanticLabeling` matches against
+`<stem>_gtFine_labelIds.png`) of exactly the classes fewpair scored; maps: the generated map
+`<stem>.png`. Every evaluate() call with export_dir writes them; the final evaluation writes last.
+
 Test-time input, as CycleGAN's test transform: the source image is resized to
 cfg.image_size x cfg.image_size (photos / maps bilinear with antialias, label colours nearest, as
 the training bank does), translated, and the output resized back to the source's original size.
@@ -33,6 +39,8 @@ from . import metrics
 from .atomic import atomic_write
 from .config import HOLDOUT, TrialConfig
 from .data import Sample, open_split
+from .data.imageio import write_png
+from .data.palette import train_ids_to_label_ids
 from .judge import load_judge, segment
 from .registry import Registry
 from .scoring import MapsTally, SegmentationTally, decoded
@@ -40,6 +48,8 @@ from .scoring import MapsTally, SegmentationTally, decoded
 EVAL_BATCH = 4       # images per translate() call: amortises launches, small at 256^2 on any GPU
 SAMPLE_ROWS = 4      # input / output / truth triplets in the per-trial samples PNG
 SAMPLE_HEIGHT = 128  # px: height of each panel in the samples PNG (width keeps the aspect)
+SAMPLE_PADDING = 2   # px between and around the panels of the samples PNG
+EXPORT_SUFFIX = "_leftImg8bit.png"   # exported segmentation: named like the Cityscapes photo
 
 Translate = Callable[[torch.Tensor], torch.Tensor]  # [B, 3, S, S] in [-1, 1] -> same
 
@@ -95,6 +105,11 @@ class Segmentation:
         mask = torch.from_numpy(s.mask).to(out.device)
         self.tally.add(metrics.colour_confusion(out, mask), s.archetype)
 
+    def export(self, out: torch.Tensor, s: Sample, folder: Path) -> None:
+        """The scored classes as Cityscapes label ids, named after the source photo."""
+        ids = metrics.nearest_class(out).cpu().numpy()
+        write_png(folder / f"{s.stem}{EXPORT_SUFFIX}", train_ids_to_label_ids(ids))
+
 
 @PROTOCOLS.register("fcn-score", kind="segmentation", directions=("BtoA",),
                     main_metric="mean_iou")
@@ -116,6 +131,12 @@ class FcnScore(Segmentation):
         pred = segment(self.judge, out[None])[0]                          # [H, W] train ids
         mask = torch.from_numpy(s.mask).to(pred.device)
         self.tally.add(metrics.confusion_matrix(mask, pred), s.archetype)
+        self.last = pred   # [H, W] train ids of the sample just scored, for export()
+
+    def export(self, out: torch.Tensor, s: Sample, folder: Path) -> None:
+        """The judge's segmentation of the generated photo that score() just counted."""
+        ids = self.last.to(torch.uint8).cpu().numpy()
+        write_png(folder / f"{s.stem}{EXPORT_SUFFIX}", train_ids_to_label_ids(ids))
 
 
 @PROTOCOLS.register("maps", kind="maps", directions=("AtoB", "BtoA"),
@@ -137,6 +158,9 @@ class Maps:
     def score(self, out: torch.Tensor, s: Sample) -> None:
         truth = torch.from_numpy(self.truth(s)).to(out.device)
         self.tally.add(metrics.maps_pixel_acc(out, truth), s.archetype)
+
+    def export(self, out: torch.Tensor, s: Sample, folder: Path) -> None:
+        write_png(folder / f"{s.stem}.png", out.cpu().numpy())
 
 
 # --- resizing around the translator -------------------------------------------------------------
@@ -173,10 +197,13 @@ def evaluate(translate: Translate, cfg: TrialConfig, device: torch.device | str,
     n = min(cfg.eval_limit, len(reader)) if cfg.eval_limit > 0 else len(reader)
     shown: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     batch: list[Sample] = []
+    export = Path(cfg.export_dir) if cfg.export_dir else None
+    if export is not None:
+        export.mkdir(parents=True, exist_ok=True)
     for i, sample in enumerate(decoded(reader, n)):
         batch.append(sample)
         if len(batch) == EVAL_BATCH or i == n - 1:
-            _score_batch(translate, protocol, batch, cfg.image_size, device, shown)
+            _score_batch(translate, protocol, batch, cfg.image_size, device, shown, export)
             batch = []
     if samples_png is not None:
         write_samples(samples_png, shown)
@@ -206,7 +233,7 @@ def main_score(protocol: str, metrics: dict[str, float]) -> float:
 
 
 def _score_batch(translate: Translate, protocol, batch: list[Sample], size: int,
-                 device: torch.device, shown: list) -> None:
+                 device: torch.device, shown: list, export: Path | None = None) -> None:
     x = torch.stack([model_input(protocol.source(s), size, protocol.source_is_labels, device)
                      for s in batch])                                  # [B, 3, S, S] in [-1, 1]
     with torch.inference_mode():
@@ -218,6 +245,8 @@ def _score_batch(translate: Translate, protocol, batch: list[Sample], size: int,
         h, w = protocol.truth(s).shape[:2]
         rgb = to_original(out, h, w)                                   # [H, W, 3] uint8
         protocol.score(rgb, s)
+        if export is not None:
+            protocol.export(rgb, s, export)
         if len(shown) < SAMPLE_ROWS:
             shown.append((protocol.source(s), rgb.cpu().numpy(), protocol.truth(s)))
 
@@ -231,5 +260,6 @@ def write_samples(path: str | Path, triplets: list[tuple[np.ndarray, ...]]) -> N
     panels = [TF.resize(torch.from_numpy(img).permute(2, 0, 1), size,
                         InterpolationMode.BILINEAR, antialias=True)
               for row in triplets for img in row]
-    grid = make_grid(torch.stack(panels).float() / 255, nrow=3, padding=2, pad_value=1.0)
+    grid = make_grid(torch.stack(panels).float() / 255, nrow=3, padding=SAMPLE_PADDING,
+                     pad_value=1.0)
     atomic_write(path, lambda tmp: save_image(grid, tmp, format="PNG"))

@@ -77,6 +77,14 @@ def _ralsgan() -> GanLoss:
     return GanLoss(d=_ralsgan_loss, g=lambda real, fake: _ralsgan_loss(fake, real))
 
 
+@GAN_LOSSES.register("vanilla")
+def _vanilla() -> GanLoss:
+    """pix2pix's GAN: L_D = (BCE(C(r), 1) + BCE(C(f), 0)) / 2 (its 0.5 slows D against G),
+    L_G = BCE(C(f), 1); C(r) does not enter G's loss."""
+    return GanLoss(d=lambda real, fake: 0.5 * (_bce_ones(real) + _bce_zeros(fake)),
+                   g=lambda real, fake: _bce_ones(fake))
+
+
 @GAN_LOSSES.register("lsgan")
 def _lsgan() -> GanLoss:
     """Least squares (CycleGAN's default): L_D = (E[(C(r)-1)^2] + E[C(f)^2]) / 2, L_G = E[(C(f)-1)^2]."""
@@ -118,7 +126,8 @@ def discriminator_terms(gan: GanLoss, real_y: Tensor, fake_y: Tensor,
 
 @dataclass(frozen=True)
 class LossWeights:
-    """The lambdas of the total objective (paper: 1 / 10 / 10 / 150)."""
+    """The lambdas of the total objective: the paper's values 1 / 10 / 10 / 150, assigned to the
+    terms as the released code's defaults do (the text lost the symbols)."""
     adv: float = 1.0
     cycle: float = 10.0
     identity: float = 10.0
@@ -141,4 +150,6 @@ class LossWeights:
 
 def weighted_total(terms: dict[str, Tensor], weights: LossWeights) -> Tensor:
     """sum_term lambda(term) * term — the paper's total generator objective (6)."""
-    return torch.stack([weights.of(name) * value.float() for name, value in terms.items()]).sum()
+    # at least float32 (bf16 terms sum in fp32), float64 stays float64 (exactness tests)
+    return torch.stack([weights.of(name) * value.to(torch.promote_types(value.dtype, torch.float32))
+                        for name, value in terms.items()]).sum()

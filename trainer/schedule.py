@@ -23,7 +23,8 @@ import torch
 
 from trainer.config import ALL
 
-DEFAULT_EPOCHS = 200       # CycleGAN / pix2pix at batch 1: 100 constant + 100 decaying epochs
+DEFAULT_EPOCHS = 200       # CycleGAN's / pix2pix's default (100 constant + 100 decaying); the
+                           # paper gives no epoch or step count (~5 hours per model)
 MIN_DEFAULT_STEPS = 1000   # floor for tiny paired runs (budget 1 -> epoch of 1 step)
 _ORDER_STREAM = 1          # SeedSequence stream id of the step order (0 is left to selection)
 
@@ -114,10 +115,11 @@ def _generator(seed: int, epoch: int, part: int) -> torch.Generator:
 
 
 def default_steps(plan_epoch_length: int) -> int:
-    """Steps when cfg.steps == 0: DEFAULT_EPOCHS epochs of the mode's epoch (the paper: "the
-    total number of epochs varies proportionally with the amount of samples", read as training
-    length proportional to the samples per epoch), at least MIN_DEFAULT_STEPS. Examples: hybrid,
-    200 pool + balanced pairs -> 400 x 200 = 80,000 steps; paired with 5 pairs -> 1,000."""
+    """Steps when cfg.steps == 0: DEFAULT_EPOCHS epochs of the mode's epoch, at least
+    MIN_DEFAULT_STEPS — fewpair's default, taken from CycleGAN; the paper says only that "the
+    total number of epochs varies proportionally with the amount of samples" (here: training
+    length proportional to the samples per epoch) and gives no count. Examples of the rule:
+    hybrid, 200 pool + balanced pairs -> 400 x 200 = 80,000 steps; 5 pairs alone -> 1,000."""
     return max(MIN_DEFAULT_STEPS, DEFAULT_EPOCHS * plan_epoch_length)
 
 
@@ -135,6 +137,20 @@ def total_steps(cfg, n_train: int | None = None) -> int:
     pairs = pool if cfg.paired_budget == ALL else cfg.paired_budget
     plan = StepPlan(cfg.mode, cfg.mix, cfg.balance, pairs, pool, pool, cfg.seed, 0)
     return default_steps(plan.epoch_length)
+
+
+def epoch_lr_factor(step: int, total: int, epoch_length: int) -> float:
+    """Multiplier of the base lr at `step` (0-based) when the lr changes once an epoch, as in
+    pix2pix / CycleGAN's `lambda_rule` (epoch_count 1): of E = ceil(total / epoch_length)
+    epochs the first n = E - E // 2 run at 1, then epoch e (0-based) at 1 - (e + 1 - n) /
+    (E // 2 + 1), the last at 1 / (E // 2 + 1). The released code's 2018 copy adds one more
+    epoch inside the max (its decay starts an epoch early and its last epoch runs at lr 0);
+    fewpair keeps the rule above (docs/fidelity.md)."""
+    epochs = max(1, math.ceil(total / max(1, epoch_length)))
+    decay = epochs // 2
+    constant = epochs - decay
+    epoch = step // max(1, epoch_length)
+    return 1.0 - max(0, epoch + 1 - constant) / (decay + 1)
 
 
 def lr_factor(step: int, total: int) -> float:

@@ -1,4 +1,4 @@
-"""One trial: `train(cfg, workdir, report=None) -> TrialResult`, and its CLI.
+"""One trial: `train(cfg, workdir, report=None) -> TrialResult` (its CLI: trainer.cli).
 
     python -m trainer.train --dataset toy-streets --mode hybrid --paired-budget 5 --unpaired 100 \\
         --selection kmedoids --seed 0 --steps 300 --image-size 32 --workdir DIR [--json]
@@ -16,20 +16,17 @@ touch no training state, so eval_every is not part of the trial's key. Never imp
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
-import math
 import sys
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
 from tqdm import tqdm
 
-from trainer.config import VAL_SCORE, ConfigError, TrialConfig
+from trainer.config import VAL_SCORE, TrialConfig
 from trainer.data import dataset_info
 from trainer.device import resolve_device
 from trainer.engine import (LossWatch, NonFiniteLoss, StepRules, TrainState, build_state, has_checkpoint,
@@ -132,7 +129,7 @@ def prepare(cfg: TrialConfig, workdir: str | Path) -> Trial:
     paired, unpaired = selected_indices(cfg)
     feed = build_feed(cfg, paired, unpaired, device)
     plan = make_plan(cfg, feed)
-    state = build_state(cfg, device, plan.total)
+    state = build_state(cfg, device, plan.total, plan.epoch_length)
     state.extra.update(key=cfg.key(), train_s=0.0)
     folder = Path(workdir) / CHECKPOINT_DIR
     if has_checkpoint(folder):
@@ -235,68 +232,5 @@ def train(cfg: TrialConfig, workdir: str | Path, report: Report | None = None, *
     return result
 
 
-# ---------------------------------------------------------------------------------------------
-# CLI
-
-LOAD_RATIO = 286 / 256   # CycleGAN's load/crop ratio: the default --load-size for an --image-size
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """One --flag per TrialConfig field (underscores as dashes), plus --workdir and --json."""
-    parser = argparse.ArgumentParser(prog="python -m trainer.train",
-                                     description="Train and evaluate one fewpair trial.")
-    for f in fields(TrialConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
-        else:
-            parser.add_argument(flag, type=_ARG_TYPES.get(f.type, str), default=None,
-                                metavar=f.name.upper())
-    parser.add_argument("--workdir", required=True, help="trial folder (checkpoint, samples)")
-    parser.add_argument("--json", action="store_true",
-                        help="print the config and metrics as one JSON object on the last line")
-    return parser
-
-
-_ARG_TYPES = {"int": int, "float": float}
-
-
-def config_from_args(args: argparse.Namespace) -> TrialConfig:
-    names = {f.name for f in fields(TrialConfig)}
-    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
-    if "image_size" in values and "load_size" not in values:
-        values["load_size"] = round(values["image_size"] * LOAD_RATIO)
-    return TrialConfig.from_dict(values)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from trainer.data import DataError
-    from trainer.evaluate import EvaluationError
-    from trainer.selection import SelectionError
-    args = build_parser().parse_args(argv)
-    try:
-        cfg = config_from_args(args)
-        result = train(cfg, args.workdir, progress=True)
-    except (ConfigError, DataError, SelectionError, EvaluationError, TrainError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except NonFiniteLoss as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    row = result.to_row()
-    for name in sorted(k for k, v in row.items() if _headline(k, v)):
-        print(f"{name:>20} {row[name]:.4f}")
-    print(f"{'device':>20} {result.device}   trial {cfg.key()}   samples {result.samples_png}")
-    if args.json:   # strict JSON: NaN (a class absent from the test split) becomes null
-        print(json.dumps({k: None if isinstance(v, float) and math.isnan(v) else v
-                          for k, v in {**cfg.to_row(), "trial_key": cfg.key(), **row}.items()}))
-    return 0
-
-
-def _headline(name: str, value: object) -> bool:
-    """Summary lines: overall metrics and timings, not per class or per archetype."""
-    return isinstance(value, float) and not name.startswith("iou_") and "__" not in name
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":   # the CLI lives in trainer.cli; `python -m trainer.train` still runs it
+    from trainer.cli import main; sys.exit(main())

@@ -3,6 +3,7 @@
     <root>/leftImg8bit/<split>/<city>/<stem>_leftImg8bit.png      photo (A)
     <root>/gtFine/<split>/<city>/<stem>_gtFine_labelIds.png       label ids 0..33
     <root>/gtFine/<split>/<city>/<stem>_gtFine_color.png          (written by the toy; not read)
+    <root>/gtFine/<split>/<city>/<stem>_gtFine_instanceIds.png    (written by the toy; not read)
 
 Photos and labels are paired by stem (`<city>_<seq>_<frame>`). Label ids map to the 19 train ids
 (everything else 255); B is `palette.colorize(mask)`, so non-evaluated classes are black rather than
@@ -21,6 +22,7 @@ from .registry import register_reader
 PHOTO_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"
 COLOR_SUFFIX = "_gtFine_color.png"
+INSTANCE_SUFFIX = "_gtFine_instanceIds.png"   # not read; the official evaluator needs it
 
 
 def photo_path(root: Path, split: str, stem: str) -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cityscapes import COLOR_SUFFIX, label_path, photo_path
+from .cityscapes import COLOR_SUFFIX, INSTANCE_SUFFIX, label_path, photo_path
 from .imageio import write_png
 from .palette import colorize, train_ids_to_label_ids
 from .reader import write_archetypes
@@ -58,7 +58,8 @@ def stem_of(split: str, i: int) -> str:
 
 
 def write_split(out: Path, split: str, n: int, seed: int) -> list[tuple[str, str, str]]:
-    """Write n photo / labelIds / color triples; return (split, stem, archetype) rows."""
+    """Write n photo / labelIds / color / instanceIds files; return (split, stem, archetype)
+    rows."""
     split_seed = [seed, sum(map(ord, split))]
     plan = archetype_sequence(ARCHETYPES, n, np.random.default_rng(split_seed))
     rows = []
@@ -71,11 +72,14 @@ def write_split(out: Path, split: str, n: int, seed: int) -> list[tuple[str, str
         write_png(photo_path(out, split, stem), render_photo(scene, arch, rng))
         write_png(label_path(out, split, stem), train_ids_to_label_ids(scene.ids))
         write_png(label_path(out, split, stem, COLOR_SUFFIX), colorize(scene.ids))
+        # Cityscapes' instance map: ids < 1000 are label ids (no instance told apart); the
+        # official pixel-level evaluator reads it beside the label ids
+        write_png(label_path(out, split, stem, INSTANCE_SUFFIX), train_ids_to_label_ids(scene.ids))
         rows.append((split, stem, arch.name))
     return rows
 
 
-@register_toy("toy-streets", layout="cityscapes", kind="segmentation", version=2,
+@register_toy("toy-streets", layout="cityscapes", kind="segmentation", version=3,
               variants={"default": {"train": 300, "val": 100}, "small": {"train": 40, "val": 16}},
               classes="cityscapes-19",
               synthetic_labels={"far": "toy-synthlabels-far", "close": "toy-synthlabels-close"})

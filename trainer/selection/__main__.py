@@ -22,20 +22,36 @@ from . import EXTRACTORS, STRATEGIES, Manifest, SelectionError, build_manifest
 DEFAULTS = TrialConfig()  # one source of truth for the pool size, strategies and features
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m trainer.selection", description=__doc__.split("\n")[0])
-    p.add_argument("--dataset", required=True, help="dataset name, e.g. toy-streets, cityscapes")
-    p.add_argument("--root", default=None, help="dataset folder (toy sets: generated into the cache)")
-    p.add_argument("--strategy", default=DEFAULTS.selection, help=f"paired samples: {', '.join(STRATEGIES)}")
-    p.add_argument("--budget", type=int, required=True, help="paired samples (>= 1, or -1: whole pool)")
-    p.add_argument("--pool", type=int, default=DEFAULTS.unpaired, help="unpaired pool size (-1: whole split)")
-    p.add_argument("--pool-strategy", default=DEFAULTS.pool_selection, help="strategy for the pool")
-    p.add_argument("--features", default=DEFAULTS.features,
-                   help=f"extractor: auto (the dataset's default), {', '.join(EXTRACTORS)}")
-    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the random strategy")
-    p.add_argument("--device", default="auto", help="device for feature extraction (auto: cuda if present)")
+def build_parser() -> argparse.ArgumentParser:
+    """Flags that are TrialConfig fields take that field's help (trainer.cli.field_help)."""
+    from trainer.cli import field_choices, field_help
+    choices = field_choices()
+    p = argparse.ArgumentParser(prog="python -m trainer.selection",
+                                description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", required=True, help=field_help("dataset", choices).split(" [")[0])
+    p.add_argument("--root", default=None,
+                   help="dataset folder [default: the dataset's own; toy sets: generated into "
+                        "the cache]")
+    p.add_argument("--budget", type=int, required=True,
+                   help="paired samples to choose inside the pool (>= 1, or -1: the whole pool)")
+    for flag, name, kind in _FIELD_FLAGS:
+        p.add_argument(flag, type=kind, default=getattr(DEFAULTS, name),
+                       help=field_help(name, choices) + f" (TrialConfig.{name})")
+    p.add_argument("--device", default="auto",
+                   help="device for feature extraction: auto = the CPU, so picks do not depend "
+                        "on the machine; cuda: TF32 off [default: auto]")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
-    return p.parse_args(argv)
+    return p
+
+
+# (flag, TrialConfig field, type): the flags that mean what the trial's field means
+_FIELD_FLAGS = (("--strategy", "selection", str), ("--pool", "unpaired", int),
+                ("--pool-strategy", "pool_selection", str), ("--features", "features", str),
+                ("--seed", "seed", int))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def describe(manifest: Manifest) -> str:

@@ -9,6 +9,7 @@ mean/std).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -81,5 +82,21 @@ class ResNet50Features:
     def __call__(self, images: list[np.ndarray]) -> np.ndarray:
         batch = torch.stack([self.preprocess(torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1))
                              for im in images])     # [B, 3, 224, 224]
-        with torch.inference_mode():
+        with torch.inference_mode(), full_fp32():
             return self.model(batch.to(self.device)).float().cpu().numpy()
+
+
+@contextlib.contextmanager
+def full_fp32():
+    """TF32 off for CUDA convolutions and matmuls while features are computed (TF32 keeps 10
+    mantissa bits: GPU features then differ from the CPU's by up to ~1%, enough to change a
+    k-medoids pick); the previous settings are restored."""
+    flags = (torch.backends.cudnn, "allow_tf32"), (torch.backends.cuda.matmul, "allow_tf32")
+    before = [getattr(obj, name) for obj, name in flags]
+    for obj, name in flags:
+        setattr(obj, name, False)
+    try:
+        yield
+    finally:
+        for (obj, name), value in zip(flags, before):
+            setattr(obj, name, value)

@@ -1,0 +1,107 @@
+"""Qualitative grids for the HTML report, cut from the trials' samples PNGs.
+
+A trial's samples PNG (`<results>/<grid>/_samples/<trial_key>.png`, written by the trainer's
+final evaluation) holds up to four rows of input | output | truth panels: the first images of
+the eval split, so the same images for every trial of a dataset. The layout is the
+trainer's contract (docs/contracts.md): panels PANEL_HEIGHT px high, PADDING px of white
+around and between them. `cell_grid` cuts the panels out and lays a table cell's trials side by
+side, like the paper's figures: one row per image, columns input | each trial's output | truth.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+PANEL_HEIGHT = 128   # px, trainer.evaluate.SAMPLE_HEIGHT
+PADDING = 2          # px, trainer.evaluate.SAMPLE_PADDING
+COLUMNS = 3          # input | output | truth
+WHITE = 255
+MAX_WIDTH = 1400     # px: wider grids (many seeds) are scaled down to the page's width, which
+                     # keeps a 10-seed cell's image a few hundred KB instead of megabytes
+
+Panels = list[tuple[np.ndarray, np.ndarray, np.ndarray]]   # per row: [H, W, 3] uint8 each
+
+
+@dataclass(frozen=True)
+class Grid:
+    png: bytes                 # the composed image
+    columns: tuple[str, ...]   # its column titles, left to right
+    width: int                 # px
+    note: str = ""             # why some trials are not shown, or ""
+
+
+def read_panels(path: str | os.PathLike) -> Panels | None:
+    """The (input, output, truth) panels of a samples PNG; None when it is missing,
+    unreadable or not in the samples layout."""
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+    height, width = pixels.shape[:2]
+    panel_w, extra_w = divmod(width - (COLUMNS + 1) * PADDING, COLUMNS)
+    rows, extra_h = divmod(height - PADDING, PANEL_HEIGHT + PADDING)
+    if extra_w or extra_h or rows < 1 or panel_w < 1:
+        return None
+    out = []
+    for r in range(rows):
+        top = PADDING + r * (PANEL_HEIGHT + PADDING)
+        lefts = [PADDING + c * (panel_w + PADDING) for c in range(COLUMNS)]
+        row = tuple(pixels[top:top + PANEL_HEIGHT, x:x + panel_w] for x in lefts)
+        out.append(row)
+    return out
+
+
+def cell_grid(trials: list[tuple[str, str | None]]) -> Grid | None:
+    """trials: (column title, samples PNG path or None) in column order. The grid shows the
+    first trial's inputs and truths, and every trial whose inputs are the same images."""
+    read = [(title, read_panels(path)) for title, path in trials if path]
+    read = [(title, panels) for title, panels in read if panels]
+    if not read:
+        return None
+    reference = read[0][1]
+    shown = [(t, p) for t, p in read if _same_inputs(p, reference)]
+    rows = min(len(p) for _, p in shown)
+    skipped = len(trials) - len(shown)
+    note = f"{skipped} of {len(trials)} trials have no samples image to show" if skipped else ""
+    panels = [[reference[r][0], *(p[r][1] for _, p in shown), reference[r][2]]
+              for r in range(rows)]
+    image = Image.fromarray(_compose(panels))
+    if image.width > MAX_WIDTH:
+        image = image.resize((MAX_WIDTH, round(image.height * MAX_WIDTH / image.width)),
+                             Image.Resampling.BOX)
+    return Grid(_png(image), ("input", *(t for t, _ in shown), "truth"), image.width, note)
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _same_inputs(panels: Panels, reference: Panels) -> bool:
+    rows = min(len(panels), len(reference))
+    return all(panels[r][0].shape == reference[r][0].shape
+               and np.array_equal(panels[r][0], reference[r][0]) for r in range(rows))
+
+
+def _compose(rows: list[list[np.ndarray]]) -> np.ndarray:
+    """Panels of equal size on a white canvas, PADDING px apart."""
+    h, w = rows[0][0].shape[:2]
+    n_cols = len(rows[0])
+    canvas = np.full((PADDING + len(rows) * (h + PADDING), PADDING + n_cols * (w + PADDING), 3),
+                     WHITE, dtype=np.uint8)
+    for r, row in enumerate(rows):
+        for c, panel in enumerate(row):
+            top, left = PADDING + r * (h + PADDING), PADDING + c * (w + PADDING)
+            canvas[top:top + h, left:left + w] = panel
+    return canvas
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
