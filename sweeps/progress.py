@@ -22,7 +22,7 @@ PRINT_EVERY_S = 60.0   # at most one line per minute between trial completions
 
 class SweepProgress(Callback):
     def __init__(self, grid: str, planned_steps: dict[str, int],
-                 out: Callable[[str], None] = print, every_s: float = PRINT_EVERY_S):
+                 out: Callable[[str], None] | None = None, every_s: float = PRINT_EVERY_S):
         self.grid, self.planned, self.out, self.every_s = grid, planned_steps, out, every_s
         self.steps: dict[str, int] = {}         # trial key -> steps reported so far
         self.finished: set[str] = set()
@@ -65,7 +65,9 @@ class SweepProgress(Callback):
 
     def report(self) -> None:
         self.printed = time.monotonic()
-        self.out(self.line(self.printed - self.started))
+        # print looked up now, not bound at import: Ray's tqdm support may have replaced
+        # builtins.print since, and the Tuner pickles its callbacks (the old print cannot be)
+        (self.out or print)(self.line(self.printed - self.started))
 
     def line(self, elapsed: float) -> str:
         total = sum(self.planned.values())
