@@ -26,8 +26,9 @@ _AGGREGATES = {"mean": "mean", "std": "std", "median": "median", "p10": _p10, "w
 def cell_stats(rows: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
     """One row per cell of `keys`: the keys, `n` (ok trials), `seeds` (their seeds, sorted) and
     `<metric>.<stat>` for every metric and STATS entry (`<metric>.n` counts non-null values).
-    Rows that are not ok (failed trials) only make their cell appear, with n = 0."""
-    values = rows[metrics].apply(pd.to_numeric, errors="coerce").astype(float)
+    Rows that are not ok (failed trials) only make their cell appear, with n = 0; a metric no
+    row has (every trial failed) is all NaN."""
+    values = rows.reindex(columns=metrics).apply(pd.to_numeric, errors="coerce").astype(float)
     ok = rows["status"] == STATUS_OK
     values[~ok] = float("nan")
     frame = pd.concat([rows[keys], values], axis=1).assign(

@@ -7,12 +7,14 @@ import os
 
 from sweeps import results
 from sweeps.grids import GridError
+from sweeps.lease import LeaseHeld
+from sweeps.preflight import PathError
 from sweeps.tracking import TrackingError
 from trainer.config import ConfigError
 from trainer.data import DataError
 
-USER_ERRORS = (GridError, ConfigError, DataError, results.ResultsError,
-               TrackingError)   # one line, exit 2
+USER_ERRORS = (GridError, ConfigError, DataError, results.ResultsError, TrackingError,
+               PathError, LeaseHeld)   # one line, exit 2, nothing run
 MAX_FAILURES = 2         # retries per trial; a reclaimed spot node counts as one failure
 
 

@@ -8,11 +8,12 @@ import textwrap
 from pathlib import Path
 
 from analysis.cli import DefaultsFormatter, parse_seeds
-from sweeps import results
+from sweeps import lease, results
 from sweeps.cli_args import USER_ERRORS, add_cluster_arguments, add_tracking_arguments
 from sweeps.grids import GridError, grid_names
 from sweeps.launch import KEEP_CHECKPOINTS, RAY_DIR, connect, prepare_manifests, trial_resources
 from sweeps.plan import SweepPlan, plan_sweep, print_dry_run, print_plan
+from sweeps.preflight import check_paths
 from sweeps.tracking import check_available
 
 DESCRIPTION = "Run a named grid on Ray Tune: one trial per TrialConfig, one Parquet row per trial."
@@ -160,21 +161,42 @@ def run_sweep(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
 
 
 # --- the end ----------------------------------------------------------------------------------
-def summarize(plan: SweepPlan) -> str:
-    """The grid's tables and plots (analysis package), and where the rows and plots are."""
+def summarize(plan: SweepPlan, plots: bool = True) -> str:
+    """The grid's tables and plots (analysis package), and where the rows and plots are; the
+    tables alone when there is nothing to plot (e.g. every trial failed)."""
     from analysis import AnalysisError, build_report
     planned = [{**cfg.to_row(), "trial_key": cfg.key()} for cfg in plan.cfgs]
-    plots = plot_dir(plan.results)
-    plots.mkdir(parents=True, exist_ok=True)
+    folder = plot_dir(plan.results)
+    targets = {}
+    if plots:
+        folder.mkdir(parents=True, exist_ok=True)
+        targets = dict(plot=folder / f"{plan.grid}-budget.png",
+                       seed_plot=folder / f"{plan.grid}-seeds.png")
     try:
-        built = build_report(plan.results, plan.grid, planned=planned,
-                             plot=plots / f"{plan.grid}-budget.png",
-                             seed_plot=plots / f"{plan.grid}-seeds.png")
-    except AnalysisError as err:   # e.g. no finished trial to plot
+        built = build_report(plan.results, plan.grid, planned=planned, **targets)
+    except AnalysisError as err:
+        if plots:   # e.g. no finished trial to plot
+            return summarize(plan, plots=False) + f"\nno plots: {err}"
         return f"{err}\nrows: {results.grid_dir(plan.results, plan.grid)}"
     where = [f"rows:  {results.grid_dir(plan.results, plan.grid)}"]
     where += [f"plot:  {path}" for path in built.plots]
     return built.text.rstrip() + "\n\n" + "\n".join(where)
+
+
+def plan_status(plan: SweepPlan) -> tuple[int, str | None]:
+    """0 when every planned trial has an `ok` row, else 1 and a line counting the rest (a
+    trial killed for good, or whose row could not be written, has no row at all)."""
+    statuses = {cfg.key(): results.row_status(results.row_path(plan.results, plan.grid, cfg))
+                for cfg in plan.cfgs}
+    ok = sum(status == "ok" for status in statuses.values())
+    if ok == len(statuses):
+        return 0, None
+    bad = sum(status in ("failed", "stopped") for status in statuses.values())
+    none = [key for key, status in statuses.items() if status is None]
+    listed = ", ".join(none[:5]) + (", ..." if len(none) > 5 else "")
+    return 1, (f"grid {plan.grid}: {ok} of {len(statuses)} planned trials have an ok row; "
+               f"{bad} failed or stopped, {len(none)} have no row{': ' + listed if none else ''}"
+               f" (a rerun retrains them)")
 
 
 def plot_dir(root: str) -> Path:
@@ -193,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     plan = plan_sweep(args)
+    check_paths(plan.cfgs, plan.results, plan.grid, write=not args.dry_run)
     if args.dry_run:
         print_dry_run(plan, args.gpus_per_trial)
         return 0
@@ -201,18 +224,21 @@ def _run(args: argparse.Namespace) -> int:
         print(f"grid {plan.grid}: all {len(plan.cfgs)} trials have rows; nothing to train "
               f"(--force retrains)")
     else:
-        print(f"curves: tensorboard --logdir {plan.experiment}   (Ray's own hint below names a "
-              f"temporary copy)")
-        connect(args.address)
-        if args.pack == "auto":          # measured now, on a GPU worker when trials get GPUs
-            from sweeps.packs import plan_packs
-            plan_packs(plan, args.pack, args.gpus_per_trial, probe=True)
-        print_plan(plan)
-        grid_result = run_sweep(plan, args)
+        with lease.hold(plan.results, plan.grid):   # one driver per grid
+            print(f"curves: tensorboard --logdir {plan.experiment}   (Ray's own hint below names "
+                  f"a temporary copy)")
+            connect(args.address)
+            if args.pack == "auto":      # measured now, on a GPU worker when trials get GPUs
+                from sweeps.packs import plan_packs
+                plan_packs(plan, args.pack, args.gpus_per_trial, probe=True)
+            print_plan(plan)
+            grid_result = run_sweep(plan, args)
         if grid_result.errors:
             print(f"{len(grid_result.errors)} trials failed after retries", file=sys.stderr)
     print(summarize(plan))
     if plan.note:
         print("\n" + textwrap.fill(plan.note, width=100))
-    rows = results.read_rows(plan.results, plan.grid)
-    return 1 if len(rows) and (rows["status"] != "ok").any() else 0
+    status, line = plan_status(plan)
+    if line:
+        print(line, file=sys.stderr)
+    return status

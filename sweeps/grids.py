@@ -17,6 +17,7 @@ defaults); 200 unpaired samples picked by k-medoids (100 for maps), 10 seeds per
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
@@ -153,8 +154,8 @@ def parse_weights(text: str) -> dict[str, float]:
             weights[name] = float(value)
         except ValueError:
             raise GridError(f"--weights: {name}={value!r} is not a number") from None
-        if not weights[name] >= 0:
-            raise GridError(f"--weights: {name}={value} must be >= 0")
+        if not 0 <= weights[name] < math.inf:   # inf / nan: every trial's loss is non-finite
+            raise GridError(f"--weights: {name}={value} must be a finite number >= 0")
     missing = [n for n in REQUIRED_WEIGHTS if n not in weights]
     if missing:
         raise GridError(f"--weights: missing {', '.join(missing)} (give cycle, identity, paired)")

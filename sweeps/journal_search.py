@@ -1,6 +1,8 @@
 """Ray Tune's OptunaSearch over a study in an Optuna journal file, made exact for early stopping and
 for resuming a killed driver (sweeps.study_run uses both classes).
 
+- A trial that failed deterministically (sweeps.trainable.TRIAL_FAILED: it ends normally, not
+  retried) is told as FAIL.
 - A trial the scheduler (ASHA) stopped early is told to Optuna as PRUNED. OptunaSearch alone would
   record it as COMPLETE with its last intermediate `val_score`, ranking a score after a few steps
   against fully trained ones. A trial's last result carries sweeps.trainable.ROW_WRITTEN only when
@@ -29,7 +31,7 @@ from optuna.trial import Trial, TrialState
 from ray.tune import Stopper
 from ray.tune.search.optuna import OptunaSearch
 
-from sweeps.trainable import ROW_WRITTEN
+from sweeps.trainable import ROW_WRITTEN, TRIAL_FAILED
 
 OPTUNA_TRIAL = "optuna_trial"   # Tune config key: the trial's number in the Optuna study
 
@@ -54,6 +56,8 @@ class JournalOptunaSearch(OptunaSearch):
             self._ot_study.sampler.reseed_rng()   # no replay of the draws after the checkpoint
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if result.get(TRIAL_FAILED):   # its val_score is a NaN placeholder, not a score
+            return
         try:
             super().on_trial_result(trial_id, result)
         except UpdateFinishedTrialError:   # rerun after a resume; the journal has its outcome
@@ -61,7 +65,9 @@ class JournalOptunaSearch(OptunaSearch):
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
-        if result and not error and ROW_WRITTEN not in result:   # stopped before its end
+        if result and result.get(TRIAL_FAILED):   # failed deterministically: no retry
+            result, error = None, True                  # -> FAIL
+        elif result and not error and ROW_WRITTEN not in result:   # stopped before its end
             result = {k: v for k, v in result.items() if k != self.metric}   # -> PRUNED
         super().on_trial_complete(trial_id, result=result, error=error)
 

@@ -8,8 +8,9 @@ keys) and their configs from `configs` (trial key -> TrialConfig row), through
 only the rest). Checkpoints: the members' workdirs live under one folder, `<tmp>/members/<trial
 key>/`; whenever a member wrote a checkpoint, that whole folder goes to Tune, and a retried or
 resumed pack gets it back and resumes every member from its own checkpoint. A member whose loss
-goes non-finite gets a `failed` row; the pack trial then fails too (after every row is
-written), so Tune retries it as it retries an unpacked failed trial.
+goes non-finite gets a `failed` row while the rest train on; like an unpacked trial's
+deterministic failure it is not retried (a later run of the sweep trains it again). A crash of
+the whole pack that is not deterministic (a lost node) is raised for Tune to retry the pack.
 """
 from __future__ import annotations
 
@@ -21,15 +22,11 @@ from ray import tune
 from ray.tune.result import TIMESTEPS_TOTAL
 
 from sweeps import results
-from sweeps.trainable import (HEADLINE, ROW_WRITTEN, Sweep, _keep_samples, _limit_threads,
-                              _one_line, _scalars, _write)
+from sweeps.trainable import (HEADLINE, ROW_WRITTEN, TRIAL_FAILED, Sweep, _keep_samples,
+                              _limit_threads, _one_line, _scalars, _write, deterministic)
 from trainer.config import TrialConfig
 
 MEMBERS_DIR = "members"   # under the pack's temporary folder: one workdir per member
-
-
-class PackFailed(RuntimeError):
-    """Some members of a pack failed (their rows say why); Tune retries the pack."""
 
 
 class PackReports:
@@ -80,10 +77,11 @@ def run_pack(config: dict, *, configs: dict[str, dict], packs: dict[str, list[st
         outcomes = _train_members(todo, sweep, members_dir, extra, train_fn)
     failed = [o.cfg.key() for o in outcomes if o.failure is not None]
     headline = [o.result.to_row() for o in outcomes if o.result is not None]
+    # A failed member's row says why; its failure (a non-finite loss, bad input) is
+    # deterministic, so the pack ends normally instead of being retried (as a trial alone).
     tune.report({**_mean_headline(headline), ROW_WRITTEN: 1, "skipped": 0, **extra,
-                 "members_trained": len(todo), "members_failed": len(failed)})
-    if failed:
-        raise PackFailed(f"pack {pack_id}: members {', '.join(failed)} failed (see their rows)")
+                 "members_trained": len(todo), "members_failed": len(failed),
+                 **({TRIAL_FAILED: 1} if len(failed) == len(todo) else {})})
 
 
 def _path(sweep: Sweep, cfg: TrialConfig) -> str:
@@ -99,8 +97,9 @@ def _restore_members(members_dir: str) -> None:
 
 def _train_members(todo: list[TrialConfig], sweep: Sweep, members_dir: str, extra: dict,
                    train_fn) -> list:
-    """train_fn over the members, then one row each; a crash of the whole pack is recorded
-    in every member's row and raised again for Tune to retry."""
+    """train_fn over the members, then one row each. A crash of the whole pack is recorded in
+    every member's row and raised again for Tune to retry, unless it is deterministic (bad
+    input): then every member has failed for good, as a trial alone would."""
     common = dict(code_version=sweep.code_version, started_at=results.utc_now())
     reports = PackReports(members_dir)
     workdirs = [os.path.join(members_dir, c.key()) for c in todo]
@@ -112,6 +111,9 @@ def _train_members(todo: list[TrialConfig], sweep: Sweep, members_dir: str, extr
         for cfg in todo:
             _write(_path(sweep, cfg), cfg, sweep.grid, status, error=_one_line(err),
                    result=extra, **common)
+        if status == "failed" and deterministic(err):   # a retry would fail the same way
+            from trainer.pack import MemberOutcome
+            return [MemberOutcome(cfg, failure=_one_line(err)) for cfg in todo]
         raise
     for outcome in outcomes:
         cfg = outcome.cfg

@@ -15,6 +15,8 @@ from typing import Callable
 from ray.tune import Callback
 from ray.tune.result import TIMESTEPS_TOTAL
 
+from sweeps.trainable import TRIAL_FAILED
+
 PRINT_EVERY_S = 60.0   # at most one line per minute between trial completions
 
 
@@ -52,6 +54,10 @@ class SweepProgress(Callback):
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         key = _key(trial)
         self.running.discard(key)
+        if (getattr(trial, "last_result", None) or {}).get(TRIAL_FAILED):   # failed for good
+            self.failed.add(key)
+            self.report()
+            return
         self.finished.add(key)
         self.steps[key] = self.planned.get(key, self.steps.get(key, 0))
         self.report()

@@ -147,6 +147,13 @@ def _remove_quietly(fs: pafs.FileSystem, path: str) -> None:
         pass
 
 
+def _unreadable(path: str, err: Exception) -> ResultsError:
+    """A row file cut or damaged (by hand: rows are written whole); the remedy retrains it."""
+    detail = " ".join(str(err).split())
+    return ResultsError(f"{path}: not a readable results row ({detail}); delete that file to "
+                        f"retrain its trial, or rerun with --force to retrain every trial")
+
+
 def row_status(path: str) -> str | None:
     """The `status` of the row at `path`, or None when there is no row."""
     fs, local = _filesystem(path)
@@ -155,7 +162,7 @@ def row_status(path: str) -> str | None:
     try:
         table = pq.read_table(local, columns=["status"], filesystem=fs)
     except (pa.ArrowInvalid, OSError) as err:
-        raise ResultsError(f"{path}: not a readable results row ({err})") from None
+        raise _unreadable(path, err) from None
     return table.column("status")[0].as_py()
 
 
@@ -169,7 +176,7 @@ def read_row(path: str, columns: tuple[str, ...] | None = None) -> dict[str, obj
         names = [c for c in schema.names if columns is None or c in columns]
         table = pq.read_table(local, columns=names, filesystem=fs)
     except (pa.ArrowInvalid, OSError) as err:
-        raise ResultsError(f"{path}: not a readable results row ({err})") from None
+        raise _unreadable(path, err) from None
     row = {name: table.column(name)[0].as_py() for name in names}
     dataset = _partition_of(local)
     if dataset is not None and (columns is None or PARTITION in columns):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 from dataclasses import dataclass
 
 from sweeps import cli_args, results
 from sweeps.grids import get_grid
+from sweeps.journal_file import JournalError, check_journal
 from sweeps.launch import RAY_DIR
+from sweeps.preflight import check_paths, check_storage
 from trainer.config import HOLDOUT, TrialConfig
 from trainer.schedule import total_steps
 
@@ -33,7 +36,7 @@ SETUP_ATTR = "fewpair"       # the study's user attribute holding its setup and 
 class StudyError(ValueError):
     """A study that cannot be started or resumed as asked; one line."""
 
-USER_ERRORS = (*cli_args.USER_ERRORS, StudyError)   # one line, exit 2
+USER_ERRORS = (*cli_args.USER_ERRORS, StudyError, JournalError)   # one line, exit 2
 
 
 # --- the study's setup ------------------------------------------------------------------------
@@ -97,11 +100,23 @@ def journal_storage(path: str):
     """Optuna's JournalStorage over a file (created with its folder on first use)."""
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
+    _refuse_uri(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return JournalStorage(JournalFileBackend(os.path.abspath(path)))
+
+
+def _refuse_uri(path: str) -> None:
     if "://" in path:
         raise StudyError(f"--storage {path}: the Optuna journal is a file path (put it on a "
                          f"shared mount), not a URI")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return JournalStorage(JournalFileBackend(os.path.abspath(path)))
+
+
+def check_journal_path(path: str) -> None:
+    """The journal is a file in a folder we can write (made on first use)."""
+    _refuse_uri(path)
+    if os.path.isdir(path):
+        raise StudyError(f"--storage {path}: a folder; give the journal file's path in it")
+    check_storage(os.path.dirname(os.path.abspath(path)), [], "--storage", write=True)
 
 
 def open_study(args: argparse.Namespace) -> Study:
@@ -113,17 +128,24 @@ def open_study(args: argparse.Namespace) -> Study:
     name = args.study or f"{setup['dataset']}-{setup['grid']}-b{setup['paired_budget']}"
     if not STUDY_NAME.fullmatch(name):
         raise StudyError(f"--study {name!r}: use letters, digits, '.', '_' and '-'")
-    if not args.resume:   # bad setup flags fail before the journal is touched
+    root = results.resolve_root(args.results)
+    if not args.resume:   # bad setup flags and paths fail before the journal is touched
         base = base_config(setup)
         check_setup(setup, base)
+        check_paths([base], root, f"tune-{name}", flag="--results")
+        check_journal_path(args.storage)
     elif not os.path.isfile(args.storage):
         raise StudyError(f"--resume: no journal file {args.storage}; run without --resume")
+    note = check_journal(os.path.abspath(args.storage))   # a record cut by a crash, set aside
+    if note:
+        print(note, file=sys.stderr)
     storage = journal_storage(args.storage)
     found = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}.get(name)
     if args.resume:
         if found is None or SETUP_ATTR not in found.user_attrs:
             raise StudyError(f"--resume: no study {name!r} in {args.storage}; run without --resume")
         setup, base = resumed_setup(name, found.user_attrs[SETUP_ATTR], given)
+        check_paths([base], root, f"tune-{name}", flag="--results")
     else:
         if found is not None and found.n_trials:
             raise StudyError(f"study {name!r} already holds {found.n_trials} trials in "
@@ -131,8 +153,7 @@ def open_study(args: argparse.Namespace) -> Study:
         created = optuna.create_study(storage=storage, study_name=name, direction="maximize",
                                       load_if_exists=True)
         created.set_user_attr(SETUP_ATTR, {"setup": setup, "base": base.to_row()})
-    study = Study(name, os.path.abspath(args.storage), results.resolve_root(args.results),
-                  setup, base)
+    study = Study(name, os.path.abspath(args.storage), root, setup, base)
     if args.resume:
         from ray import tune
         if not tune.Tuner.can_restore(study.experiment):

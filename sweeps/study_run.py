@@ -10,9 +10,10 @@ import sys
 import pandas as pd
 
 from analysis.cli import DefaultsFormatter
-from sweeps import results
+from sweeps import lease, results
 from sweeps.cli_args import add_cluster_arguments, add_tracking_arguments
 from sweeps.grids import WEIGHT_FIELDS
+from sweeps.journal_file import finish_from_rows
 from sweeps.launch import KEEP_CHECKPOINTS, RAY_DIR, connect, prepare_manifests, trial_resources
 from sweeps.study import (ADV_RANGE, HALVING, JOURNAL, RUNGS, SEARCH, USER_ERRORS, VAL_LIMIT,
                           Study, journal_storage, open_study, trial_config)
@@ -143,11 +144,30 @@ def record_stopped(study: Study, outcome) -> None:
 
 
 # --- the end ----------------------------------------------------------------------------------
+def finish_finished(study: Study):
+    """The study, with each RUNNING trial whose `ok` row exists told COMPLETE (the journal lost
+    the record saying so: a crash cut it); returns the loaded optuna.Study."""
+    import optuna
+    ot_study = optuna.load_study(study_name=study.name, storage=journal_storage(study.journal))
+
+    def row_of(params: dict) -> dict:
+        if not set(SEARCH) <= set(params):   # asked, λs not all drawn: it never ran
+            return {}
+        path = results.row_path(study.results, study.grid_name, trial_config(study.base, params))
+        return results.read_row(path, ("status", VAL_SCORE))
+    told = finish_from_rows(ot_study, row_of, VAL_SCORE)
+    if told:
+        print(f"note: trial{'s' * (len(told) > 1)} {', '.join(map(str, told))} of study "
+              f"{study.name} finished (ok rows) but the journal had lost the record: told "
+              f"COMPLETE", file=sys.stderr)
+    return ot_study
+
+
 def summarize(study: Study) -> tuple[str, bool]:
     """The study's trials from the journal, its best weights and the run_grid command using
     them; False when no trial completed."""
     import optuna
-    ot_study = optuna.load_study(study_name=study.name, storage=journal_storage(study.journal))
+    ot_study = finish_finished(study)
     frame = ot_study.trials_dataframe(attrs=("number", "value", "state", "params"))
     frame["trial_key"] = [trial_config(study.base, t.params).key() for t in ot_study.trials]
     with pd.option_context("display.max_rows", None, "display.width", 200):
@@ -201,8 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         study = open_study(args)
         check_available(args.mlflow, args.wandb)
-        connect(args.address)
-        outcome = run_study(study, args)
+        with lease.hold(study.results, study.grid_name):   # one driver per study
+            finish_finished(study)
+            connect(args.address)
+            outcome = run_study(study, args)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

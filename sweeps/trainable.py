@@ -6,6 +6,12 @@ everything else comes through `tune.with_parameters` from sweeps.grid_sweep: `co
 -> TrialConfig row, for the whole grid), a `Sweep` (grid, results root, code version, force),
 and `train_fn` (default trainer.train.train; tests wrap it to inject a failure).
 
+Failures: a deterministic error (bad config or data, a non-finite loss: `deterministic`) would
+fail again on every retry, so the trial writes its `failed` row and ends normally, its last
+result marked TRIAL_FAILED; any other error (a lost node, a full disk) writes the row and is
+raised again for Tune's FailureConfig to retry. A workdir is `<tmp>/fewpair-<key>-<pid>-*`; a
+trial starting on a node removes those of processes that no longer exist (a killed trial).
+
 Checkpoints: `train` writes `<workdir>/checkpoint/` and calls report(metrics, checkpoint_dir);
 that folder goes to Tune (`tune.report(..., checkpoint=...)`), which copies it to the storage
 path. A retried or resumed trial gets it back from `tune.get_checkpoint()` into a fresh workdir,
@@ -13,7 +19,11 @@ and `train` resumes from it exactly.
 """
 from __future__ import annotations
 
+import glob
+import math
 import os
+import re
+import shutil
 import tempfile
 import traceback
 from dataclasses import dataclass
@@ -23,6 +33,7 @@ from ray import tune
 from ray.tune.result import TIMESTEPS_TOTAL
 
 from sweeps import results
+from sweeps.lease import pid_alive
 from trainer.config import TrialConfig
 
 TrainFn = Callable[..., object]   # trainer.train.train(cfg, workdir, report) -> TrialResult
@@ -30,6 +41,8 @@ HEADLINE = ("pixel_acc", "mean_class_acc", "mean_iou", "maps_pixel_acc", "pixel_
             "mean_iou_archmean", "maps_pixel_acc_archmean", "val_score", "train_s", "steps_done",
             "steps_per_s", "eval_s")   # the final result Tune shows; the row has every column
 ROW_WRITTEN = "row_written"   # only in a trial's last result: 1 = its row was written, 0 = skipped
+TRIAL_FAILED = "trial_failed"   # in the last result of a trial that failed deterministically
+WORKDIR = re.compile(r"fewpair-[0-9a-f]{16}-(\d+)-")   # a trial's workdir; group 1: its pid
 
 
 @dataclass(frozen=True)
@@ -59,9 +72,13 @@ def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
     _limit_threads(sweep.cpus)
     if train_fn is None:
         from trainer.train import train as train_fn   # torch is imported in the trial only
-    with tempfile.TemporaryDirectory(prefix=f"fewpair-{key}-") as workdir:
+    remove_dead_workdirs()
+    with tempfile.TemporaryDirectory(prefix=f"fewpair-{key}-{os.getpid()}-") as workdir:
         _restore_checkpoint(workdir)
         outcome = _train_and_record(cfg, sweep, workdir, path, train_fn)
+    if outcome is None:   # failed for good: its row says why; the val_score key keeps Tune's
+        tune.report({ROW_WRITTEN: 1, TRIAL_FAILED: 1, "val_score": math.nan})   # metric check
+        return
     headline = {k: outcome[k] for k in HEADLINE if isinstance(outcome.get(k), (int, float))}
     tune.report({**headline, TIMESTEPS_TOTAL: int(outcome["steps_done"]), ROW_WRITTEN: 1,
                  "skipped": 0})
@@ -74,15 +91,37 @@ def _limit_threads(cpus: float) -> None:
     torch.set_num_threads(max(1, int(cpus)))
 
 
+def remove_dead_workdirs() -> list[str]:
+    """Remove this node's trial workdirs whose process no longer exists (SIGKILLed trials)."""
+    removed = []
+    for folder in glob.glob(os.path.join(tempfile.gettempdir(), "fewpair-*")):
+        found = WORKDIR.match(os.path.basename(folder))
+        if found and not pid_alive(int(found[1])):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def deterministic(err: BaseException) -> bool:
+    """An error a retry would raise again: bad input (the rooms' ValueErrors: ConfigError,
+    DataError, SelectionError, ...) or a non-finite loss (training resumes bit for bit)."""
+    from trainer.engine import NonFiniteLoss
+    return isinstance(err, NonFiniteLoss) or (isinstance(err, ValueError)
+                                              and not isinstance(err, OSError))
+
+
 def _train_and_record(cfg: TrialConfig, sweep: Sweep, workdir: str, path: str,
-                      train_fn: TrainFn) -> dict:
+                      train_fn: TrainFn) -> dict | None:
+    """The trial's result row, or None when it failed deterministically (its row written)."""
     started = results.utc_now()
     common = dict(code_version=sweep.code_version, started_at=started)
     try:
         outcome = train_fn(cfg, workdir, report=report_to_tune).to_row()
         outcome["samples_png"] = _keep_samples(outcome.get("samples_png"), cfg, sweep)
-    except Exception as err:   # recorded, then raised again for Tune to retry
+    except Exception as err:   # recorded; raised again for Tune to retry unless a retry is futile
         _write(path, cfg, sweep.grid, "failed", error=_one_line(err), **common)
+        if deterministic(err):
+            return None
         raise
     except BaseException as err:   # KeyboardInterrupt / SystemExit: the trial was stopped
         _write(path, cfg, sweep.grid, "stopped", error=_one_line(err), **common)

@@ -32,6 +32,13 @@ def ray_session(fewpair_cache):
     ray.shutdown()
 
 
+@pytest.fixture(scope="session")
+def small_streets(fewpair_cache) -> str:
+    """toy-streets' small variant (40 train / 16 val images): the smoke grid's data."""
+    from trainer.data import toy_root
+    return str(toy_root("toy-streets", "small"))
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """One intra-op torch thread for a module of tiny-tensor tests: on the shared 2-core machine

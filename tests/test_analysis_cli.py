@@ -60,3 +60,31 @@ def test_out_file_latex_and_declared_seeds(paper_grid_root, tmp_path, capsys):
 
 def test_parse_seeds():
     assert parse_seeds("0-3,7") == (0, 1, 2, 3, 7) and parse_seeds("5") == (5,)
+
+
+@pytest.mark.parametrize("n_ok", [0, 1])
+def test_a_grid_with_failed_trials_prints_its_cells_and_what_failed(tmp_path, capsys, n_ok):
+    """Failed rows as the sweep writes them: no metric columns at all. Every trial failed
+    (n_ok 0) or all but one: the table shows each cell with its n, then each failure."""
+    from analysis_rows import SEGMENTATION, make_row, seg, write_rows
+    error = "NonFiniteLoss: loss cycle_x is inf at step 1 (engine.py:212)"
+    rows = []
+    for i, (mode, budget, selection) in enumerate([("unpaired", 0, "kmedoids"),
+                                                   ("hybrid", 1, "random"),
+                                                   ("hybrid", 1, "kmedoids")]):
+        config = dict(dataset="toy-streets", mode=mode, paired_budget=budget,
+                      selection=selection, unpaired=8, seed=0)
+        if i < n_ok:
+            rows.append(make_row(seg(0.5), **config))
+            continue
+        row = make_row(None, status="failed", error=error, **config)
+        rows.append({k: v for k, v in row.items() if k not in (*SEGMENTATION, "protocol")})
+    write_rows(tmp_path, rows)
+    assert main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    table = [line for line in out.splitlines() if line.startswith("| 8 ")]
+    assert len(table) == 3
+    assert sorted(line.split("|")[5].strip() for line in table) == sorted(["0", "0", str(n_ok)])
+    assert f"### Failed trials ({3 - n_ok})" in out
+    for row in rows[n_ok:]:
+        assert f"| {row['trial_key']} |" in out and error in out

@@ -82,6 +82,45 @@ def test_fewpair_is_installed_from_this_checkout(name):
     assert "-e ~/fewpair" in commands(config, "setup_commands")
 
 
+def test_aws_nodes_sit_in_a_group_of_your_own_not_the_launchers_open_one():
+    """Without SecurityGroupIds on every node type the launcher creates a group whose SSH rule
+    admits 0.0.0.0/0; docs/security.md says how to make the restrictive one named here."""
+    config = load("cluster.yaml")
+    groups = {name: t["node_config"].get("SecurityGroupIds")
+              for name, t in config["available_node_types"].items()}
+    assert all(groups.values()) and len({tuple(g) for g in groups.values()}) == 1, groups
+    assert "security_group" not in config["provider"]   # it would only add rules to the default
+    doc = (ROOT / "docs" / "security.md").read_text()
+    assert "--source-group $SG" in doc and "--cidr YOUR.PUBLIC.IP/32" in doc
+    assert "0.0.0.0/0" not in json.dumps(config)
+
+
+def test_onprem_ports_are_fixed_and_each_is_in_the_firewall_table():
+    """A firewall can admit only what it can name: every Ray port of the on-prem start commands
+    is fixed, the same on head and workers, and listed in docs/security.md."""
+    config = load("cluster-onprem.yaml")
+    head = commands(config, "head_start_ray_commands")
+    worker = commands(config, "worker_start_ray_commands")
+    every_node = ("object-manager", "node-manager", "min-worker", "max-worker",
+                  "dashboard-agent-listen", "dashboard-agent-grpc", "runtime-env-agent",
+                  "metrics-export")
+    ports = {}
+    for flag in every_node:
+        values = {re.search(rf"--{flag}-port=(\d+)", text).group(1) for text in (head, worker)}
+        assert len(values) == 1, (flag, values)
+        ports[flag] = values.pop()
+    ports["gcs"] = re.search(r"--port=(\d+)", head).group(1)
+    ports["client"] = re.search(r"--ray-client-server-port=(\d+)", head).group(1)
+    assert f"--address=$RAY_HEAD_IP:{ports['gcs']}" in worker
+    head_ip = config["provider"]["head_ip"]
+    assert f"--node-ip-address={head_ip}" in head
+    table = (ROOT / "docs" / "security.md").read_text()
+    for flag, port in ports.items():
+        if flag not in ("min-worker", "max-worker"):
+            assert re.search(rf"^\| [^|]*\b{port}\b", table, re.M), (flag, port)
+    assert f"| {ports['min-worker']}-{ports['max-worker']} |" in table
+
+
 @pytest.mark.parametrize("name", FILES)
 def test_every_ray_process_gets_the_cache_and_the_resnet_weights(name):
     """Trials run the paper's extractor and read the cache on workers: both variables must

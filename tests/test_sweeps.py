@@ -22,13 +22,6 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])   # FailOnce runs in
 SMOKE = grids.expand(grids.get_grid("smoke"))
 
 
-@pytest.fixture(scope="session")
-def small_streets(fewpair_cache) -> str:
-    """toy-streets' small variant (40 train / 16 val images): the smoke grid's data."""
-    from trainer.data import toy_root
-    return str(toy_root("toy-streets", "small"))
-
-
 def row_mtimes(root: Path) -> dict[str, int]:
     return {f: os.stat(f).st_mtime_ns for f in results.row_files(str(root), "smoke")}
 

@@ -119,7 +119,7 @@ def test_weights_override_the_lambdas_but_the_ablation_keeps_its_zeros():
     ("cycle=1,identity=1", "missing paired"),
     ("cycle=1,identity=1,paired=x", "paired='x' is not a number"),
     ("cycle=1,identity=1,paired=1,gan=2", "'gan=2' is not NAME=VALUE"),
-    ("cycle=-1,identity=1,paired=1", "cycle=-1 must be >= 0"),
+    ("cycle=-1,identity=1,paired=1", "cycle=-1 must be a finite number >= 0"),
 ])
 def test_bad_weights_name_the_problem(text, message):
     with pytest.raises(grids.GridError, match=message):

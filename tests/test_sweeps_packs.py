@@ -12,7 +12,7 @@ import pytest
 from ray import cloudpickle
 
 from sweeps import grids, packs, plan as sweep_plan, results, run_grid
-from sweeps.grid_sweep import run_sweep
+from sweeps.grid_sweep import plan_status, run_sweep
 from trainer.schedule import total_steps
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])   # PoisonAfterFirstStop: in trials
@@ -76,8 +76,7 @@ class PoisonAfterFirstStop:
 
 
 @pytest.mark.slow
-def test_a_failed_member_gets_its_row_and_its_retry_resumes_it_alone(ray_session, smoke_data,
-                                                                     tmp_path):
+def test_a_failed_member_fails_alone_and_a_rerun_trains_only_it(ray_session, smoke_data, tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
     args = run_grid.build_parser().parse_args(
@@ -87,16 +86,24 @@ def test_a_failed_member_gets_its_row_and_its_retry_resumes_it_alone(ray_session
     poisoned, *healthy = [c.key() for c in SMOKE]
     row = results.row_path(plan.results, "smoke", SMOKE[0])
     outcome = run_sweep(plan, args, train_fn=PoisonAfterFirstStop(marks, poisoned, row))
-    first, retry = (json.loads((marks / f"attempt-{n}").read_text()) for n in (1, 2))
+    first = json.loads((marks / "attempt-1").read_text())
     assert first == {"starts": dict.fromkeys([poisoned, *healthy], 0), "row": {}}
-    # the retry: only the member without an `ok` row, from its own checkpoint of step 2 (the
-    # smoke grid checkpoints every 2 steps), after its failure was recorded in its row
-    assert retry == {"starts": {poisoned: 2}, "row": {
-        "status": "failed", "error": "NonFiniteLoss: non-finite loss at step 3: g_total = inf"}}
-    assert not (marks / "attempt-3").exists() and not outcome.errors
+    # a non-finite loss is deterministic: a failed row at once, no retry of the pack
+    assert not (marks / "attempt-2").exists() and not outcome.errors
+    rows = results.read_rows(plan.results, "smoke").set_index("trial_key")
+    assert rows.loc[poisoned, "status"] == "failed"
+    assert rows.loc[poisoned, "error"] == "NonFiniteLoss: non-finite loss at step 3: g_total = inf"
+    assert set(rows.loc[healthy, "status"]) == {"ok"} and set(rows["pack_size"]) == {3}
+    assert plan_status(plan)[0] == 1
+    # the next run of the sweep trains only the member without an `ok` row, as a pack of one
+    plan = sweep_plan.plan_sweep(args)
+    assert [c.key() for c in plan.todo] == [poisoned]
+    run_sweep(plan, args, train_fn=PoisonAfterFirstStop(marks, poisoned, row))
+    rerun = json.loads((marks / "attempt-2").read_text())
+    assert rerun["starts"] == {poisoned: 0} and rerun["row"]["status"] == "failed"
     rows = results.read_rows(plan.results, "smoke").set_index("trial_key")
     assert set(rows["status"]) == {"ok"} and set(rows["steps_done"]) == {4}
-    assert set(rows["pack_size"]) == {3} and rows["pack_id"].nunique() == 1
+    assert rows["pack_id"].nunique() == 1 and plan_status(plan)[0] == 0
 
 
 def test_pack_sizes_and_the_dry_run_without_ray(tmp_path, capsys):

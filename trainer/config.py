@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import typing
 from dataclasses import dataclass, fields
 
@@ -140,6 +141,9 @@ class TrialConfig:
                      "image_pool", "steps", "report_every", "checkpoint_every", "eval_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0")
+        for name in ("lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired", "lr"):
+            if not math.isfinite(getattr(self, name)):   # nan passes every comparison check
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be a finite number")
         for name in ("image_size", "load_size", "ngf", "ndf", "n_blocks"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 1")
