@@ -213,7 +213,8 @@ def objective_column(cfg: TrialConfig) -> str:
     """The evaluation column val_score is (mean_iou, or maps_pixel_acc)."""
     from trainer.data import dataset_info
     from trainer.evaluate import main_metric, protocol_for
-    return main_metric(protocol_for(dataset_info(cfg.dataset).kind, cfg.direction))
+    info = dataset_info(cfg.dataset)
+    return main_metric(protocol_for(info.kind, cfg.direction, info.classes))
 
 
 def main(argv: list[str] | None = None) -> int:

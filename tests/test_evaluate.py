@@ -145,6 +145,9 @@ def test_protocol_names_and_unknown_kinds():
     assert ev.protocol_for("maps", "BtoA") == "maps"
     with pytest.raises(ev.EvaluationError, match="'labels-only' has no evaluation protocol"):
         ev.protocol_for("labels-only", "AtoB")
+    assert ev.protocol_for("segmentation", "AtoB", "cityscapes-19") == "segmentation"
+    with pytest.raises(ev.EvaluationError, match="scores the cityscapes-19 label set, not 'ade-150'"):
+        ev.protocol_for("segmentation", "BtoA", "ade-150")   # palette, metrics, judge: 19 ids
     with pytest.raises(ev.EvaluationError, match="valid: fcn-score, maps, segmentation"):
         ev.make_protocol("psnr", TrialConfig(), torch.device("cpu"))
 

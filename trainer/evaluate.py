@@ -38,7 +38,7 @@ from torchvision.utils import make_grid, save_image
 from . import metrics
 from .atomic import atomic_write
 from .config import HOLDOUT, TrialConfig
-from .data import Sample, open_split
+from .data import Sample, dataset_info, open_split
 from .data.imageio import write_png
 from .data.palette import train_ids_to_label_ids
 from .judge import load_judge, segment
@@ -65,11 +65,16 @@ class EvaluationError(ValueError):
 PROTOCOLS = Registry("protocol", EvaluationError)
 
 
-def protocol_for(kind: str, direction: str) -> str:
-    """Protocol name for a dataset kind and evaluated direction (the results row's `protocol`)."""
+def protocol_for(kind: str, direction: str, classes: str | None = None) -> str:
+    """Protocol name for a dataset kind and evaluated direction (the results row's `protocol`).
+    `classes`: the dataset's label set (its registry entry's); a protocol built for one label
+    set (palette, metrics, judge) refuses another instead of scoring it silently wrong."""
     for name in PROTOCOLS:
         entry = PROTOCOLS[name]
         if entry.kind == kind and direction in entry.directions:
+            if entry.classes and classes and classes != entry.classes:
+                raise EvaluationError(f"protocol {name!r} scores the {entry.classes} label set, "
+                                      f"not {classes!r}; register a protocol for it")
             return name
     kinds = sorted({PROTOCOLS[name].kind for name in PROTOCOLS})
     raise EvaluationError(f"dataset kind {kind!r} has no evaluation protocol (valid kinds: "
@@ -86,7 +91,7 @@ def make_protocol(name: str, cfg: TrialConfig, device: torch.device):
 
 
 @PROTOCOLS.register("segmentation", kind="segmentation", directions=("AtoB",),
-                    main_metric="mean_iou")
+                    main_metric="mean_iou", classes="cityscapes-19")
 class Segmentation:
     """photo (A) -> label colours; truth: train ids."""
     source_is_labels = False
@@ -112,7 +117,7 @@ class Segmentation:
 
 
 @PROTOCOLS.register("fcn-score", kind="segmentation", directions=("BtoA",),
-                    main_metric="mean_iou")
+                    main_metric="mean_iou", classes="cityscapes-19")
 class FcnScore(Segmentation):
     """label colours (B) -> photo, segmented by the judge; truth: train ids."""
     source_is_labels = True
@@ -140,7 +145,7 @@ class FcnScore(Segmentation):
 
 
 @PROTOCOLS.register("maps", kind="maps", directions=("AtoB", "BtoA"),
-                    main_metric="maps_pixel_acc")
+                    main_metric="maps_pixel_acc", classes=None)
 class Maps:
     """aerial (A) <-> map (B); truth: the other side, compared per pixel."""
     source_is_labels = False
@@ -193,7 +198,8 @@ def evaluate(translate: Translate, cfg: TrialConfig, device: torch.device | str,
     """
     device = torch.device(device)
     kind, reader = eval_samples(cfg)
-    protocol = make_protocol(protocol_for(kind, cfg.direction), cfg, device)
+    classes = dataset_info(cfg.dataset).classes
+    protocol = make_protocol(protocol_for(kind, cfg.direction, classes), cfg, device)
     n = min(cfg.eval_limit, len(reader)) if cfg.eval_limit > 0 else len(reader)
     shown: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     batch: list[Sample] = []

@@ -172,7 +172,8 @@ class TrialRun:
 
     def __init__(self, cfg: TrialConfig, workdir: str | Path, report: Report | None = None):
         from trainer.evaluate import eval_samples, protocol_for   # judge, metrics load lazily
-        protocol = protocol_for(dataset_info(cfg.dataset).kind, cfg.direction)  # fail early
+        info = dataset_info(cfg.dataset)
+        protocol = protocol_for(info.kind, cfg.direction, info.classes)   # fail early
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.trial = prepare(cfg, self.workdir)
