@@ -77,10 +77,13 @@ def param_space(plan: SweepPlan) -> dict:
             for name in points[0]} if points else {}
 
 
-def search_alg(plan: SweepPlan):
-    """Tune's basic generator over exactly the planned points (num_samples = their number)."""
+def search_alg(plan: SweepPlan, max_concurrent: int | None = None):
+    """Tune's basic generator over exactly the planned points (num_samples = their number), at
+    most `max_concurrent` at once. (Tune ignores TuneConfig.max_concurrent_trials, with a mere
+    warning, when it is given a generator: the limit must be the generator's own.)"""
     from ray.tune.search.basic_variant import BasicVariantGenerator
-    return BasicVariantGenerator(points_to_evaluate=trial_points(plan))
+    return BasicVariantGenerator(points_to_evaluate=trial_points(plan),
+                                 max_concurrent=max_concurrent or 0)
 
 
 def trainable_for(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
@@ -112,8 +115,8 @@ def make_tuner(plan: SweepPlan, trainable, args: argparse.Namespace):
         checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
         callbacks=callbacks(plan, args))
     tune_config = tune.TuneConfig(  # reuse_actors: torch is imported once per actor, not per trial
-        max_concurrent_trials=args.max_concurrent, trial_dirname_creator=_trial_dirname,
-        reuse_actors=True, search_alg=search_alg(plan), num_samples=len(trial_points(plan)))
+        trial_dirname_creator=_trial_dirname, reuse_actors=True,
+        search_alg=search_alg(plan, args.max_concurrent), num_samples=len(trial_points(plan)))
     return tune.Tuner(trainable, param_space=param_space(plan), tune_config=tune_config,
                       run_config=run_config)
 
