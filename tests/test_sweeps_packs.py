@@ -51,10 +51,11 @@ class PoisonAfterFirstStop:
     """trainer.pack.train_pack's loop, but on attempt 1 the member `poisoned` gets an infinite
     λ_cycle once the pack's first stop (a checkpoint at step 2) reached Tune: its g_total is inf
     from step 3. Each attempt notes its members, the step each resumes from, and the poisoned
-    member's row as the attempt starts."""
+    member's row as the attempt starts. With `crash`, attempt 1 raises instead (a lost process,
+    say) once that first checkpoint reached Tune."""
 
-    def __init__(self, marks: Path, poisoned: str, row: str):
-        self.marks, self.poisoned, self.row = marks, poisoned, row
+    def __init__(self, marks: Path, poisoned: str, row: str, crash: bool = False):
+        self.marks, self.poisoned, self.row, self.crash = marks, poisoned, row, crash
 
     def __call__(self, cfgs, workdirs, reports, on_stop):
         from trainer.pack import PackRun
@@ -68,6 +69,8 @@ class PoisonAfterFirstStop:
         while not run.done:
             run.advance()
             on_stop()
+            if attempt == 1 and self.crash:   # not deterministic: Tune retries the pack
+                raise RuntimeError("injected crash of the pack's process")
             if attempt == 1:
                 for k, member in enumerate(members):
                     if member.cfg.key() == self.poisoned:
@@ -104,6 +107,30 @@ def test_a_failed_member_fails_alone_and_a_rerun_trains_only_it(ray_session, smo
     rows = results.read_rows(plan.results, "smoke").set_index("trial_key")
     assert set(rows["status"]) == {"ok"} and set(rows["steps_done"]) == {4}
     assert rows["pack_id"].nunique() == 1 and plan_status(plan)[0] == 0
+
+
+@pytest.mark.slow
+def test_a_crashed_pack_is_retried_and_resumes_every_member_from_its_checkpoint(
+        ray_session, smoke_data, tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    args = run_grid.build_parser().parse_args(
+        ["--grid", "smoke", "--data-root", smoke_data, "--storage", str(tmp_path / "res"),
+         "--pack", "3", "--gpus-per-trial", "0", "--max-failures", "1"])
+    plan = sweep_plan.plan_sweep(args)
+    keys = [c.key() for c in SMOKE]
+    row = results.row_path(plan.results, "smoke", SMOKE[0])
+    outcome = run_sweep(plan, args, train_fn=PoisonAfterFirstStop(marks, keys[0], row, crash=True))
+    retry = json.loads((marks / "attempt-2").read_text())
+    # every member from its own checkpoint of step 2 (the smoke grid checkpoints every 2 steps),
+    # after the crash was recorded in the rows
+    assert retry["starts"] == dict.fromkeys(keys, 2)
+    assert retry["row"] == {"status": "failed", "error": retry["row"]["error"]}
+    assert retry["row"]["error"].startswith("RuntimeError: injected crash of the pack's process")
+    assert not (marks / "attempt-3").exists() and not outcome.errors
+    rows = results.read_rows(plan.results, "smoke").set_index("trial_key")
+    assert set(rows["status"]) == {"ok"} and set(rows["steps_done"]) == {4}
+    assert set(rows["pack_size"]) == {3} and plan_status(plan)[0] == 0
 
 
 def test_pack_sizes_and_the_dry_run_without_ray(tmp_path, capsys):
