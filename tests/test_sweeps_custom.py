@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from sweeps import grid_sweep, launch, plan as sweep_plan, run_grid, tune_weights
-from sweeps.custom import customise, load_grid_file, parse_sets
-from sweeps.grids import GridError, expand, get_grid
+from sweeps.custom import customise, parse_sets
+from sweeps.grids import expand, get_grid
 from sweeps.progress import SweepProgress
 from test_cli_help import unexplained
 

@@ -78,14 +78,19 @@ class PoisonAfterFirstStop:
         return run.finish()
 
 
-@pytest.mark.slow
-def test_a_failed_member_fails_alone_and_a_rerun_trains_only_it(ray_session, smoke_data, tmp_path):
+def packed_smoke(smoke_data: str, tmp_path: Path):
+    """(marks folder, parsed args, plan) of the smoke grid in packs of 3, one retry."""
     marks = tmp_path / "marks"
     marks.mkdir()
     args = run_grid.build_parser().parse_args(
         ["--grid", "smoke", "--data-root", smoke_data, "--storage", str(tmp_path / "res"),
          "--pack", "3", "--gpus-per-trial", "0", "--max-failures", "1"])
-    plan = sweep_plan.plan_sweep(args)
+    return marks, args, sweep_plan.plan_sweep(args)
+
+
+@pytest.mark.slow
+def test_a_failed_member_fails_alone_and_a_rerun_trains_only_it(ray_session, smoke_data, tmp_path):
+    marks, args, plan = packed_smoke(smoke_data, tmp_path)
     poisoned, *healthy = [c.key() for c in SMOKE]
     row = results.row_path(plan.results, "smoke", SMOKE[0])
     outcome = run_sweep(plan, args, train_fn=PoisonAfterFirstStop(marks, poisoned, row))
@@ -112,12 +117,7 @@ def test_a_failed_member_fails_alone_and_a_rerun_trains_only_it(ray_session, smo
 @pytest.mark.slow
 def test_a_crashed_pack_is_retried_and_resumes_every_member_from_its_checkpoint(
         ray_session, smoke_data, tmp_path):
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    args = run_grid.build_parser().parse_args(
-        ["--grid", "smoke", "--data-root", smoke_data, "--storage", str(tmp_path / "res"),
-         "--pack", "3", "--gpus-per-trial", "0", "--max-failures", "1"])
-    plan = sweep_plan.plan_sweep(args)
+    marks, args, plan = packed_smoke(smoke_data, tmp_path)
     keys = [c.key() for c in SMOKE]
     row = results.row_path(plan.results, "smoke", SMOKE[0])
     outcome = run_sweep(plan, args, train_fn=PoisonAfterFirstStop(marks, keys[0], row, crash=True))

@@ -16,7 +16,6 @@ checkpoint of the state resumes bit for bit, and several states can later share 
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 from dataclasses import dataclass, field

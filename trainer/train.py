@@ -30,7 +30,7 @@ from tqdm import tqdm
 from trainer.config import VAL_SCORE, TrialConfig
 from trainer.data import dataset_info
 from trainer.device import resolve_device
-from trainer.engine import (LossWatch, NonFiniteLoss, StepRules, TrainState, build_state,
+from trainer.engine import (LossWatch, StepRules, TrainState, build_state,
                             has_checkpoint, load_checkpoint, state_payload, train_step,
                             translator, write_checkpoint)
 from trainer.feed import Feed, build_feed

@@ -17,7 +17,7 @@ from trainer.config import TrialConfig
 from trainer.data import DataError, open_split
 from trainer.device import DeviceError
 
-from . import EXTRACTORS, STRATEGIES, Manifest, SelectionError, build_manifest
+from . import Manifest, SelectionError, build_manifest
 
 DEFAULTS = TrialConfig()  # one source of truth for the pool size, strategies and features
 

@@ -21,7 +21,6 @@ import numpy as np
 from tqdm import tqdm
 
 from trainer.data import SplitReader, cache_dir, open_split
-from trainer.device import resolve_device
 
 from .registry import EXTRACTORS, SelectionError
 from .store import publish
