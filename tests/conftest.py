@@ -27,7 +27,12 @@ def ray_session(fewpair_cache):
     import ray
     # address="local": a new Ray of our own, even while another process's Ray runs on this
     # machine (address=None would find that one and refuse num_cpus)
-    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False)
+    # log_to_driver=False: workers' output stays in Ray's log files instead of arriving
+    # whenever it is flushed in whichever test then runs (a W&B actor's exit traceback landed
+    # in a later test's captured stderr); driver-side lines -- Ray's table, our progress --
+    # still reach capsys.
+    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False,
+             log_to_driver=False)
     yield ray
     ray.shutdown()
 
