@@ -55,24 +55,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- the Tuner --------------------------------------------------------------------------------
-def trial_points(plan: SweepPlan) -> list[dict]:
+def trial_points(plan: SweepPlan, todo_only: bool = True) -> list[dict]:
     """Each Tune trial's config: a trial's key and the fields that vary across the grid; with
-    packs, the id and size of each pack that has a member left to train."""
+    packs, the id and size of each pack with a member left to train (todo_only=False: of every
+    trial or pack of the grid)."""
+    cfgs = plan.todo if todo_only else plan.cfgs
     if plan.packs is not None:
-        todo = {cfg.key() for cfg in plan.todo}
+        keys = {cfg.key() for cfg in cfgs}
         return [{"pack_id": p.id, "pack_size": len(p.keys)}
-                for p in plan.packs if todo & set(p.keys)]
+                for p in plan.packs if keys & set(p.keys)]
     return [{"trial_key": cfg.key(), **{name: getattr(cfg, name) for name in plan.columns}}
-            for cfg in plan.todo]
+            for cfg in cfgs]
 
 
-def param_space(plan: SweepPlan) -> dict:
+def param_space(plan: SweepPlan, todo_only: bool = True) -> dict:
     """A categorical per config key, each holding the values the trials take. Tune's search
     asks exactly `trial_points` (one trial each, nothing sampled), and its progress table shows
     every categorical as a column: the key (it names the row) and what varies (budget,
     selection, seed, ...); a grid search of keys would show the key alone."""
     from ray import tune
-    points = trial_points(plan)
+    points = trial_points(plan, todo_only)
     return {name: tune.choice(list(dict.fromkeys(p[name] for p in points)))
             for name in points[0]} if points else {}
 
@@ -107,8 +109,10 @@ def make_tuner(plan: SweepPlan, trainable, args: argparse.Namespace):
         if not tune.Tuner.can_restore(plan.experiment):
             raise GridError(f"--resume: no sweep of grid {plan.grid!r} to resume at "
                             f"{plan.experiment}; run without --resume")
+        # The space again (Tune keeps none of it): the generator, limited by --max-concurrent,
+        # may still have points to ask, and resolves them against it (same keys as before).
         return tune.Tuner.restore(plan.experiment, trainable, resume_unfinished=True,
-                                  resume_errored=True)
+                                  resume_errored=True, param_space=param_space(plan, False))
     run_config = tune.RunConfig(
         name=plan.grid, storage_path=f"{plan.results.rstrip('/')}/{RAY_DIR}", verbose=1,
         failure_config=tune.FailureConfig(max_failures=args.max_failures),
