@@ -49,15 +49,37 @@ def full_state(cfg: TrialConfig):
     return state
 
 
+def paper_config(**sizes) -> TrialConfig:
+    """The trial whose checkpoint is measured: the paper's sizes unless `sizes` says otherwise."""
+    size, ngf = sizes.get("image_size", 256), sizes.get("ngf", 64)
+    return TrialConfig(image_size=size, load_size=size, ngf=ngf, ndf=ngf,
+                       n_blocks=sizes.get("n_blocks", 9),
+                       image_pool=sizes.get("image_pool", 50), device="cpu")
+
+
+def checkpoint_mb(cfg: TrialConfig, params: int) -> tuple[float, float, float]:
+    """(networks, Adam's two moments, full image pools) in MB, float32."""
+    nets = params * 4 / MB
+    pools = 2 * cfg.image_pool * 3 * cfg.image_size ** 2 * 4 / MB
+    return nets, 2 * nets, pools
+
+
+def paper_checkpoint_bytes() -> float:
+    """What a paper-size checkpoint holds, from the networks' parameter count (the measured
+    file is this plus a few kB of pickling)."""
+    cfg = paper_config()
+    state = build_state(cfg, torch.device("cpu"), 1)
+    params = sum(p.numel() for k in NETS for p in getattr(state, k).parameters())
+    return sum(checkpoint_mb(cfg, params)) * MB
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    cfg = TrialConfig(image_size=args.image_size, load_size=args.image_size, ngf=args.ngf,
-                      ndf=args.ngf, n_blocks=args.n_blocks, image_pool=args.image_pool,
-                      device="cpu")
+    cfg = paper_config(image_size=args.image_size, ngf=args.ngf, n_blocks=args.n_blocks,
+                       image_pool=args.image_pool)
     state = full_state(cfg)
     params = sum(p.numel() for k in NETS for p in getattr(state, k).parameters())
-    nets_mb = params * 4 / MB                       # float32
-    pools_mb = 2 * cfg.image_pool * 3 * cfg.image_size ** 2 * 4 / MB
+    nets_mb, _, pools_mb = checkpoint_mb(cfg, params)
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         save_checkpoint(state, folder)

@@ -28,8 +28,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from checkpoint_size import paper_checkpoint_bytes  # noqa: E402  (bench/ is this script's folder)
+
 NOMINAL_TRIAL_S = 60.0          # a reference trial length: overhead is reported against it
-PAPER_CHECKPOINT_BYTES = 350e6  # G, F (11.4 M params each), D_X, D_Y (2.8 M) + Adam moments, fp32
 
 
 def parse_args() -> argparse.Namespace:
@@ -120,16 +121,17 @@ def main() -> int:
         ray.init(num_cpus=2, num_gpus=0, include_dashboard=False)
         ray_start = time.perf_counter() - start
         swept, finished = sweep_seconds(plan, cli)
-        persist = copy_seconds(PAPER_CHECKPOINT_BYTES, work) * args.checkpoints
+        checkpoint_bytes = paper_checkpoint_bytes()
+        persist = copy_seconds(checkpoint_bytes, work) * args.checkpoints
     finally:
         ray.shutdown()
         shutil.rmtree(work, ignore_errors=True)
-    report(args, baseline, swept, finished, ray_start, persist)
+    report(args, baseline, swept, finished, ray_start, persist, checkpoint_bytes)
     return 0
 
 
 def report(args, baseline: list[float], swept: float, finished: list[float], ray_start: float,
-           persist: float) -> None:
+           persist: float, checkpoint_bytes: float) -> None:
     n, nominal = args.trials, NOMINAL_TRIAL_S
     steady_base = sum(baseline[1:]) / (n - 1)
     steady_sweep = (finished[-1] - finished[0]) / (n - 1)
@@ -147,7 +149,7 @@ def report(args, baseline: list[float], swept: float, finished: list[float], ray
           f"its torch import: once per concurrent slot); Ray start {ray_start:.1f} s, once per "
           f"sweep")
     print(f"+ persisting {args.checkpoints} paper-size checkpoints "
-          f"(~{PAPER_CHECKPOINT_BYTES / 1e6:.0f} MB each) on this disk: {persist:.2f} s = "
+          f"(~{checkpoint_bytes / 1e6:.0f} MB each) on this disk: {persist:.2f} s = "
           f"{100 * persist / nominal:.1f} %")
 
 
