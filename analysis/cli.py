@@ -11,7 +11,10 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     try:
         for part in text.split(","):
             low, _, high = part.strip().partition("-")
-            seeds += range(int(low), int(high or low) + 1)
+            span = range(int(low), int(high or low) + 1)
+            if not span:   # '3-1' would silently mean no seed at all
+                raise ValueError(part)
+            seeds += span
     except ValueError:
         raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected e.g. 0-9 or 0,1,5") from None
     return tuple(sorted(set(seeds)))
