@@ -128,6 +128,7 @@ def run(state, rules, steps):
         train_step(state, *images(step), step % 3 == 0, rules)
 
 
+@pytest.mark.numerics
 def test_resume_from_a_checkpoint_is_bit_exact(tmp_path):
     total = 8
     straight, rules = setup(total=total, image_pool=2)   # the pool fills and swaps within 8 steps
