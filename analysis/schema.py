@@ -1,7 +1,7 @@
 """Column names of a results row ("Results row" in docs/contracts.md), as the analysis reads them.
 
 `analysis` never imports `trainer`, so the config columns are listed here;
-tests/test_analysis_load.py checks this list against `trainer.config.TrialConfig`.
+tests/test_analysis_load.py checks this list against `trainer.core.config.TrialConfig`.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ PROTOCOL_METRICS: dict[str, tuple[str, ...]] = {
     "maps": MAPS_METRICS,                   # aerial -> map, |diff| < 20 per channel
 }
 # Metrics with an archetype-averaged twin `<metric>_archmean` on the toy datasets; the per-
-# archetype scores are `<metric>__<archetype>` (docs/contracts.md, trainer.evaluate).
+# archetype scores are `<metric>__<archetype>` (docs/contracts.md, trainer.eval.evaluate).
 ARCHMEAN_METRICS: tuple[str, ...] = ("pixel_acc", "mean_iou", "maps_pixel_acc")
 ARCHMEAN_SUFFIX = "_archmean"
 ARCHETYPE_SEP = "__"

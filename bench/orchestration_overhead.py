@@ -2,7 +2,7 @@
 
 Runs the same N trials twice, one at a time, in this run:
   baseline  trainer.train.train called directly, in this process (torch already imported);
-  sweep     sweeps.grid_sweep's Tuner: each trial runs in a Ray actor (reused across trials),
+  sweep     sweeps.ray.grid_sweep's Tuner: each trial runs in a Ray actor (reused across trials),
             every report goes through tune.report, every checkpoint is persisted to the storage
             path by Tune, and each trial writes its Parquet row.
 Steady-state overhead per trial = (time between the rows of trials 1 and N) / (N - 1) minus the
@@ -44,7 +44,8 @@ def parse_args() -> argparse.Namespace:
 
 def bench_plan(args: argparse.Namespace, storage: str):
     """The smoke grid's first trial, at N seeds and the asked cadence, on the small toy set."""
-    from sweeps import plan as sweep_plan, run_grid
+    from sweeps import run_grid
+    from sweeps.plan import sweep as sweep_plan
     from trainer.data import toy_root
     data = str(toy_root("toy-streets", "small"))
     cli = run_grid.build_parser().parse_args(
@@ -76,7 +77,8 @@ def direct_seconds(cfgs, threads: int) -> list[float]:
 def sweep_seconds(plan, cli) -> tuple[float, list[float]]:
     """(Tuner.fit wall seconds, each trial's row time in seconds after fit started)."""
     from ray import tune
-    from sweeps import grid_sweep, launch, results
+    from sweeps.ray import grid_sweep, launch
+    from sweeps.store import results
     resources = launch.trial_resources(cli.cpus_per_trial, cli.gpus_per_trial)
     trainable = tune.with_resources(grid_sweep.trainable_for(plan, cli), resources)
     tuner = grid_sweep.make_tuner(plan, trainable, cli)

@@ -14,7 +14,7 @@ from analysis import AnalysisError, load_results, with_planned
 from analysis.schema import (CONFIG_COLUMNS, DATASET_FACTS, INT_CONFIG_COLUMNS, LABEL_DISTANCE,
                              MAPS_DATASETS, NOT_RESULT_AFFECTING)
 from analysis_rows import make_row, seg, write_row
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 from trainer.data import dataset_facts
 
 
@@ -71,8 +71,8 @@ def test_schemas_differ_between_files(tmp_path):
 
 
 def test_rows_written_by_the_sweeps_writer(tmp_path):
-    """The real writer (sweeps.results) and this reader agree on the layout and columns."""
-    results = pytest.importorskip("sweeps.results")
+    """The real writer (sweeps.store.results) and this reader agree on the layout and columns."""
+    results = pytest.importorskip("sweeps.store.results")
     cfg = TrialConfig(mode="paired", unpaired=-1, paired_budget=1, selection="random", seed=4)
     when = pd.Timestamp("2025-01-01", tz="UTC").to_pydatetime()
     row = results.make_row(cfg, "science", "ok", result={**seg(.61), "protocol": "segmentation"},

@@ -8,7 +8,7 @@ from dataclasses import fields
 import pytest
 
 from trainer import cli
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 
 
 def unexplained(parser: argparse.ArgumentParser) -> list[str]:

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 from trainer.engine import CHECKPOINT_FILE, NonFiniteLoss
-from trainer.networks import build_discriminator, build_generator
+from trainer.nets.networks import build_discriminator, build_generator
 from trainer import pack
 from trainer.pack import (PackRun, check_compatible, group_packs, pack_key, packable,
                           train_pack)

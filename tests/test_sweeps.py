@@ -12,10 +12,13 @@ import pandas as pd
 import pytest
 from ray import cloudpickle
 
-from sweeps import grids, launch, plan as sweep_plan, results, run_grid
-from sweeps.grid_sweep import run_sweep
-from sweeps.grids import GridError
-from trainer.config import TrialConfig
+from sweeps import run_grid
+from sweeps.plan import grids, sweep as sweep_plan
+from sweeps.ray import launch
+from sweeps.store import results
+from sweeps.ray.grid_sweep import run_sweep
+from sweeps.plan.grids import GridError
+from trainer.core.config import TrialConfig
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])   # FailOnce runs inside trials
 
@@ -37,7 +40,7 @@ def test_smoke_grid_writes_one_row_per_trial_then_a_rerun_trains_nothing(
     assert "sweep smoke: 3/3 trials done, 0 running, 0 failed · 12/12 steps (100%)" in out
     assert f"curves: tensorboard --logdir {tmp_path}/_ray/smoke" in out
     from trainer.data import open_split
-    from trainer.evaluate import EXPORT_SUFFIX
+    from trainer.eval.evaluate import EXPORT_SUFFIX
     stems = open_split("toy-streets", "val", small_streets).stems[:2]    # eval_limit 2
     for cfg in SMOKE:                                     # the official export, per trial
         exported = sorted(p.name for p in (tmp_path / "export" / cfg.key()).iterdir())

@@ -1,4 +1,4 @@
-"""sweeps.grids and run_grid's planning: every grid expands to valid, distinct trials of the
+"""sweeps.plan.grids and run_grid's planning: every grid expands to valid, distinct trials of the
 paper's shape; --weights, --dataset, --data-root; --dry-run; bad input is one line, exit 2.
 No Ray here (planning never starts it)."""
 from __future__ import annotations
@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sweeps import grids, plan as sweep_plan, results, run_grid
-from trainer.config import TrialConfig
+from sweeps import run_grid
+from sweeps.plan import grids, sweep as sweep_plan
+from sweeps.store import results
+from trainer.core.config import TrialConfig
 from trainer.schedule import total_steps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,7 +161,7 @@ def test_dry_run_prints_the_plan_and_skips_trials_with_rows(tmp_path, capsys):
 
 def test_the_entry_points_run_as_modules(tmp_path):
     """`python -m sweeps.run_grid` / `-m sweeps.tune_weights` work beside the scripts (which
-    test_sweeps_cluster.py and test_tune_weights.py run); neither edits sys.path."""
+    test_sweeps_cluster.py and test_tune_weights.py run)."""
     run = subprocess.run([sys.executable, "-m", "sweeps.run_grid", "--grid", "smoke", "--dry-run",
                           "--storage", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from ray import cloudpickle
 
-from sweeps import grids, packs, plan as sweep_plan, results, run_grid
-from sweeps.grid_sweep import plan_status, run_sweep
+from sweeps import run_grid
+from sweeps.plan import grids, packs, sweep as sweep_plan
+from sweeps.store import results
+from sweeps.ray.grid_sweep import plan_status, run_sweep
 from trainer.schedule import total_steps
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])   # PoisonAfterFirstStop: in trials

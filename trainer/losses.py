@@ -19,7 +19,7 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as nnf
 
-from trainer.registry import Registry
+from trainer.core.registry import Registry
 
 Tensor = torch.Tensor
 

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 from trainer.engine import NonFiniteLoss, state_payload
 from trainer.pack_graph import GraphedPackStep
 from trainer.pack_step import PackStep

@@ -21,7 +21,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from trainer.config import ALL
+from trainer.core.config import ALL
 
 DEFAULT_EPOCHS = 200       # CycleGAN's / pix2pix's default (100 constant + 100 decaying); the
                            # paper gives no epoch or step count (~5 hours per model)

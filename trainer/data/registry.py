@@ -16,7 +16,7 @@ from typing import Callable
 from .cache import cache_dir, materialise
 from .errors import DataError
 from .reader import SplitReader
-from ..registry import Registry
+from trainer.core.registry import Registry
 
 KINDS = ("segmentation", "maps", "labels-only")
 # Which half of a pix2pix AB file is domain A (a fact about the files, not the translation
@@ -97,8 +97,8 @@ def dataset_facts() -> dict[str, dict]:
     """name -> the facts analysis needs (kind, maps or not, class set, train size, the scoring
     protocol per direction, Table 3's label sets), as plain JSON values; analysis reads them
     from its checked-in copy (it imports nothing from trainer; a test keeps the two equal)."""
-    from trainer.config import DIRECTIONS
-    from trainer.evaluate import EvaluationError, protocol_for   # torch: only when exporting
+    from trainer.core.config import DIRECTIONS
+    from trainer.eval.evaluate import EvaluationError, protocol_for   # torch: only when exporting
 
     def protocols(kind: str) -> dict[str, str] | None:
         try:
