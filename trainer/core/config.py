@@ -12,6 +12,9 @@ import math
 import typing
 from dataclasses import dataclass, fields
 
+from trainer.core.errors import ConfigError
+from trainer.core.vocabulary import ARCHITECTURES, GAN_LOSSES
+
 MODES = ("paired", "unpaired", "hybrid")          # pix2pix-like | CycleGAN | the paper's hybrid
 MIXES = ("interleave", "alternate", "staged")      # how paired and unpaired steps are ordered
 VARIANTS = ("paper", "released")   # the paper's text | the authors' released training step
@@ -32,10 +35,6 @@ _KEY_WHEN_SET = frozenset({"variant", "arch"})
 RELEASED_EPOCH = {"mix": "alternate", "balance": False}   # every pair, then every unpaired sample
 PIX2PIX_PRESETS = {"gan_loss": ("rsgan", "vanilla"), "lambda_paired": (150.0, 100.0),
                    "image_pool": (50, 0)}   # field: (fewpair's default, pix2pix's value)
-
-
-class ConfigError(ValueError):
-    """A bad TrialConfig field; the message names the field and the value."""
 
 
 @dataclass(frozen=True)
@@ -128,8 +127,6 @@ class TrialConfig:
 
     # ---------------------------------------------------------------------------------------
     def _check_values(self) -> None:
-        from trainer.losses import GAN_LOSSES   # the registries themselves: a new loss or
-        from trainer.nets.networks import ARCHITECTURES   # architecture is one registration
         choices = {"mode": MODES, "mix": MIXES, "gan_loss": GAN_LOSSES.names(),
                    "direction": DIRECTIONS, "precision": PRECISIONS, "variant": VARIANTS,
                    "arch": ARCHITECTURES.names()}

@@ -1,9 +1,12 @@
 """The one rule for `TrialConfig.device` (and `--device` flags): which torch device a name means."""
 from __future__ import annotations
 
-import torch
+import typing
 
-from trainer.core.config import ConfigError
+from trainer.core.errors import ConfigError
+
+if typing.TYPE_CHECKING:
+    import torch
 
 
 class DeviceError(ConfigError):
@@ -13,6 +16,7 @@ class DeviceError(ConfigError):
 def resolve_device(name: str) -> torch.device:
     """"auto" -> cuda when available, else cpu; an unavailable CUDA device is a DeviceError
     (raised here, before any work, rather than deep inside the first .to(device))."""
+    import torch   # here, not at the top: trainer.core stays importable without torch
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     try:

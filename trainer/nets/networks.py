@@ -17,47 +17,32 @@ running stats either (pix2pix trains and tests at batch 1 on each image's own st
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
-from trainer.core.config import ConfigError
 from trainer.core.registry import Registry
+from trainer.core.vocabulary import architecture
 
 INIT_STD = 0.02  # N(0, 0.02) weight init, as pix2pix / CycleGAN
 N_DOWN = 2       # stride-2 stages in the ResNet generator (so H, W must be multiples of 4)
 
-GENERATORS: dict[str, Callable[..., nn.Module]] = {}
-DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {}
-
-
-def register(table: dict[str, Callable[..., nn.Module]], name: str):
-    """Decorator: add a 3-5 line factory to `table` under `name`."""
-    def add(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        table[name] = factory
-        return factory
-    return add
-
-
-def _lookup(table: dict[str, Callable[..., nn.Module]], kind: str, name: str):
-    if name not in table:
-        raise ValueError(f"unknown {kind} {name!r} (valid: {', '.join(sorted(table))})")
-    return table[name]
+# name -> a 3-5 line factory(**kwargs) -> nn.Module; an architecture (cfg.arch) names one of each
+GENERATORS = Registry("generator")
+DISCRIMINATORS = Registry("discriminator")
 
 
 def build_generator(name: str = "resnet", generator: torch.Generator | None = None,
                     **kwargs) -> nn.Module:
     """A registered generator, N(0, 0.02)-initialised from `generator` (CPU). kwargs: ngf, n_blocks."""
-    return init_weights(_lookup(GENERATORS, "generator", name)(**kwargs), generator=generator)
+    return init_weights(GENERATORS[name](**kwargs), generator=generator)
 
 
 def build_discriminator(name: str = "patchgan", generator: torch.Generator | None = None,
                         **kwargs) -> nn.Module:
     """A registered discriminator, N(0, 0.02)-initialised from `generator`. kwargs: ndf, n_layers."""
-    return init_weights(_lookup(DISCRIMINATORS, "discriminator", name)(**kwargs),
-                        generator=generator)
+    return init_weights(DISCRIMINATORS[name](**kwargs), generator=generator)
 
 
 def init_weights(net: nn.Module, std: float = INIT_STD,
@@ -113,7 +98,7 @@ def resnet_generator(ngf: int = 64, n_blocks: int = 9, channels: int = 3) -> nn.
     return nn.Sequential(*layers)
 
 
-@register(GENERATORS, "resnet")
+@GENERATORS.register("resnet")
 def _resnet(ngf: int = 64, n_blocks: int = 9) -> nn.Module:
     return resnet_generator(ngf=ngf, n_blocks=n_blocks)
 
@@ -140,7 +125,7 @@ def patchgan(ndf: int = 64, n_layers: int = 3, channels: int = 3,
     return nn.Sequential(*layers)
 
 
-@register(DISCRIMINATORS, "patchgan")
+@DISCRIMINATORS.register("patchgan")
 def _patchgan(ndf: int = 64, n_layers: int = 3) -> nn.Module:
     return patchgan(ndf=ndf, n_layers=n_layers)
 
@@ -150,7 +135,7 @@ def _batch_norm(width: int) -> nn.Module:
     return nn.BatchNorm2d(width, track_running_stats=False)
 
 
-@register(DISCRIMINATORS, "patchgan-conditional")
+@DISCRIMINATORS.register("patchgan-conditional")
 def _patchgan_conditional(ndf: int = 64, n_layers: int = 3) -> nn.Module:
     """pix2pix's D: judges concat(input, output) — [N, 6, H, W] — with batch norm."""
     return patchgan(ndf=ndf, n_layers=n_layers, channels=6, norm=_batch_norm)
@@ -203,37 +188,9 @@ def unet_generator(ngf: int = 64, depth: int = 8, channels: int = 3) -> UnetBloc
     return UnetBlock(channels, ngf, block, in_channels=channels, outermost=True)
 
 
-@register(GENERATORS, "unet")
+@GENERATORS.register("unet")
 def _unet(ngf: int = 64, depth: int = 8) -> nn.Module:
     return unet_generator(ngf=ngf, depth=depth)
-
-
-# ---------------------------------------------------------------------------------------------
-# Architectures: what `cfg.arch` chooses
-
-@dataclass(frozen=True)
-class Architecture:
-    generator: str                 # GENERATORS entry
-    discriminator: str             # DISCRIMINATORS entry
-    conditional: bool              # D judges concat(input, image) instead of the image alone
-    generator_kwargs: Callable[[object], dict]   # cfg -> the generator factory's kwargs
-
-
-ARCHITECTURES = Registry("arch", ConfigError)   # cfg.arch -> Architecture
-ARCHITECTURES.register("resnet")(Architecture(
-    "resnet", "patchgan", False, lambda cfg: {"ngf": cfg.ngf, "n_blocks": cfg.n_blocks}))
-ARCHITECTURES.register("pix2pix")(Architecture(
-    "unet", "patchgan-conditional", True,
-    lambda cfg: {"ngf": cfg.ngf, "depth": unet_depth(cfg.image_size)}))
-
-
-def architecture(name: str) -> Architecture:
-    return ARCHITECTURES[name]
-
-
-def unet_depth(image_size: int) -> int:
-    """log2(image_size): the U-Net halves a power-of-two image down to 1x1 (8 at 256)."""
-    return max(0, image_size.bit_length() - 1)
 
 
 def generator_for(cfg, generator: torch.Generator) -> nn.Module:
