@@ -44,8 +44,8 @@ ARCHMEAN_METRICS: tuple[str, ...] = ("pixel_acc", "mean_iou", "maps_pixel_acc")
 ARCHMEAN_SUFFIX = "_archmean"
 ARCHETYPE_SEP = "__"
 
-# The dataset registry's facts (trainer.data.dataset_facts()), read from a checked-in copy so
-# that analysis imports nothing from trainer; tests/test_analysis_load.py keeps it equal to the
+# The dataset registry's facts (exported by `python -m trainer.eval.facts`), read from this
+# checked-in copy so that analysis imports nothing from trainer; tests/test_analysis_load.py keeps it equal to the
 # registry. name -> kind, is_maps, is_toy, classes, train_size, protocols {direction: protocol},
 # synthetic_labels {"far" | "close": label-only set}.
 DATASET_FACTS: dict[str, dict] = json.loads(

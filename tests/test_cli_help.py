@@ -74,3 +74,18 @@ def test_analysis_cli_shows_defaults_and_choices():
     assert unexplained(parser) == []
     text = " ".join(parser.format_help().split())
     assert "--format {md,latex,csv}" in text and "[default: md]" in text
+
+
+def test_the_dataset_facts_export_runs_as_a_module(tmp_path):
+    """`python -m trainer.eval.facts` prints the JSON analysis/dataset_facts.json holds."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-m", "trainer.eval.facts"], capture_output=True,
+                         text=True, cwd=root)
+    assert run.returncode == 0, run.stderr
+    facts = json.loads(run.stdout)
+    assert facts["cityscapes"]["protocols"] == {"AtoB": "segmentation", "BtoA": "fcn-score"}
+    assert facts["gta5"]["protocols"] is None and facts["toy-maps"]["is_maps"] is True

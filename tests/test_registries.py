@@ -6,9 +6,10 @@ import pytest
 
 from trainer import losses
 from trainer.core.config import ConfigError, TrialConfig
-from trainer.data import dataset_facts, dataset_info, open_split
+from trainer.data import dataset_info, open_split
 from trainer.data.registry import register_toy, unregister_dataset
 from trainer.data.toy_streets import write_toy_streets
+from trainer.eval.facts import dataset_facts
 from trainer.core.registry import Registry
 from trainer.schedule import total_steps
 from trainer.train import train

@@ -93,24 +93,6 @@ def unregister_dataset(name: str) -> None:
     _TOYS.pop(name, None)
 
 
-def dataset_facts() -> dict[str, dict]:
-    """name -> the facts analysis needs (kind, maps or not, class set, train size, the scoring
-    protocol per direction, Table 3's label sets), as plain JSON values; analysis reads them
-    from its checked-in copy (it imports nothing from trainer; a test keeps the two equal)."""
-    from trainer.core.config import DIRECTIONS
-    from trainer.eval.evaluate import EvaluationError, protocol_for   # torch: only when exporting
-
-    def protocols(kind: str) -> dict[str, str] | None:
-        try:
-            return {d: protocol_for(kind, d) for d in DIRECTIONS}
-        except EvaluationError:   # label-only sets are never evaluated
-            return None
-    return {name: {"kind": info.kind, "is_maps": info.is_maps, "is_toy": info.is_toy,
-                   "classes": info.classes, "train_size": info.train_size,
-                   "protocols": protocols(info.kind), "synthetic_labels": info.synthetic_labels}
-            for name, info in ((n, DATASETS[n]) for n in DATASETS)}
-
-
 def dataset_names() -> list[str]:
     return DATASETS.names()
 
