@@ -53,8 +53,3 @@ def check_args(args: argparse.Namespace) -> None:
         raise GridError(f"--max-failures {args.max_failures} must be >= 0")
     if args.data_root and not os.path.isdir(os.path.expanduser(args.data_root)):
         raise GridError(f"--data-root {args.data_root}: no such folder")
-
-
-def absolute(path: str | None) -> str | None:
-    """Tune runs each trial in its own folder: a relative path must not reach a trial."""
-    return os.path.abspath(os.path.expanduser(path)) if path else path

@@ -19,6 +19,7 @@ import uuid
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from sweeps.store.paths import RAY_DIR
 from trainer.core.config import ALL, TrialConfig
 
 RESNET = "resnet50-imagenet"   # the extractor that needs a weights file (trainer.selection.resnet)
@@ -31,7 +32,6 @@ class PathError(ValueError):
 def check_paths(cfgs: list[TrialConfig], storage: str, grid: str, flag: str = "--storage",
                 write: bool = True) -> None:
     """All checks of the module docstring; `write` False for a dry run."""
-    from sweeps.ray.launch import RAY_DIR   # (sweeps.ray.launch imports the CLI pieces that import us)
     check_storage(storage, [grid, f"{RAY_DIR}/{grid}"] + sorted(
         {f"{grid}/dataset={cfg.dataset}" for cfg in cfgs}), flag, write)
     check_inputs(cfgs, for_run=write)

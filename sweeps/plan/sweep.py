@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from sweeps.store import results
-from sweeps.plan.cli_args import absolute, check_args
+from sweeps.plan.cli_args import check_args
 from sweeps.plan.custom import customise, load_grid_file, parse_sets
 from sweeps.plan.grids import (Grid, GridError, expand, get_grid, parse_labels_roots, parse_weights,
                           varying_fields)
-from sweeps.ray.launch import RAY_DIR
+from sweeps.store.paths import RAY_DIR, absolute
 from trainer.core.config import TrialConfig
 from trainer.data import dataset_info
 from trainer.schedule import total_steps

@@ -11,9 +11,10 @@ from analysis.cli import DefaultsFormatter, parse_seeds
 from sweeps.store import lease, results
 from sweeps.plan.cli_args import USER_ERRORS, add_cluster_arguments, add_tracking_arguments
 from sweeps.plan.grids import GridError, grid_names
-from sweeps.ray.launch import KEEP_CHECKPOINTS, RAY_DIR, connect, prepare_manifests, trial_resources
+from sweeps.ray.launch import KEEP_CHECKPOINTS, connect, prepare_manifests, trial_resources
 from sweeps.plan.sweep import SweepPlan, plan_sweep, print_dry_run, print_plan
 from sweeps.plan.preflight import check_paths
+from sweeps.store.paths import RAY_DIR
 from sweeps.ray.tracking import check_available
 
 DESCRIPTION = "Run a named grid on Ray Tune: one trial per TrialConfig, one Parquet row per trial."

@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sweeps.plan.cli_args import absolute
 from sweeps.plan.grids import GridError
+from sweeps.store.paths import absolute
 from trainer.core.config import TrialConfig
 
-RAY_DIR = "_ray"         # Tune's state under the results root; the leading "_" keeps readers out
 KEEP_CHECKPOINTS = 1     # per trial in storage: 418 MB each at the paper's scale (docs/real-
                          # data.md); Tune drops the older one once the new one is stored
 FORWARDED_ENV = ("FEWPAIR_CACHE", "FEWPAIR_RESNET50_WEIGHTS")   # paths trials and selection

@@ -12,7 +12,7 @@ from sweeps.plan import cli_args
 from sweeps.store import results
 from sweeps.plan.grids import get_grid
 from sweeps.study.journal_file import JournalError, check_journal
-from sweeps.ray.launch import RAY_DIR
+from sweeps.store.paths import RAY_DIR
 from sweeps.plan.preflight import check_paths, check_storage
 from trainer.core.config import HOLDOUT, TrialConfig
 from trainer.schedule import total_steps

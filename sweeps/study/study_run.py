@@ -14,10 +14,11 @@ from sweeps.store import lease, results
 from sweeps.plan.cli_args import add_cluster_arguments, add_tracking_arguments
 from sweeps.plan.grids import WEIGHT_FIELDS
 from sweeps.study.journal_file import finish_from_rows
-from sweeps.ray.launch import KEEP_CHECKPOINTS, RAY_DIR, connect, prepare_manifests, trial_resources
+from sweeps.ray.launch import KEEP_CHECKPOINTS, connect, prepare_manifests, trial_resources
 from sweeps.study.study import (ADV_RANGE, HALVING, JOURNAL, RUNGS, SEARCH, USER_ERRORS, VAL_LIMIT,
                           Study, journal_storage, open_study, trial_config)
 from sweeps.ray.tracking import check_available, tracking_callbacks
+from sweeps.store.paths import RAY_DIR
 from trainer.core.config import VAL_SCORE, TrialConfig
 from trainer.losses import GAN_LOSSES
 from trainer.schedule import total_steps
