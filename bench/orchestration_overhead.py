@@ -20,6 +20,7 @@ timed on this disk and printed too.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -54,8 +55,8 @@ def bench_plan(args: argparse.Namespace, storage: str):
     plan = sweep_plan.plan_sweep(cli)
     base = plan.cfgs[0].replace(steps=args.steps, report_every=max(1, args.steps // args.reports),
                                 checkpoint_every=max(1, args.steps // args.checkpoints))
-    plan.cfgs = plan.todo = [base.replace(seed=s) for s in range(args.trials)]
-    plan.columns = ["seed"]
+    cfgs = [base.replace(seed=s) for s in range(args.trials)]
+    plan = dataclasses.replace(plan, cfgs=cfgs, todo=cfgs, columns=["seed"])
     return plan, cli
 
 

@@ -15,6 +15,7 @@ group is killed and Ray ends the dead job's trial actors.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -83,7 +84,7 @@ def test_a_killed_worker_resumes_and_a_diverged_trial_fails_at_once(ray_session,
     args = parse("--grid", "smoke", "--data-root", small_streets, "--storage",
                  str(tmp_path / "res"), "--max-failures", "1", "--gpus-per-trial", "0")
     plan = plan_sweep(args)
-    plan.todo = plan.todo[:2]
+    plan = dataclasses.replace(plan, todo=plan.todo[:2])
     once, diverge = plan.todo
     outcome = grid_sweep.run_sweep(plan, args, train_fn=Faults(marks, once.key(), diverge.key()))
     assert not outcome.errors   # the killed trial was retried, the diverged one ended normally

@@ -3,6 +3,7 @@ rows with the expected columns and values, a rerun that trains nothing, GPU requ
 GPU-less cluster, and a trial that fails once and is retried from its checkpoint."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -114,7 +115,7 @@ def test_a_trial_that_raises_once_is_retried_from_its_checkpoint(ray_session, sm
         ["--grid", "smoke", "--data-root", small_streets, "--storage", str(tmp_path / "res"),
          "--max-failures", "1"])
     plan = sweep_plan.plan_sweep(args)
-    plan.todo = plan.todo[:1]
+    plan = dataclasses.replace(plan, todo=plan.todo[:1])
     row = results.row_path(plan.results, "smoke", plan.todo[0])
     outcome = run_sweep(plan, args, train_fn=FailOnce(marks, row))
     assert not outcome.errors

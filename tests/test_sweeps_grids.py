@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sweeps import run_grid
-from sweeps.plan import grids, sweep as sweep_plan
+from sweeps.plan import costs, grids, packs, sweep as sweep_plan
 from sweeps.store import results
 from trainer.core.config import TrialConfig
 from trainer.schedule import total_steps
@@ -136,10 +136,11 @@ def test_data_root_and_dataset_point_a_grid_elsewhere_without_changing_keys():
     assert {c.dataset for c in grids.expand(grids.get_grid("table4", "toy-maps"))} == {"toy-maps"}
 
 
-def test_gpu_hours_follow_steps_and_gpu_sharing():
-    one_hour = TrialConfig(steps=int(sweep_plan.GPU_STEPS_PER_S[1] * 3600))
-    assert sweep_plan.estimate_gpu_hours([one_hour], gpus_per_trial=1.0) == pytest.approx(1.0)
-    assert sweep_plan.estimate_gpu_hours([one_hour], gpus_per_trial=0.25) == pytest.approx(0.5)
+def test_gpu_hours_follow_steps_at_the_measured_rate():
+    fp32 = packs.measured_rate("gpu", packs.PAPER_SIZES, "fp32", 1)
+    one_hour = TrialConfig(steps=int(fp32 * 3600))      # the paper's sizes: GPU-sized
+    plan = sweep_plan.SweepPlan("t", "/nowhere", [one_hour], [one_hour], ["seed"])
+    assert costs.unpacked_cost(plan, 1.0).gpu_hours == pytest.approx(1.0)
     # steps=0: the trainer's rule, 200 epochs of a balanced hybrid epoch (max(P, U) + U steps)
     default = TrialConfig(mode="hybrid", paired_budget=5, unpaired=200, steps=0)
     assert total_steps(default) == 200 * (200 + 200)

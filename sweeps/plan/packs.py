@@ -1,35 +1,45 @@
-"""Packing a sweep (trainer.pack): which trials share one process and one fused step, how many
-(`--pack K` or `--pack auto`), and what the measured rates say a packed grid costs.
+"""Packing a sweep (trainer.pack): which trials share one process and one fused step, and how
+many (`--pack K`, or `--pack auto`, the default) -- a stage after planning: it takes a
+SweepPlan and returns a new one with its packs; nothing else changes a plan.
 
 The rates are the project's own measurements, one row each in `sweeps/plan/measured_rates.csv`
 (bench/pack_throughput.py and bench/step_throughput.py; the command is in each row's source).
-`--pack auto` on GPUs measures the memory one member takes at the grid's sizes (a pack of two,
-two steps, on a GPU worker) and fills 90 % of the card, at most 16 members; on CPUs it packs
-only where the table shows packs measured faster than one trial at that size.
+`--pack auto` sizes every group of trials of equal sizes (image_size, ngf, n_blocks) apart:
+on CPUs, the pack size measured fastest at those sizes (1 where packs were not measured, or
+not faster); on GPUs, what fits the card by a probe of the real member on a GPU worker
+(sweeps.ray.probe: its banks, evaluation and workspaces included), keeping GPU_SAFETY of the
+memory free, at most the largest pack measured on a GPU; each pack then asks for the share of
+a GPU its memory justifies (a whole one unless two or more such packs fit a card).
+Imports neither Ray nor torch.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from sweeps.plan.grids import GridError
+from sweeps.plan.sweep import SweepPlan
 from trainer.core.config import TrialConfig
-from trainer.pack import group_packs
-
-if TYPE_CHECKING:
-    from sweeps.plan.sweep import SweepPlan
+from trainer.core.packing import group_packs
 
 RATES = Path(__file__).with_name("measured_rates.csv")
-MAX_AUTO_PACK = 16        # members; the largest pack measured
-GPU_MEMORY_SHARE = 0.9    # of the card's memory an auto-sized pack may fill
+GPU_SAFETY = 0.10         # of the card's memory an auto-sized pack leaves free (allocator
+                          # fragmentation, cuDNN workspaces that differ from the probe's)
 SIZE_FIELDS = ("image_size", "ngf", "n_blocks")
 PAPER_SIZES = (256, 64, 9)   # image_size, ngf, n_blocks: what the GPU rows measured
 
+
+@dataclass(frozen=True)
+class MemoryProbe:
+    """What one pack at a group's sizes takes on a GPU (sweeps.ray.probe measures it)."""
+    fixed_gb: float           # the process's own: CUDA context, the evaluation judge, ...
+    member_gb: float          # each member: networks, Adam, banks, pools, evaluation buffers
+    card_gb: float            # the GPU's memory
 
 @dataclass(frozen=True)
 class Pack:
@@ -50,14 +60,19 @@ def parse_pack(value: str) -> int | str:
     return size
 
 
-def make_packs(cfgs: list[TrialConfig], size: int) -> list[Pack]:
-    """Compatible trials in packs of at most `size` (trainer.pack.group_packs)."""
+def make_packs(cfgs: list[TrialConfig], size: int | dict[tuple, int]) -> list[Pack]:
+    """Compatible trials in packs of at most `size` (trainer.core.packing.group_packs), or of
+    `size[sizes_of(cfg)]` per group of equal sizes; in the grid's order of first members."""
+    sizes = size if isinstance(size, dict) else {sizes_of(c): size for c in cfgs}
+    order = {cfg.key(): i for i, cfg in enumerate(cfgs)}
     packs = []
-    for members in group_packs(cfgs, size):
-        keys = tuple(cfg.key() for cfg in members)
-        digest = hashlib.sha1(",".join(keys).encode()).hexdigest()[:12]
-        packs.append(Pack(f"pack-{digest}", keys))
-    return packs
+    for group_sizes, k in sizes.items():
+        group = [cfg for cfg in cfgs if sizes_of(cfg) == group_sizes]
+        for members in group_packs(group, k):
+            keys = tuple(cfg.key() for cfg in members)
+            digest = hashlib.sha1(",".join(keys).encode()).hexdigest()[:12]
+            packs.append(Pack(f"pack-{digest}", keys))
+    return sorted(packs, key=lambda p: order[p.keys[0]])
 
 
 # --- measured rates ---------------------------------------------------------------------------
@@ -65,7 +80,8 @@ def read_rates() -> pd.DataFrame:
     return pd.read_csv(RATES, comment="#")
 
 
-def _at_size(rates: pd.DataFrame, device: str, sizes: tuple[int, ...]) -> pd.DataFrame:
+def at_sizes(rates: pd.DataFrame, device: str, sizes: tuple[int, ...]) -> pd.DataFrame:
+    """The rows measured on `device` at these (image_size, ngf, n_blocks)."""
     rows = rates[rates["device"] == device]
     for name, value in zip(SIZE_FIELDS, sizes):
         rows = rows[rows[name] == value]
@@ -76,119 +92,119 @@ def sizes_of(cfg: TrialConfig) -> tuple[int, ...]:
     return tuple(getattr(cfg, name) for name in SIZE_FIELDS)
 
 
-def measured_rate(device: str, sizes: tuple[int, ...], precision: str,
-                  pack: int) -> float | None:
+def measured_rate(device: str, sizes: tuple[int, ...], precision: str, pack: int,
+                  rates: pd.DataFrame | None = None) -> float | None:
     """Trial-steps/s measured for the largest pack <= `pack` at these sizes and precision,
     or None when nothing was measured there."""
-    rows = _at_size(read_rates(), device, sizes)
+    rows = at_sizes(read_rates() if rates is None else rates, device, sizes)
     rows = rows[(rows["pack"] <= pack) & (rows["precision"] == precision)]
     if rows.empty:
         return None
     return float(rows.sort_values("pack").iloc[-1]["trial_steps_per_s"])
 
 
-def cpu_pack_size(cfg: TrialConfig) -> int:
-    """The CPU pack size measured fastest at cfg's sizes; 1 where packs were not measured."""
-    rows = _at_size(read_rates(), "cpu", sizes_of(cfg))
+def largest_measured_pack(device: str) -> int:
+    """The cap on an auto-sized pack: the largest pack measured on `device` (any sizes)."""
+    rows = read_rates()
+    rows = rows[rows["device"] == device]
+    return int(rows["pack"].max()) if not rows.empty else 1
+
+
+def cpu_pack_size(sizes: tuple[int, ...], trials: int, slots: int) -> int:
+    """The measured CPU pack size that trains `trials` of these sizes soonest on `slots`
+    processes at once (one core each): waves of packs x a pack's time at its measured rate.
+    1 where packs were not measured, or where none beats trials alone."""
+    rows = at_sizes(read_rates(), "cpu", sizes)
+    rows = rows[rows["precision"] == "fp32"]
     if rows.empty:
         return 1
-    return int(rows.sort_values("trial_steps_per_s").iloc[-1]["pack"])
+
+    def wall(k: int) -> float:   # in units of one trial's steps
+        members = min(k, trials)   # a pack of fewer members runs at their measured rate
+        rate = measured_rate("cpu", sizes, "fp32", members, rows)
+        return math.ceil(math.ceil(trials / k) / slots) * members / rate
+    timed = sorted((wall(int(k)), int(k)) for k in rows["pack"])
+    alone = [t for t, k in timed if k == 1]
+    return 1 if alone and timed[0][0] >= alone[0] else timed[0][1]
 
 
-def gpu_pack_size(gb_per_member: float, gb_card: float) -> int:
-    """Members that fit GPU_MEMORY_SHARE of the card, within 1..MAX_AUTO_PACK."""
-    return max(1, min(MAX_AUTO_PACK, math.floor(GPU_MEMORY_SHARE * gb_card / gb_per_member)))
+def gpu_pack_size(probe: MemoryProbe, cap: int) -> int:
+    """Members that fit (1 - GPU_SAFETY) of the card beside the process's own memory, 1..cap."""
+    room = (1 - GPU_SAFETY) * probe.card_gb - probe.fixed_gb
+    return max(1, min(cap, math.floor(room / probe.member_gb)))
 
 
-def pack_gpu_hours(cfgs: list[TrialConfig], packs: list[Pack]) -> float:
-    """GPU-hours of the packs, one GPU each, at the GPU rates measured at the paper's sizes
-    (the pack's own size where measured, else the largest measured below it, else one
-    trial's fp32 rate: no gain is claimed that was not measured)."""
-    from trainer.schedule import total_steps
-    by_key = {cfg.key(): cfg for cfg in cfgs}
-    seconds = 0.0
-    for pack in packs:
-        first, k = by_key[pack.keys[0]], len(pack.keys)
-        rate = (measured_rate("gpu", PAPER_SIZES, first.precision, k)
-                or measured_rate("gpu", PAPER_SIZES, "fp32", 1))
-        seconds += total_steps(first) * k / rate
-    return seconds / 3600
+def gpu_share(probe: MemoryProbe, members: int) -> float:
+    """The GPU fraction one pack of `members` asks for: 1 / (how many such packs fit a card's
+    (1 - GPU_SAFETY)) -- a whole GPU unless two or more fit, so Ray never places two packs
+    that each fill most of a card on one GPU."""
+    pack_gb = probe.fixed_gb + members * probe.member_gb
+    fit = math.floor((1 - GPU_SAFETY) * probe.card_gb / pack_gb)
+    return 1.0 if fit < 2 else 1.0 / fit
 
 
-# --- memory per member, measured on a GPU worker ---------------------------------------------
-def probe_member_memory(row: dict) -> tuple[float, float]:
-    """(GB of GPU memory per member, GB of the card): a pack of two of this config trains
-    two steps on random images; peak memory over the pack, per member."""
-    import torch
-    from trainer.engine import StepRules, build_state
-    from trainer.pack_step import PackStep
-    cfg = TrialConfig.from_dict(row).replace(device="cuda")
-    device = torch.device("cuda")
-    torch.cuda.reset_peak_memory_stats(device)
-    base = torch.cuda.memory_allocated(device)
-    members = [cfg.replace(seed=k) for k in range(2)]
-    step = PackStep([build_state(c, device, 10) for c in members],
-                    [StepRules.from_config(c, device) for c in members], 10, cfg.lr, cfg.beta1)
-    images = torch.rand(1, 6, cfg.image_size, cfg.image_size, device=device) * 2 - 1
-    for paired in ([True, True], [False, False]):
-        step(images, images.flip(-1), paired)
-    torch.cuda.synchronize(device)
-    peak = (torch.cuda.max_memory_allocated(device) - base) / 2 ** 30
-    return peak / 2, torch.cuda.get_device_properties(device).total_memory / 2 ** 30
+# --- the packing stage -------------------------------------------------------------------------
+def size_groups(cfgs: list[TrialConfig]) -> dict[tuple[int, ...], int]:
+    """The distinct (image_size, ngf, n_blocks) of the plan's trials, in grid order, and how
+    many trials each has."""
+    groups: dict[tuple[int, ...], int] = {}
+    for cfg in cfgs:
+        groups[sizes_of(cfg)] = groups.get(sizes_of(cfg), 0) + 1
+    return groups
 
 
-# --- choosing the size and planning the packs --------------------------------------------------
-def plan_packs(plan: "SweepPlan", value: str | None, gpus_per_trial: float,
-               probe: bool) -> None:
-    """Set plan.packs (over every trial of the grid, so a pack's id stays the same when some of
-    its members are done) and plan.pack_note. probe: measure on a GPU worker (Ray is up)."""
-    if value is None:
-        return
-    size, plan.pack_note = pack_size(parse_pack(value), plan.cfgs[0], gpus_per_trial, probe)
-    plan.packs = make_packs(plan.cfgs, size)
-
-
-def pack_size(value: int | str, cfg: TrialConfig, gpus_per_trial: float,
-              probe: bool) -> tuple[int, str]:
-    """(members per pack, how that was chosen)."""
+def with_packs(plan: SweepPlan, value: int | str, gpus_per_trial: float,
+               probes: dict[tuple, MemoryProbe] | None = None, slots: int = 1) -> SweepPlan:
+    """A new plan whose trials are packed (over every trial of the grid, so a pack's id stays
+    the same when some of its members are done); `plan` is not changed. `value`: a pack size
+    or "auto"; `probes`: memory measured per size group on a GPU (None: not measured -- the dry
+    run, or trials without GPUs); `slots`: the trials that run at once on CPUs. Where every pack would hold one trial, the plan stays
+    unpacked (each trial its own Tune trial)."""
     if value != "auto":
-        return int(value), f"--pack {value}"
-    if gpus_per_trial <= 0 or (probe and _cluster_gpus() == 0):
-        size = cpu_pack_size(cfg)
-        return size, f"--pack auto on CPUs: {size} (fastest measured at {sizes_of(cfg)})"
-    if not probe:
-        rows = _at_size(read_rates(), "gpu", PAPER_SIZES)
-        size = int(rows["pack"].max()) if not rows.empty else 1
-        return size, (f"--pack auto on GPUs: sized at launch by measured memory; "
-                      f"estimated here as {size} (the largest pack measured)")
-    gb, card = _measure_on_gpu(cfg)
-    size = gpu_pack_size(gb, card)
-    return size, f"--pack auto: {gb:.2f} GB per member measured on a {card:.0f} GB GPU: {size}"
+        sizes, note, share = {g: int(value) for g in size_groups(plan.cfgs)}, f"--pack {value}", None
+    elif gpus_per_trial <= 0:
+        sizes = {g: cpu_pack_size(g, n, slots) for g, n in size_groups(plan.cfgs).items()}
+        note = "--pack auto on CPUs: " + "; ".join(
+            f"{k} at {size_text(g)} (soonest done on {slots} cores at the measured rates)"
+            for g, k in sizes.items())
+        share = None
+    elif probes is None:   # the dry run: CPU-sized groups by the CPU rates, the rest estimated
+        cap, rates = largest_measured_pack("gpu"), read_rates()
+        groups = size_groups(plan.cfgs)
+        cpu = {g: not at_sizes(rates, "cpu", g).empty for g in groups}
+        sizes = {g: cpu_pack_size(g, n, slots) if cpu[g] else cap for g, n in groups.items()}
+        note = "--pack auto: " + "; ".join(
+            f"{k} at {size_text(g)} (" + (f"soonest done on {slots} cores at the measured CPU rates" if cpu[g] else
+                                         "largest measured on a GPU; probed at launch") + ")"
+            for g, k in sizes.items())
+        share = None
+    else:
+        cap = largest_measured_pack("gpu")
+        sizes = {g: gpu_pack_size(probes[g], cap) for g in size_groups(plan.cfgs)}
+        share = max((gpu_share(probes[g], k) for g, k in sizes.items()
+                     if math.isfinite(probes[g].member_gb)), default=1.0)
+        note = "--pack auto: " + "; ".join(
+            f"{probes[g].fixed_gb:.1f} + {probes[g].member_gb:.2f} GB per member at {size_text(g)} on a "
+            f"{probes[g].card_gb:.0f} GB GPU: {k}" for g, k in sizes.items()
+            if math.isfinite(probes[g].member_gb))
+        note += f" ({GPU_SAFETY:.0%} kept free; {share:g} GPU per pack)"
+    packs = make_packs(plan.cfgs, sizes)
+    if all(len(p.keys) == 1 for p in packs):
+        return dataclasses.replace(plan, packs=None, pack_note=f"{note}: no packs", pack_gpus=None)
+    return dataclasses.replace(plan, packs=packs, pack_note=note, pack_gpus=share)
 
 
-def _cluster_gpus() -> float:
-    from sweeps.ray.launch import largest_node
-    return largest_node("GPU")
+def size_text(sizes: tuple[int, ...]) -> str:
+    image, ngf, blocks = sizes
+    return f"{image}x{image} ngf {ngf} {blocks} blocks"
 
 
-def _measure_on_gpu(cfg: TrialConfig) -> tuple[float, float]:
-    import ray
-    task = ray.remote(probe_member_memory).options(num_gpus=1)
-    return ray.get(task.remote(cfg.to_row()))
-
-
-def pack_resources(resources: dict[str, float], size: int) -> dict[str, float]:
-    """One pack is one process: the CPUs of one trial, the GPU share of its members (<= 1)."""
-    gpus = min(1.0, resources["gpu"] * size) if resources["gpu"] > 0 else 0.0
-    return {"cpu": resources["cpu"], "gpu": gpus}
-
-
-def describe_packs(plan: "SweepPlan") -> str:
-    """The --dry-run lines: how the trials to run are packed, and their GPU-hours."""
-    todo = {cfg.key() for cfg in plan.todo}
-    packs = [p for p in plan.packs if todo & set(p.keys)]
-    sizes = sorted({len(p.keys) for p in packs}, reverse=True)
-    hours = pack_gpu_hours(plan.cfgs, packs)
-    return (f"packs: {len(packs)} to run (sizes {', '.join(map(str, sizes)) or '-'}; "
-            f"{plan.pack_note}); estimate {hours:,.1f} GPU-hours, one GPU per pack, at the "
-            f"rates measured on H200s at the paper's sizes (sweeps/plan/measured_rates.csv)")
+def pack_resources(resources: dict[str, float], plan: SweepPlan) -> dict[str, float]:
+    """One pack is one process: the CPUs of one trial; the GPU share its measured memory
+    justifies (plan.pack_gpus), else its members' --gpus-per-trial, at most one GPU."""
+    if resources["gpu"] <= 0:
+        return {"cpu": resources["cpu"], "gpu": 0.0}
+    if plan.pack_gpus is not None:
+        return {"cpu": resources["cpu"], "gpu": plan.pack_gpus}
+    size = max(len(p.keys) for p in plan.packs)
+    return {"cpu": resources["cpu"], "gpu": min(1.0, resources["gpu"] * size)}

@@ -1,5 +1,7 @@
-"""A grid sweep's plan: the grid's TrialConfigs, the ones still to train, the table that says
-which trial key is which config, and the --dry-run GPU-hour estimate."""
+"""A grid sweep's plan: the grid's TrialConfigs, the ones still to train, and the table that
+says which trial key is which config. The first stage of a one-way pipeline: plan_sweep ->
+sweeps.plan.packs.with_packs (a new plan with packs) -> sweeps.plan.costs (the dry run's
+lines) or sweeps.ray.grid_sweep (the Tuner); no stage changes a plan it was given."""
 from __future__ import annotations
 
 import argparse
@@ -16,16 +18,10 @@ from sweeps.plan.grids import (Grid, GridError, expand, get_grid, parse_labels_r
 from sweeps.store.paths import RAY_DIR, absolute
 from trainer.core.config import TrialConfig
 from trainer.data import dataset_info
-from trainer.schedule import total_steps
-
-# Aggregate generator steps/s of one GPU by trials sharing it (bench/step_throughput.py on an
-# H200, fp32, 256², the paper's networks): 1 trial 11-15, 4 trials 26 in total. Used only by
-# the --dry-run estimate.
-GPU_STEPS_PER_S = {1: 13.0, 4: 26.0}
 
 
 # --- the plan ---------------------------------------------------------------------------------
-@dataclass
+@dataclass(frozen=True)
 class SweepPlan:
     grid: str
     results: str               # absolute results root or URI
@@ -35,6 +31,8 @@ class SweepPlan:
     note: str = ""             # the grid's own caveat, printed at the end
     packs: list | None = None  # sweeps.plan.packs.Pack list (--pack), over every trial of the grid
     pack_note: str = ""        # how the pack size was chosen
+    pack_gpus: float | None = None   # GPU share per pack from a memory probe; None: by
+                                     # --gpus-per-trial
 
     @property
     def experiment(self) -> str:
@@ -54,11 +52,7 @@ def plan_sweep(args: argparse.Namespace) -> SweepPlan:
     root = results.resolve_root(args.storage)
     done = set() if args.force else results.done_keys(root, grid.name, cfgs)
     todo = [cfg for cfg in cfgs if cfg.key() not in done]
-    plan = SweepPlan(grid.name, root, cfgs, todo, varying_fields(cfgs) or ["seed"], grid.note)
-    if getattr(args, "pack", None) and cfgs:   # (auto on GPUs: measured again at launch)
-        from sweeps.plan.packs import plan_packs
-        plan_packs(plan, args.pack, args.gpus_per_trial, probe=False)
-    return plan
+    return SweepPlan(grid.name, root, cfgs, todo, varying_fields(cfgs) or ["seed"], grid.note)
 
 
 def _grid(args: argparse.Namespace) -> Grid:
@@ -80,27 +74,6 @@ def plan_table(plan: SweepPlan) -> pd.DataFrame:
         pack_of = {key: p.id for p in plan.packs for key in p.keys}
         table["pack"] = table["trial_key"].map(pack_of)
     return table
-
-
-def estimate_gpu_hours(cfgs: list[TrialConfig], gpus_per_trial: float) -> float:
-    """GPU-hours of `cfgs` at the paper's sizes: steps / aggregate steps/s of a shared GPU."""
-    per_gpu = max(1, round(1 / gpus_per_trial)) if gpus_per_trial > 0 else 1
-    rate = GPU_STEPS_PER_S[1] + (GPU_STEPS_PER_S[4] - GPU_STEPS_PER_S[1]) * min(per_gpu - 1, 3) / 3
-    return sum(total_steps(cfg) for cfg in cfgs) / rate / 3600
-
-
-def print_dry_run(plan: SweepPlan, gpus_per_trial: float) -> None:
-    with pd.option_context("display.max_rows", None, "display.width", 200):
-        print(plan_table(plan).to_string(index=False))
-    hours = estimate_gpu_hours(plan.todo, gpus_per_trial)
-    print(f"\ngrid {plan.grid}: {len(plan.cfgs)} trials, {len(plan.todo)} to run, "
-          f"{len(plan.cfgs) - len(plan.todo)} done")
-    print(f"estimate: {hours:,.1f} GPU-hours for the trials to run at {gpus_per_trial:g} GPU per "
-          f"trial (H200 rates at the paper's sizes, bench/step_throughput.py; tiny sizes are "
-          f"CPU-bound)")
-    if plan.packs:
-        from sweeps.plan.packs import describe_packs
-        print(describe_packs(plan))
 
 
 def print_plan(plan: SweepPlan) -> None:

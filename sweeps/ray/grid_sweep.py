@@ -3,6 +3,7 @@ plan's trials, and the grid's tables and plots at the end."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -12,7 +13,9 @@ from sweeps.store import lease, results
 from sweeps.plan.cli_args import USER_ERRORS, add_cluster_arguments, add_tracking_arguments
 from sweeps.plan.grids import GridError, grid_names
 from sweeps.ray.launch import KEEP_CHECKPOINTS, connect, prepare_manifests, trial_resources
-from sweeps.plan.sweep import SweepPlan, plan_sweep, print_dry_run, print_plan
+from sweeps.plan.costs import print_dry_run
+from sweeps.plan.packs import pack_resources, parse_pack, with_packs
+from sweeps.plan.sweep import SweepPlan, plan_sweep, print_plan
 from sweeps.plan.preflight import check_paths
 from sweeps.store.paths import RAY_DIR
 from sweeps.ray.tracking import check_available
@@ -46,9 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "DIR/<trial_key>/ (Cityscapes label-id PNGs; python -m trainer.eval.official)")
     add_cluster_arguments(p)
     add_tracking_arguments(p)
-    p.add_argument("--pack", metavar="K|auto",
-                   help="train up to K compatible trials in one process, one fused step (auto: "
-                        "as many as fit a GPU; on CPUs as measured fastest)")
+    p.add_argument("--pack", metavar="K|auto", default="auto",
+                   help="train up to K compatible trials in one process, one fused step; 1: "
+                        "each trial alone (auto: as many as fit a GPU by a memory probe; on "
+                        "CPUs as measured fastest at the trials' sizes)")
     p.add_argument("--resume", action="store_true", help="continue this grid's killed sweep")
     p.add_argument("--force", action="store_true", help="retrain trials that have a row")
     p.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
@@ -158,8 +162,7 @@ def run_sweep(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
     if not args.resume:
         prepare_manifests(plan.todo, resources)
     if plan.packs is not None:
-        from sweeps.plan.packs import pack_resources
-        resources = pack_resources(resources, max(len(p.keys) for p in plan.packs))
+        resources = pack_resources(resources, plan)
     trainable = tune.with_resources(trainable_for(plan, args, train_fn), resources)
     if not args.resume and tune.Tuner.can_restore(plan.experiment):
         print(f"note: {plan.experiment} holds an earlier sweep of this grid; this run starts its "
@@ -212,6 +215,24 @@ def plot_dir(root: str) -> Path:
     return Path("plots") if "://" in root else Path(root) / "plots"
 
 
+def _probed(base: SweepPlan, args: argparse.Namespace) -> SweepPlan:
+    """--pack auto once Ray is up: sized by a memory probe on a GPU worker; by the CPU rates
+    on the cluster's CPUs where it has no GPU and can add none."""
+    import ray
+    from sweeps.ray.launch import largest_node
+    if largest_node("GPU") == 0:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        return with_packs(base, "auto", 0.0, slots=_slots(args, cpus))
+    from sweeps.ray.probe import measure_groups
+    return with_packs(base, "auto", args.gpus_per_trial, measure_groups(base.cfgs))
+
+
+def _slots(args: argparse.Namespace, cpus: int) -> int:
+    """Trials (or packs) that run at once on `cpus` CPUs."""
+    slots = max(1, int(cpus // args.cpus_per_trial))
+    return min(slots, args.max_concurrent) if args.max_concurrent else slots
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -222,7 +243,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    plan = plan_sweep(args)
+    base = plan_sweep(args)   # the pipeline: plan -> packs (auto on GPUs: probed at launch)
+    pack = parse_pack(args.pack)
+    plan = with_packs(base, pack, args.gpus_per_trial, slots=_slots(args, os.cpu_count() or 1)) \
+        if base.cfgs else base
     check_paths(plan.cfgs, plan.results, plan.grid, write=not args.dry_run)
     if args.dry_run:
         print_dry_run(plan, args.gpus_per_trial)
@@ -236,9 +260,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"curves: tensorboard --logdir {plan.experiment}   (Ray's own hint below names "
                   f"a temporary copy)")
             connect(args.address)
-            if args.pack == "auto":      # measured now, on a GPU worker when trials get GPUs
-                from sweeps.plan.packs import plan_packs
-                plan_packs(plan, args.pack, args.gpus_per_trial, probe=True)
+            if pack == "auto" and base.cfgs:
+                plan = _probed(base, args)
             print_plan(plan)
             grid_result = run_sweep(plan, args)
         if grid_result.errors:
