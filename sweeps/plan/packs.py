@@ -157,41 +157,45 @@ def with_packs(plan: SweepPlan, value: int | str, gpus_per_trial: float,
                probes: dict[tuple, MemoryProbe] | None = None, slots: int = 1) -> SweepPlan:
     """A new plan whose trials are packed (over every trial of the grid, so a pack's id stays
     the same when some of its members are done); `plan` is not changed. `value`: a pack size
-    or "auto"; `probes`: memory measured per size group on a GPU (None: not measured -- the dry
-    run, or trials without GPUs); `slots`: the trials that run at once on CPUs. Where every pack would hold one trial, the plan stays
-    unpacked (each trial its own Tune trial)."""
+    or "auto"; `probes`: memory measured per size group on a GPU (None: not measured -- the
+    dry run, or trials without GPUs); `slots`: the trials that run at once on CPUs. Where
+    every pack would hold one trial, the plan stays unpacked (each trial its own Tune trial)."""
+    groups = size_groups(plan.cfgs)
     if value != "auto":
-        sizes, note, share = {g: int(value) for g in size_groups(plan.cfgs)}, f"--pack {value}", None
-    elif gpus_per_trial <= 0:
-        sizes = {g: cpu_pack_size(g, n, slots) for g, n in size_groups(plan.cfgs).items()}
-        note = "--pack auto on CPUs: " + "; ".join(
-            f"{k} at {size_text(g)} (soonest done on {slots} cores at the measured rates)"
-            for g, k in sizes.items())
-        share = None
-    elif probes is None:   # the dry run: CPU-sized groups by the CPU rates, the rest estimated
-        cap, rates = largest_measured_pack("gpu"), read_rates()
-        groups = size_groups(plan.cfgs)
-        cpu = {g: not at_sizes(rates, "cpu", g).empty for g in groups}
-        sizes = {g: cpu_pack_size(g, n, slots) if cpu[g] else cap for g, n in groups.items()}
-        note = "--pack auto: " + "; ".join(
-            f"{k} at {size_text(g)} (" + (f"soonest done on {slots} cores at the measured CPU rates" if cpu[g] else
-                                         "largest measured on a GPU; probed at launch") + ")"
-            for g, k in sizes.items())
-        share = None
+        sizes, note, share = {g: int(value) for g in groups}, f"--pack {value}", None
+    elif probes is not None and gpus_per_trial > 0:
+        sizes, note, share = _probed_sizes(probes)
     else:
-        cap = largest_measured_pack("gpu")
-        sizes = {g: gpu_pack_size(probes[g], cap) for g in size_groups(plan.cfgs)}
-        share = max((gpu_share(probes[g], k) for g, k in sizes.items()
-                     if math.isfinite(probes[g].member_gb)), default=1.0)
-        note = "--pack auto: " + "; ".join(
-            f"{probes[g].fixed_gb:.1f} + {probes[g].member_gb:.2f} GB per member at {size_text(g)} on a "
-            f"{probes[g].card_gb:.0f} GB GPU: {k}" for g, k in sizes.items()
-            if math.isfinite(probes[g].member_gb))
-        note += f" ({GPU_SAFETY:.0%} kept free; {share:g} GPU per pack)"
+        sizes, note, share = _rated_sizes(groups, slots, gpus_per_trial > 0)
     packs = make_packs(plan.cfgs, sizes)
     if all(len(p.keys) == 1 for p in packs):
         return dataclasses.replace(plan, packs=None, pack_note=f"{note}: no packs", pack_gpus=None)
     return dataclasses.replace(plan, packs=packs, pack_note=note, pack_gpus=share)
+
+
+def _rated_sizes(groups: dict[tuple, int], slots: int, gpus: bool) -> tuple[dict, str, None]:
+    """By the rates table: CPU-sized groups (CPU rows at their sizes, or no GPUs) by the CPU
+    rates; on GPUs, before the probe (the dry run), the largest pack measured on a GPU."""
+    cap, rates = largest_measured_pack("gpu"), read_rates()
+    sizes, how = {}, {}
+    for g, n in groups.items():
+        if not gpus or not at_sizes(rates, "cpu", g).empty:
+            sizes[g], how[g] = cpu_pack_size(g, n, slots), f"soonest done on {slots} cores"
+        else:
+            sizes[g], how[g] = cap, "largest measured on a GPU; probed at launch"
+    text = "; ".join(f"{k} at {size_text(g)} ({how[g]})" for g, k in sizes.items())
+    return sizes, f"--pack auto: {text}", None
+
+
+def _probed_sizes(probes: dict[tuple, MemoryProbe]) -> tuple[dict, str, float]:
+    """By the memory probes: what fits each card, and the GPU share of the largest pack."""
+    cap = largest_measured_pack("gpu")
+    sizes = {g: gpu_pack_size(probe, cap) for g, probe in probes.items()}
+    measured = {g: p for g, p in probes.items() if math.isfinite(p.member_gb)}
+    share = max((gpu_share(p, sizes[g]) for g, p in measured.items()), default=1.0)
+    text = "; ".join(f"{p.fixed_gb:.1f} + {p.member_gb:.2f} GB per member at {size_text(g)} "
+                     f"on a {p.card_gb:.0f} GB GPU: {sizes[g]}" for g, p in measured.items())
+    return sizes, f"--pack auto: {text} ({GPU_SAFETY:.0%} kept free; {share:g} GPU per pack)", share
 
 
 def size_text(sizes: tuple[int, ...]) -> str:

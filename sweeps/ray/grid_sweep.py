@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default="results", help="results root: a folder or s3://...")
     p.add_argument("--export", metavar="DIR",
                    help="write every trial's val predictions in the official format to "
-                        "DIR/<trial_key>/ (Cityscapes label-id PNGs; python -m trainer.eval.official)")
+                        "DIR/<trial_key>/ (Cityscapes label-id PNGs; "
+                        "python -m trainer.eval.official)")
     add_cluster_arguments(p)
     add_tracking_arguments(p)
     p.add_argument("--pack", metavar="K|auto", default="auto",
