@@ -87,7 +87,7 @@ def packed_smoke(smoke_data: str, tmp_path: Path):
     args = run_grid.build_parser().parse_args(
         ["--grid", "smoke", "--data-root", smoke_data, "--storage", str(tmp_path / "res"),
          "--pack", "3", "--gpus-per-trial", "0", "--max-failures", "1"])
-    return marks, args, sweep_plan.plan_sweep(args)
+    return marks, args, packs.with_packs(sweep_plan.plan_sweep(args), 3, 0.0)
 
 
 @pytest.mark.slow
@@ -106,7 +106,7 @@ def test_a_failed_member_fails_alone_and_a_rerun_trains_only_it(ray_session, smo
     assert set(rows.loc[healthy, "status"]) == {"ok"} and set(rows["pack_size"]) == {3}
     assert plan_status(plan)[0] == 1
     # the next run of the sweep trains only the member without an `ok` row, as a pack of one
-    plan = sweep_plan.plan_sweep(args)
+    plan = packs.with_packs(sweep_plan.plan_sweep(args), 3, 0.0)
     assert [c.key() for c in plan.todo] == [poisoned]
     run_sweep(plan, args, train_fn=PoisonAfterFirstStop(marks, poisoned, row))
     rerun = json.loads((marks / "attempt-2").read_text())

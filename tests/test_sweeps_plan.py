@@ -138,3 +138,16 @@ def test_a_dry_run_a_config_and_analysis_schema_import_neither_torch_nor_ray(tmp
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.mark.gpu
+def test_the_memory_probe_measures_a_real_member_on_the_gpu(small_streets):
+    """The probe trains the smoke grid's hungriest member through train_pack as packs of one
+    and two: a member takes memory, both packs fit the card, and they size a pack >= 1."""
+    from sweeps.ray.probe import hungriest, probe_member_memory
+    smoke = grids.expand(grids.get_grid("smoke"), data_root=small_streets)
+    member = hungriest(smoke)
+    assert member is not None and member.unpaired == max(c.unpaired for c in smoke)
+    probe = packs.MemoryProbe(*probe_member_memory(member.to_row()))
+    assert 0 < probe.member_gb and probe.fixed_gb + 2 * probe.member_gb < probe.card_gb
+    assert packs.gpu_pack_size(probe, cap=8) >= 1 and 0 < packs.gpu_share(probe, 1) <= 1
