@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-PANEL_HEIGHT = 128   # px, trainer.evaluate.SAMPLE_HEIGHT
-PADDING = 2          # px, trainer.evaluate.SAMPLE_PADDING
+PANEL_HEIGHT = 128   # px, trainer.eval.evaluate.SAMPLE_HEIGHT
+PADDING = 2          # px, trainer.eval.evaluate.SAMPLE_PADDING
 COLUMNS = 3          # input | output | truth
 WHITE = 255
 MAX_WIDTH = 1400     # px: wider grids (many seeds) are scaled down to the page's width, which

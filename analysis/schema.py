@@ -1,7 +1,7 @@
 """Column names of a results row ("Results row" in docs/contracts.md), as the analysis reads them.
 
 `analysis` never imports `trainer`, so the config columns are listed here;
-tests/test_analysis_load.py checks this list against `trainer.config.TrialConfig`.
+tests/test_analysis_load.py checks this list against `trainer.core.config.TrialConfig`.
 """
 from __future__ import annotations
 
@@ -39,13 +39,13 @@ PROTOCOL_METRICS: dict[str, tuple[str, ...]] = {
     "maps": MAPS_METRICS,                   # aerial -> map, |diff| < 20 per channel
 }
 # Metrics with an archetype-averaged twin `<metric>_archmean` on the toy datasets; the per-
-# archetype scores are `<metric>__<archetype>` (docs/contracts.md, trainer.evaluate).
+# archetype scores are `<metric>__<archetype>` (docs/contracts.md, trainer.eval.evaluate).
 ARCHMEAN_METRICS: tuple[str, ...] = ("pixel_acc", "mean_iou", "maps_pixel_acc")
 ARCHMEAN_SUFFIX = "_archmean"
 ARCHETYPE_SEP = "__"
 
-# The dataset registry's facts (trainer.data.dataset_facts()), read from a checked-in copy so
-# that analysis imports nothing from trainer; tests/test_analysis_load.py keeps it equal to the
+# The dataset registry's facts (exported by `python -m trainer.eval.facts`), read from this
+# checked-in copy so that analysis imports nothing from trainer; tests/test_analysis_load.py keeps it equal to the
 # registry. name -> kind, is_maps, is_toy, classes, train_size, protocols {direction: protocol},
 # synthetic_labels {"far" | "close": label-only set}.
 DATASET_FACTS: dict[str, dict] = json.loads(

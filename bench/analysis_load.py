@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analysis import load_results, report
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 
 REPEATS = 3          # best-of, to damp the noise of a shared 2-core machine
 DEFAULT_TRIALS = 400  # about the size of the paper's Tables 1 + 2 at 10 seeds

@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 from trainer.engine import CHECKPOINT_FILE, build_state, save_checkpoint
 
 NETS = ("g", "f", "d_y", "d_x")

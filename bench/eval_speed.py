@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trainer import metrics
+from trainer.eval import metrics
 from trainer.data.palette import IGNORE, PALETTE
 
 H, W = 1024, 2048  # Cityscapes' original label resolution (the paper resizes outputs to it)

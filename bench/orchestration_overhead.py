@@ -2,7 +2,7 @@
 
 Runs the same N trials twice, one at a time, in this run:
   baseline  trainer.train.train called directly, in this process (torch already imported);
-  sweep     sweeps.grid_sweep's Tuner: each trial runs in a Ray actor (reused across trials),
+  sweep     sweeps.ray.grid_sweep's Tuner: each trial runs in a Ray actor (reused across trials),
             every report goes through tune.report, every checkpoint is persisted to the storage
             path by Tune, and each trial writes its Parquet row.
 Steady-state overhead per trial = (time between the rows of trials 1 and N) / (N - 1) minus the
@@ -20,6 +20,7 @@ timed on this disk and printed too.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -44,7 +45,8 @@ def parse_args() -> argparse.Namespace:
 
 def bench_plan(args: argparse.Namespace, storage: str):
     """The smoke grid's first trial, at N seeds and the asked cadence, on the small toy set."""
-    from sweeps import plan as sweep_plan, run_grid
+    from sweeps import run_grid
+    from sweeps.plan import sweep as sweep_plan
     from trainer.data import toy_root
     data = str(toy_root("toy-streets", "small"))
     cli = run_grid.build_parser().parse_args(
@@ -53,8 +55,8 @@ def bench_plan(args: argparse.Namespace, storage: str):
     plan = sweep_plan.plan_sweep(cli)
     base = plan.cfgs[0].replace(steps=args.steps, report_every=max(1, args.steps // args.reports),
                                 checkpoint_every=max(1, args.steps // args.checkpoints))
-    plan.cfgs = plan.todo = [base.replace(seed=s) for s in range(args.trials)]
-    plan.columns = ["seed"]
+    cfgs = [base.replace(seed=s) for s in range(args.trials)]
+    plan = dataclasses.replace(plan, cfgs=cfgs, todo=cfgs, columns=["seed"])
     return plan, cli
 
 
@@ -76,7 +78,8 @@ def direct_seconds(cfgs, threads: int) -> list[float]:
 def sweep_seconds(plan, cli) -> tuple[float, list[float]]:
     """(Tuner.fit wall seconds, each trial's row time in seconds after fit started)."""
     from ray import tune
-    from sweeps import grid_sweep, launch, results
+    from sweeps.ray import grid_sweep, launch
+    from sweeps.store import results
     resources = launch.trial_resources(cli.cpus_per_trial, cli.gpus_per_trial)
     trainable = tune.with_resources(grid_sweep.trainable_for(plan, cli), resources)
     tuner = grid_sweep.make_tuner(plan, trainable, cli)

@@ -17,7 +17,7 @@ paper's (256^2, ngf 64, 9 blocks).
 
 --fusion also times the fused networks' forward + backward alone, grouped convolutions against
 `torch.func.stack_module_state` + `vmap` and against K separate networks (the choice
-trainer/fused.py made).
+trainer/nets/fused.py made).
 """
 from __future__ import annotations
 
@@ -29,11 +29,11 @@ import torch
 from step_throughput import (POOL_INDICES, WATCH_EVERY, FewpairTrainer, ReferenceTrainer,
                              add_size_arguments, bench_setup, timed)
 
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 from trainer.engine import StepRules, build_state
 from trainer.feed import build_feed
-from trainer.fused import fuse
-from trainer.networks import build_discriminator, build_generator
+from trainer.nets.fused import fuse
+from trainer.nets.networks import build_discriminator, build_generator
 from trainer.pack import PackWatch
 from trainer.pack_graph import GraphedPackStep
 from trainer.pack_step import PackStep

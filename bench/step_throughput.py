@@ -9,7 +9,7 @@ fewpair    trainer.engine.train_step on a trainer.feed bank (decoded once, on th
            and flips as tensor ops), batched forwards, fused Adam on CUDA (foreach on the CPU),
            losses checked every 25 steps without a per-step sync.
 
-Both train the same networks (trainer.networks) on the same toy-streets files, unpaired steps
+Both train the same networks (trainer.nets.networks) on the same toy-streets files, unpaired steps
 (adversarial rsgan + cycle + identity), batch 1. Rounds alternate between the two so a busy
 machine slows both alike. Defaults: on the CPU a small size (64^2, ngf 16, 3 blocks); on CUDA
 the paper's (256^2, ngf 64, 9 blocks), plus fewpair in bf16.
@@ -28,11 +28,11 @@ import torch.nn.functional as nnf
 from PIL import Image
 from torchvision import transforms
 
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 from trainer.data import open_split
 from trainer.engine import LossWatch, StepRules, build_state, train_step
 from trainer.feed import build_feed
-from trainer.networks import build_discriminator, build_generator
+from trainer.nets.networks import build_discriminator, build_generator
 from trainer.schedule import StepPlan
 
 WATCH_EVERY = 25   # as trainer.train: one loss flush (GPU sync) per 25 steps

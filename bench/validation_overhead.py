@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 from trainer.data import toy_root
 from trainer.train import train
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 
 SEGMENTATION = ("pixel_acc", "mean_class_acc", "mean_iou")
 _T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)

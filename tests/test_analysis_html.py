@@ -1,5 +1,5 @@
 """The HTML report: hand-made Table 1 rows whose samples PNGs are written by the trainer's own
-writer (trainer.evaluate.write_samples), so the panel layout the report cuts is the real one;
+writer (trainer.eval.evaluate.write_samples), so the panel layout the report cuts is the real one;
 the page's content checked in Python, then loaded in a real headless Chromium: no console
 message, every image decoded, a screenshot that is not blank."""
 from __future__ import annotations
@@ -18,7 +18,7 @@ from PIL import Image
 
 from analysis import build_report, gallery
 from analysis_rows import TABLE_1_VALUES, make_row, seg, write_rows
-from trainer.evaluate import write_samples
+from trainer.eval.evaluate import write_samples
 
 IMAGES = 3   # eval images in each samples PNG (the trainer writes up to 4)
 CHECK = """<script>window.addEventListener('load', () => {

@@ -3,7 +3,9 @@ typed columns, failed trials apart, hidden/foreign files skipped, one-line error
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -14,8 +16,8 @@ from analysis import AnalysisError, load_results, with_planned
 from analysis.schema import (CONFIG_COLUMNS, DATASET_FACTS, INT_CONFIG_COLUMNS, LABEL_DISTANCE,
                              MAPS_DATASETS, NOT_RESULT_AFFECTING)
 from analysis_rows import make_row, seg, write_row
-from trainer.config import TrialConfig
-from trainer.data import dataset_facts
+from trainer.core.config import TrialConfig
+from trainer.eval.facts import facts_json
 
 
 def test_config_columns_follow_trialconfig():
@@ -34,11 +36,12 @@ def test_config_columns_follow_trialconfig():
 
 
 def test_dataset_facts_copy_equals_the_registry():
-    """analysis reads the registry's dataset facts from analysis/dataset_facts.json; regenerate
-    it after registering a dataset: python -c "import json, trainer.data as d; open(
-    'analysis/dataset_facts.json', 'w').write(json.dumps(d.dataset_facts(), indent=1,
-    sort_keys=True) + '\\n')" """
-    assert DATASET_FACTS == dataset_facts(), "analysis/dataset_facts.json is stale (see docstring)"
+    """analysis reads the registry's dataset facts from analysis/dataset_facts.json, an exported
+    copy; regenerate it after registering a dataset:
+    python -m trainer.eval.facts > analysis/dataset_facts.json"""
+    copy = (Path(__file__).resolve().parents[1] / "analysis" / "dataset_facts.json").read_text()
+    assert copy == facts_json(), "analysis/dataset_facts.json is stale (see docstring)"
+    assert DATASET_FACTS == json.loads(copy)   # what analysis.schema reads
     assert MAPS_DATASETS == {"pix2pix", "toy-maps"}
     assert LABEL_DISTANCE == {"gta5": "far", "toy-synthlabels-far": "far", "synscapes": "close",
                               "toy-synthlabels-close": "close", "same": "same"}
@@ -71,8 +74,8 @@ def test_schemas_differ_between_files(tmp_path):
 
 
 def test_rows_written_by_the_sweeps_writer(tmp_path):
-    """The real writer (sweeps.results) and this reader agree on the layout and columns."""
-    results = pytest.importorskip("sweeps.results")
+    """The real writer (sweeps.store.results) and this reader agree on the layout and columns."""
+    results = pytest.importorskip("sweeps.store.results")
     cfg = TrialConfig(mode="paired", unpaired=-1, paired_budget=1, selection="random", seed=4)
     when = pd.Timestamp("2025-01-01", tz="UTC").to_pydatetime()
     row = results.make_row(cfg, "science", "ok", result={**seg(.61), "protocol": "segmentation"},

@@ -86,7 +86,7 @@ def test_unknown_format_lists_the_valid_ones(grid):
 def test_archetype_average_beside_its_twin_and_unwritten_trials(tmp_path):
     from analysis import with_planned
     from analysis_rows import make_row, seg, write_rows
-    from trainer.config import TrialConfig
+    from trainer.core.config import TrialConfig
     write_rows(tmp_path, [make_row(seg(.8, pixel_acc_archmean=v, mean_iou_archmean=v / 2),
                                    paired_budget=1, seed=s) for s, v in enumerate((.4, .6))])
     planned = [dict(TrialConfig(paired_budget=1, seed=2).to_row(),

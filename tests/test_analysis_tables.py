@@ -190,7 +190,7 @@ def test_paper_numbers_are_rows_of_the_extracted_text():
 
 
 def test_sweeps_table_grids_land_in_their_tables(tmp_path):
-    """As sweeps/grids.py builds them: Table 1's pairs chosen inside the 200 pool, steps that
+    """As sweeps/plan/grids.py builds them: Table 1's pairs chosen inside the 200 pool, steps that
     grow with the budget, and unpaired-only runs on a random and a k-medoids pool."""
     rows = [make_row(seg(.4 + b / 100), mode="paired", unpaired=200, paired_budget=b,
                      selection="kmedoids", steps=100 * b, seed=s) for b in (1, 5) for s in (0, 1)]
@@ -221,7 +221,7 @@ def test_no_paper_columns_when_no_cell_has_a_published_counterpart(tmp_path):
 def test_planned_trials_set_each_cells_expected_seeds(tmp_path):
     """With the grid's plan, a baseline planned for one seed is not 'missing' seeds 1-2."""
     from analysis import with_planned
-    from trainer.config import TrialConfig
+    from trainer.core.config import TrialConfig
     plan = [TrialConfig(paired_budget=1, seed=s) for s in (0, 1, 2)]
     plan += [TrialConfig(mode="paired", unpaired=-1, paired_budget=-1, seed=0)]
     write_rows(tmp_path, [make_row(seg(.5), paired_budget=1, seed=s) for s in (0, 1)]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.config import ConfigError, TrialConfig
+from trainer.core.config import ConfigError, TrialConfig
 
 
 def test_defaults_are_the_papers():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 from trainer.engine import (LossWatch, NonFiniteLoss, StepRules, build_state, has_checkpoint,
                             load_checkpoint, save_checkpoint, train_step)
 from trainer.image_pool import ImagePool

@@ -1,4 +1,4 @@
-"""trainer.evaluate on real files: the toy streets in the Cityscapes layout and hand-made pix2pix
+"""trainer.eval.evaluate on real files: the toy streets in the Cityscapes layout and hand-made pix2pix
 AB folders, with translators whose scores can be worked out by hand."""
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from PIL import Image
 
 from eval_helpers import (ROAD_RGB, AlwaysRoad, ThreeChannels, all_road_scores,
                           constant_translate, save_scripted, write_ab)
-from trainer import evaluate as ev
-from trainer.config import TrialConfig
+from trainer.eval import evaluate as ev
+from trainer.core.config import TrialConfig
 from trainer.data import open_split, toy_root
 from trainer.data.palette import PALETTE, TRAIN_ID
-from trainer.judge import JudgeError
+from trainer.eval.judge import JudgeError
 
 LIMIT = 5  # val images scored per test: enough for several archetypes, quick on 2 cores
 

@@ -12,18 +12,18 @@ import pytest
 from PIL import Image
 
 from trainer.cli import main
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 from trainer.data import open_split, toy_root
 from trainer.data.palette import CLASS_NAMES, TRAIN_TO_LABEL
-from trainer.evaluate import EXPORT_SUFFIX, evaluate
+from trainer.eval.evaluate import EXPORT_SUFFIX, evaluate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def official_scores(dataset_root, predictions, out_dir) -> dict:
     """The official evaluator in its own process, as Cityscapes documents it (environment
-    variables, no arguments), through trainer.official (which restores numpy.in1d)."""
-    run = subprocess.run([sys.executable, "-m", "trainer.official", "--dataset-root",
+    variables, no arguments), through trainer.eval.official (which restores numpy.in1d)."""
+    run = subprocess.run([sys.executable, "-m", "trainer.eval.official", "--dataset-root",
                           str(dataset_root), "--predictions", str(predictions), "--out",
                           str(out_dir)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]

@@ -15,6 +15,7 @@ group is killed and Ray ends the dead job's trial actors.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -29,10 +30,11 @@ from pathlib import Path
 import pytest
 from ray import cloudpickle
 
-from sweeps import grid_sweep, results
-from sweeps.lease import lease_path
-from sweeps.plan import plan_sweep
-from sweeps.trainable import TRIAL_FAILED, remove_dead_workdirs
+from sweeps.ray import grid_sweep
+from sweeps.store import results
+from sweeps.store.lease import lease_path
+from sweeps.plan.sweep import plan_sweep
+from sweeps.ray.trainable import TRIAL_FAILED, remove_dead_workdirs
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "sweeps" / "run_grid.py"
@@ -82,7 +84,7 @@ def test_a_killed_worker_resumes_and_a_diverged_trial_fails_at_once(ray_session,
     args = parse("--grid", "smoke", "--data-root", small_streets, "--storage",
                  str(tmp_path / "res"), "--max-failures", "1", "--gpus-per-trial", "0")
     plan = plan_sweep(args)
-    plan.todo = plan.todo[:2]
+    plan = dataclasses.replace(plan, todo=plan.todo[:2])
     once, diverge = plan.todo
     outcome = grid_sweep.run_sweep(plan, args, train_fn=Faults(marks, once.key(), diverge.key()))
     assert not outcome.errors   # the killed trial was retried, the diverged one ended normally
@@ -138,7 +140,7 @@ def test_a_trial_failed_for_good_is_fail_in_the_study(tmp_path):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
     from ray import tune
-    from sweeps.journal_search import JournalOptunaSearch
+    from sweeps.study.journal_search import JournalOptunaSearch
     storage = JournalStorage(JournalFileBackend(str(tmp_path / "j.journal")))
     search = JournalOptunaSearch(storage=storage, study_name="s", sampler=TPESampler(seed=0))
     assert search.set_search_properties("val_score", "max", {"x": tune.loguniform(1, 10)})
@@ -253,8 +255,8 @@ def test_a_torn_journal_is_repaired_and_the_trial_it_finished_counts(small_stree
     a crash mid-write leaves it: the next driver sets the cut record aside with a warning,
     and trial 0's `ok` row makes it COMPLETE again; damaged before its end, it is refused."""
     import optuna
-    from sweeps import study as studies
-    from sweeps import study_run
+    from sweeps.study import study as studies
+    from sweeps.study import study_run
     journal = tmp_path / "j.journal"
     argv = ["--grid", "smoke", "--data-root", small_streets, "--trials", "2", "--eval-every",
             "1", "--storage", str(journal), "--results", str(tmp_path / "res"),
@@ -351,7 +353,7 @@ def test_a_second_driver_is_refused_and_a_killed_one_is_resumed(ray_session, sma
 
 def test_the_progress_line_counts_a_trial_failed_for_good_as_failed():
     from types import SimpleNamespace
-    from sweeps.progress import SweepProgress
+    from sweeps.ray.progress import SweepProgress
     progress = SweepProgress("g", {"a": 4, "b": 4}, out=lambda line: None, every_s=1e9)
     for key, last in (("a", {TRIAL_FAILED: 1, "val_score": math.nan}), ("b", {})):
         trial = SimpleNamespace(config={"trial_key": key}, last_result=last)

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from reference_steps import Reference, cyclegan_step, pix2pix_step, released_step
-from trainer.config import ConfigError, TrialConfig
+from trainer.core.config import ConfigError, TrialConfig
 from trainer.engine import (StepRules, build_state, load_checkpoint, save_checkpoint,
                             train_step, translator)
-from trainer.networks import (ARCHITECTURES, count_parameters, discriminator_for,
-                              generator_for)
+from trainer.core.vocabulary import ARCHITECTURES
+from trainer.nets.networks import count_parameters, discriminator_for, generator_for
 from trainer.schedule import epoch_lr_factor
 from trainer.cli import main
 

@@ -1,4 +1,4 @@
-"""An Optuna journal cut by a crash mid-write (sweeps.journal_file.check_journal), on real
+"""An Optuna journal cut by a crash mid-write (sweeps.study.journal_file.check_journal), on real
 journal files written by Optuna: the cut last record is moved aside at any byte offset, the
 whole records stay and the study keeps working; a journal damaged before its end is refused
 with the remedy; a trial whose `ok` row exists is told COMPLETE after its record was lost."""
@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweeps.journal_file import JournalError, check_journal, finish_from_rows
+from sweeps.study.journal_file import JournalError, check_journal, finish_from_rows
 
 STUDY = "torn"
 

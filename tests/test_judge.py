@@ -1,4 +1,4 @@
-"""trainer.judge / judge_nets: every registered judge network, a tiny judge trained on the toy
+"""trainer.eval.judge / judge_nets: every registered judge network, a tiny judge trained on the toy
 streets that must beat the majority-class baseline, the atomic cache, user TorchScript judges,
 and the CLI's one-line errors."""
 from __future__ import annotations
@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from eval_helpers import AlwaysRoad, all_road_scores, save_scripted
-from trainer import judge as jd
-from trainer.config import TrialConfig
+from trainer.eval import judge as jd
+from trainer.core.config import TrialConfig
 from trainer.data import open_split, toy_root
-from trainer.judge_nets import build_judge_net, judge_net_names
+from trainer.eval.judge_nets import build_judge_net, judge_net_names
 
 # 32 px high (toy 256x128 -> 64x32), 32x32 crops, 40 steps of 4: a few seconds on 2 cores
 TINY = jd.JudgeSpec(work_height=32, crop=32, steps=40, batch=4)

@@ -1,4 +1,4 @@
-"""The storage lease (sweeps.lease) on real files: one holder per grid and storage, named when
+"""The storage lease (sweeps.store.lease) on real files: one holder per grid and storage, named when
 a second driver asks; a dead holder's lease taken over with a message (its pid gone on this
 host, or not refreshed for too long from another); refreshed while held; object-store URIs."""
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from sweeps import lease
-from sweeps.lease import LeaseHeld, acquire, lease_path
+from sweeps.store import lease
+from sweeps.store.lease import LeaseHeld, acquire, lease_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +38,7 @@ def test_one_holder_then_the_next_after_release(tmp_path):
 
 
 def test_a_killed_holders_lease_is_taken_over_with_a_message(tmp_path):
-    code = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); from sweeps.lease import "
+    code = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); from sweeps.store.lease import "
             f"acquire; acquire({str(tmp_path)!r}, 'smoke'); print('held', flush=True); "
             f"time.sleep(600)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

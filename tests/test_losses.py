@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from trainer import losses
-from trainer.config import TrialConfig
-from trainer.networks import build_generator
+from trainer.core.config import TrialConfig
+from trainer.nets.networks import build_generator
 
 
 def softplus(z: float) -> float:

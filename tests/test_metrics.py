@@ -1,4 +1,4 @@
-"""trainer.metrics: hand-worked 4x4 cases, the ignore label, absent classes, colour ties, and
+"""trainer.eval.metrics: hand-worked 4x4 cases, the ignore label, absent classes, colour ties, and
 cross-checks against scikit-learn and torchmetrics on random predictions."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sklearn.metrics import balanced_accuracy_score, confusion_matrix as sk_conf
 from sklearn.metrics import jaccard_score
 from torchmetrics.classification import MulticlassJaccardIndex
 
-from trainer import metrics
+from trainer.eval import metrics
 from trainer.data.palette import CLASS_NAMES, IGNORE, NUM_CLASSES, PALETTE, TRAIN_ID
 
 X = IGNORE

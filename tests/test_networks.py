@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainer.networks import (DISCRIMINATORS, GENERATORS, build_discriminator, build_generator,
+from trainer.nets.networks import (DISCRIMINATORS, GENERATORS, build_discriminator, build_generator,
                               count_parameters)
 
 # CycleGAN's reference `resnet_9blocks` (ngf 64, instance norm) and `basic` PatchGAN (ndf 64,

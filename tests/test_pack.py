@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from chaos_floor import Floor, ONE_STEP_BOUND, checkpoint, drift, norm_fed, nudged_checkpoint
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 from trainer.engine import NonFiniteLoss
-from trainer.networks import build_discriminator, build_generator
+from trainer.nets.networks import build_discriminator, build_generator
 from trainer import pack
 from trainer.pack import (PackRun, check_compatible, group_packs, pack_key, packable,
                           train_pack)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from trainer import losses
-from trainer.config import ConfigError, TrialConfig
-from trainer.data import dataset_facts, dataset_info, open_split
+from trainer.core.config import ConfigError, TrialConfig
+from trainer.data import dataset_info, open_split
 from trainer.data.registry import register_toy, unregister_dataset
 from trainer.data.toy_streets import write_toy_streets
-from trainer.registry import Registry
+from trainer.eval.facts import dataset_facts
+from trainer.core.registry import Registry
 from trainer.schedule import total_steps
 from trainer.train import train
 
@@ -67,3 +68,22 @@ def test_unregistered_names_fail_in_config_validation_listing_the_registry():
         table["b"]
     with pytest.raises(RuntimeError, match="widget 'a' registered twice"):
         table.register("a")(object())
+
+
+def test_declared_names_validate_without_their_module_and_each_gets_its_entry():
+    """cfg.gan_loss / cfg.arch are validated by trainer.core.vocabulary (no torch); the torch
+    modules fill what it declares, and every architecture names registered networks."""
+    from trainer.core.vocabulary import ARCHITECTURES, GAN_LOSSES
+    from trainer.nets.networks import DISCRIMINATORS, GENERATORS
+    assert GAN_LOSSES is losses.GAN_LOSSES and GAN_LOSSES.unfilled() == []
+    assert GAN_LOSSES.names() == ["lsgan", "ralsgan", "rasgan", "rsgan", "vanilla"]
+    for name in ARCHITECTURES:
+        arch = ARCHITECTURES[name]
+        assert arch.generator in GENERATORS.names(), name
+        assert arch.discriminator in DISCRIMINATORS.names(), name
+    table = Registry("widget", declared=("a", "b"), home="some.module")
+    table.register("a")(object())
+    assert table.names() == ["a", "b"] and "b" in table and table.unfilled() == ["b"]
+    with pytest.raises(RuntimeError, match="widget 'b' is declared but not registered: import "
+                                           "some.module first"):
+        table["b"]

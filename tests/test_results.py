@@ -1,4 +1,4 @@
-"""sweeps.results: one atomic Parquet row per trial, read back with unified schemas."""
+"""sweeps.store.results: one atomic Parquet row per trial, read back with unified schemas."""
 from __future__ import annotations
 
 import multiprocessing
@@ -9,8 +9,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from sweeps import results
-from trainer.config import TrialConfig
+from sweeps.store import results
+from trainer.core.config import TrialConfig
 
 T0 = results.utc_now()
 CODE = "git:test"
@@ -96,10 +96,10 @@ def _write_one(root: str, seed: int, acc_pct: int, barrier) -> None:
 
 
 def _forty_writers(root: str, seeds: list[int]) -> None:
-    """One OS process per writer, forked from a server that has imported sweeps.results (cheap
+    """One OS process per writer, forked from a server that has imported sweeps.store.results (cheap
     to start, and no Ray/gRPC threads are copied into the children)."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["sweeps.results"])
+    ctx.set_forkserver_preload(["sweeps.store.results"])
     barrier = ctx.Barrier(len(seeds))
     procs = [ctx.Process(target=_write_one, args=(root, s, i, barrier))
              for i, s in enumerate(seeds)]

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 from trainer.schedule import StepPlan, default_steps, lr_factor, total_steps
 
 

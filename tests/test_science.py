@@ -12,8 +12,9 @@ import pytest
 
 from analysis import build_report, build_table, load_results, selection_effects, with_planned
 from analysis.axes import NA
-from sweeps import grids, results
-from trainer.config import TrialConfig
+from sweeps.plan import grids
+from sweeps.store import results
+from trainer.core.config import TrialConfig
 from trainer.data import toy_root
 from trainer.data.toy_streets import ARCHETYPES
 from trainer.train import train

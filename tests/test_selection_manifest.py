@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 from trainer.data import cache_dir, open_split, toy_root
 from trainer.selection import SelectionError, build_manifest, features_for, manifest_for, select
 from trainer.selection import manifest as manifest_module

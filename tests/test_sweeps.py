@@ -3,6 +3,7 @@ rows with the expected columns and values, a rerun that trains nothing, GPU requ
 GPU-less cluster, and a trial that fails once and is retried from its checkpoint."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -12,10 +13,13 @@ import pandas as pd
 import pytest
 from ray import cloudpickle
 
-from sweeps import grids, launch, plan as sweep_plan, results, run_grid
-from sweeps.grid_sweep import run_sweep
-from sweeps.grids import GridError
-from trainer.config import TrialConfig
+from sweeps import run_grid
+from sweeps.plan import grids, sweep as sweep_plan
+from sweeps.ray import launch
+from sweeps.store import results
+from sweeps.ray.grid_sweep import run_sweep
+from sweeps.plan.grids import GridError
+from trainer.core.config import TrialConfig
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])   # FailOnce runs inside trials
 
@@ -37,7 +41,7 @@ def test_smoke_grid_writes_one_row_per_trial_then_a_rerun_trains_nothing(
     assert "sweep smoke: 3/3 trials done, 0 running, 0 failed · 12/12 steps (100%)" in out
     assert f"curves: tensorboard --logdir {tmp_path}/_ray/smoke" in out
     from trainer.data import open_split
-    from trainer.evaluate import EXPORT_SUFFIX
+    from trainer.eval.evaluate import EXPORT_SUFFIX
     stems = open_split("toy-streets", "val", small_streets).stems[:2]    # eval_limit 2
     for cfg in SMOKE:                                     # the official export, per trial
         exported = sorted(p.name for p in (tmp_path / "export" / cfg.key()).iterdir())
@@ -111,7 +115,7 @@ def test_a_trial_that_raises_once_is_retried_from_its_checkpoint(ray_session, sm
         ["--grid", "smoke", "--data-root", small_streets, "--storage", str(tmp_path / "res"),
          "--max-failures", "1"])
     plan = sweep_plan.plan_sweep(args)
-    plan.todo = plan.todo[:1]
+    plan = dataclasses.replace(plan, todo=plan.todo[:1])
     row = results.row_path(plan.results, "smoke", plan.todo[0])
     outcome = run_sweep(plan, args, train_fn=FailOnce(marks, row))
     assert not outcome.errors

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from sweeps import grids, results
+from sweeps.plan import grids
+from sweeps.store import results
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "sweeps" / "run_grid.py"

@@ -1,4 +1,4 @@
-"""sweeps.grids and run_grid's planning: every grid expands to valid, distinct trials of the
+"""sweeps.plan.grids and run_grid's planning: every grid expands to valid, distinct trials of the
 paper's shape; --weights, --dataset, --data-root; --dry-run; bad input is one line, exit 2.
 No Ray here (planning never starts it)."""
 from __future__ import annotations
@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sweeps import grids, plan as sweep_plan, results, run_grid
-from trainer.config import TrialConfig
+from sweeps import run_grid
+from sweeps.plan import costs, grids, packs, sweep as sweep_plan
+from sweeps.store import results
+from trainer.core.config import TrialConfig
 from trainer.schedule import total_steps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,10 +136,11 @@ def test_data_root_and_dataset_point_a_grid_elsewhere_without_changing_keys():
     assert {c.dataset for c in grids.expand(grids.get_grid("table4", "toy-maps"))} == {"toy-maps"}
 
 
-def test_gpu_hours_follow_steps_and_gpu_sharing():
-    one_hour = TrialConfig(steps=int(sweep_plan.GPU_STEPS_PER_S[1] * 3600))
-    assert sweep_plan.estimate_gpu_hours([one_hour], gpus_per_trial=1.0) == pytest.approx(1.0)
-    assert sweep_plan.estimate_gpu_hours([one_hour], gpus_per_trial=0.25) == pytest.approx(0.5)
+def test_gpu_hours_follow_steps_at_the_measured_rate():
+    fp32 = packs.measured_rate("gpu", packs.PAPER_SIZES, "fp32", 1)
+    one_hour = TrialConfig(steps=int(fp32 * 3600))      # the paper's sizes: GPU-sized
+    plan = sweep_plan.SweepPlan("t", "/nowhere", [one_hour], [one_hour], ["seed"])
+    assert costs.unpacked_cost(plan, 1.0).gpu_hours == pytest.approx(1.0)
     # steps=0: the trainer's rule, 200 epochs of a balanced hybrid epoch (max(P, U) + U steps)
     default = TrialConfig(mode="hybrid", paired_budget=5, unpaired=200, steps=0)
     assert total_steps(default) == 200 * (200 + 200)
@@ -159,7 +162,7 @@ def test_dry_run_prints_the_plan_and_skips_trials_with_rows(tmp_path, capsys):
 
 def test_the_entry_points_run_as_modules(tmp_path):
     """`python -m sweeps.run_grid` / `-m sweeps.tune_weights` work beside the scripts (which
-    test_sweeps_cluster.py and test_tune_weights.py run); neither edits sys.path."""
+    test_sweeps_cluster.py and test_tune_weights.py run)."""
     run = subprocess.run([sys.executable, "-m", "sweeps.run_grid", "--grid", "smoke", "--dry-run",
                           "--storage", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr

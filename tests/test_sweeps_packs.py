@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from ray import cloudpickle
 
-from sweeps import grids, packs, plan as sweep_plan, results, run_grid
-from sweeps.grid_sweep import plan_status, run_sweep
+from sweeps import run_grid
+from sweeps.plan import grids, packs, sweep as sweep_plan
+from sweeps.store import results
+from sweeps.ray.grid_sweep import plan_status, run_sweep
 from trainer.schedule import total_steps
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])   # PoisonAfterFirstStop: in trials
@@ -85,7 +87,7 @@ def packed_smoke(smoke_data: str, tmp_path: Path):
     args = run_grid.build_parser().parse_args(
         ["--grid", "smoke", "--data-root", smoke_data, "--storage", str(tmp_path / "res"),
          "--pack", "3", "--gpus-per-trial", "0", "--max-failures", "1"])
-    return marks, args, sweep_plan.plan_sweep(args)
+    return marks, args, packs.with_packs(sweep_plan.plan_sweep(args), 3, 0.0)
 
 
 @pytest.mark.slow
@@ -104,7 +106,7 @@ def test_a_failed_member_fails_alone_and_a_rerun_trains_only_it(ray_session, smo
     assert set(rows.loc[healthy, "status"]) == {"ok"} and set(rows["pack_size"]) == {3}
     assert plan_status(plan)[0] == 1
     # the next run of the sweep trains only the member without an `ok` row, as a pack of one
-    plan = sweep_plan.plan_sweep(args)
+    plan = packs.with_packs(sweep_plan.plan_sweep(args), 3, 0.0)
     assert [c.key() for c in plan.todo] == [poisoned]
     run_sweep(plan, args, train_fn=PoisonAfterFirstStop(marks, poisoned, row))
     rerun = json.loads((marks / "attempt-2").read_text())
@@ -136,16 +138,17 @@ def test_a_crashed_pack_is_retried_and_resumes_every_member_from_its_checkpoint(
 def test_pack_sizes_and_the_dry_run_without_ray(tmp_path, capsys):
     assert run_grid.main(["--grid", "smoke", "--pack", "0", "--dry-run"]) == 2
     assert capsys.readouterr().err == "error: --pack '0': give a pack size >= 1 or 'auto'\n"
-    assert [packs.gpu_pack_size(gb, 140.0) for gb in (5.0, 20.0, 200.0)] == [16, 6, 1]
     argv = ["--grid", "table2", "--pack", "8", "--gpus-per-trial", "1", "--dry-run",
             "--storage", str(tmp_path)]
     assert run_grid.main(argv) == 0
     out = capsys.readouterr().out
-    plan = sweep_plan.plan_sweep(run_grid.build_parser().parse_args(argv))
+    plan = packs.with_packs(sweep_plan.plan_sweep(run_grid.build_parser().parse_args(argv)), 8, 1)
     assert all(len(p.keys) <= 8 for p in plan.packs)
     assert sorted(k for p in plan.packs for k in p.keys) == sorted(c.key() for c in plan.cfgs)
     steps = {c.key(): total_steps(c) for c in plan.cfgs}
     fp32 = packs.measured_rate("gpu", packs.PAPER_SIZES, "fp32", 1)   # no fp32 pack measured:
     hours = sum(steps[p.keys[0]] * len(p.keys) for p in plan.packs) / fp32 / 3600   # no gain
-    assert f"packs: {len(plan.packs)} to run" in out and f"estimate {hours:,.1f} GPU-hours" in out
+    assert f"packs: {len(plan.packs)} to run" in out
+    assert f"estimate, packed:   {hours:,.1f} GPU-hours" in out
+    assert f"estimate, unpacked: {hours:,.1f} GPU-hours" in out   # the same rate: they agree
     assert "pack-" in out                              # each trial's pack in the table

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from trainer.cli import main
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 from trainer.engine import (CHECKPOINT_FILE, LossWatch, NonFiniteLoss, StepRules, build_state,
                             translator)
-from trainer.evaluate import evaluate
+from trainer.eval.evaluate import evaluate
 from trainer.feed import label_indices
 from trainer.schedule import default_steps, total_steps
 from trainer.selection import manifest_for

@@ -20,9 +20,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweeps import results, run_grid, study as study_setup, study_run, tune_weights
-from sweeps.plan import plan_sweep
-from trainer.config import TrialConfig
+from sweeps import run_grid, tune_weights
+from sweeps.store import results
+from sweeps.study import study as study_setup, study_run
+from sweeps.plan.sweep import plan_sweep
+from trainer.core.config import TrialConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "sweeps" / "tune_weights.py"
@@ -192,7 +194,7 @@ def test_bad_input_is_one_line_and_exit_2(small_root, tmp_path, capsys):
 
 
 def test_read_row_returns_the_asked_columns_it_has(tmp_path):
-    """What a skipped trial reports (sweeps.trainable): its row's headline, as stored."""
+    """What a skipped trial reports (sweeps.ray.trainable): its row's headline, as stored."""
     cfg = TrialConfig(lambda_paired=99.0)
     path = results.row_path(str(tmp_path), GRID, cfg)
     assert results.read_row(path) == {}
@@ -208,7 +210,7 @@ def test_read_row_returns_the_asked_columns_it_has(tmp_path):
 def _searcher(tmp_path: Path, **setup):
     """A JournalOptunaSearch on the study STUDY in tmp_path's journal, as make_tuner builds it."""
     from optuna.samplers import TPESampler
-    from sweeps.journal_search import JournalOptunaSearch
+    from sweeps.study.journal_search import JournalOptunaSearch
     storage = study_setup.journal_storage(str(tmp_path / "optuna.journal"))
     search = JournalOptunaSearch(storage=storage, study_name=STUDY, sampler=TPESampler(seed=0))
     space = study_run.param_space({"tune_adv": False, "tune_gan_loss": False, **setup})
@@ -235,7 +237,7 @@ def test_a_resumed_searcher_adopts_a_trial_the_killed_driver_was_asking(tmp_path
     """The driver died after writing one of the trial's λs: the trial keeps its number and that
     λ, the rest are drawn; the next suggestion is a new trial; a stop is told as PRUNED, a run
     to its end as COMPLETE; FinishedInJournal then stops reruns of both."""
-    from sweeps.journal_search import FinishedInJournal
+    from sweeps.study.journal_search import FinishedInJournal
     search, storage = _searcher(tmp_path)
     study = optuna.load_study(study_name=STUDY, storage=storage)
     orphan = study.ask()

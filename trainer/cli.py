@@ -1,5 +1,5 @@
 """The trial CLI, `python -m trainer.train`, with a flag per TrialConfig field whose help is
-generated from the field's comment in trainer/config.py.
+generated from the field's comment in trainer/core/config.py.
 
     python -m trainer.train --dataset toy-streets --mode hybrid --paired-budget 5 --unpaired 100 \\
         --selection kmedoids --seed 0 --steps 300 --image-size 32 --workdir DIR [--json]
@@ -20,8 +20,8 @@ import re
 import sys
 from dataclasses import MISSING, fields
 
-from trainer import config
-from trainer.config import ConfigError, TrialConfig
+from trainer.core import config
+from trainer.core.config import ConfigError, TrialConfig
 
 LOAD_RATIO = 286 / 256   # CycleGAN's load/crop ratio: the default --load-size for an --image-size
 _SECTION = re.compile(r"^\s+# -+ (?P<title>.+?) -+\s*$")
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     sections, plus --workdir and --json."""
     parser = argparse.ArgumentParser(
         prog="python -m trainer.train", description="Train and evaluate one fewpair trial. "
-        "Every flag is a TrialConfig field (trainer/config.py); unset flags take its default.")
+        "Every flag is a TrialConfig field (trainer/core/config.py); unset flags take its default.")
     parser.add_argument("--workdir", required=True,
                         help="trial folder: checkpoint/ (resumed from when present), samples.png")
     parser.add_argument("--json", action="store_true",
@@ -123,7 +123,7 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
 def main(argv: list[str] | None = None) -> int:
     from trainer.data import DataError
     from trainer.engine import NonFiniteLoss
-    from trainer.evaluate import EvaluationError
+    from trainer.eval.evaluate import EvaluationError
     from trainer.selection import SelectionError
     from trainer.train import TrainError, train
     args = build_parser().parse_args(argv)

@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from trainer import losses
-from trainer.atomic import atomic_write
+from trainer.core.atomic import atomic_write
 from trainer.image_pool import ImagePool
-from trainer.networks import architecture, discriminator_for, generator_for
+from trainer.nets.networks import architecture, discriminator_for, generator_for
 from trainer.schedule import epoch_lr_factor, lr_factor
 
 ADAM_BETA2 = 0.999            # Adam's default second-moment decay, as in CycleGAN

@@ -19,7 +19,7 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as nnf
 
-from trainer.registry import Registry
+from trainer.core.vocabulary import GAN_LOSSES   # declared there, filled here
 
 Tensor = torch.Tensor
 
@@ -28,10 +28,6 @@ class GanLoss(NamedTuple):
     """d(real, fake) -> discriminator loss; g(real, fake) -> generator loss. Raw logits in."""
     d: Callable[[Tensor, Tensor], Tensor]
     g: Callable[[Tensor, Tensor], Tensor]
-
-
-# name -> factory() -> GanLoss; TrialConfig.gan_loss is validated against these names.
-GAN_LOSSES = Registry("gan_loss")
 
 
 def gan_loss(name: str) -> GanLoss:

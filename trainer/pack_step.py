@@ -1,4 +1,4 @@
-"""The training step of a pack: K trials' networks fused (trainer.fused), one step for all.
+"""The training step of a pack: K trials' networks fused (trainer.nets.fused), one step for all.
 
 Member k keeps everything it has alone — its TrainState's image pools, CPU generator and step
 count, its λs, its own batch — and its networks' parameters become views of block k of the
@@ -8,7 +8,7 @@ paired term). One Adam over the fused parameters equals K Adams, one per member,
 Adam is elementwise and every member steps with the same lr schedule. Loss terms come from
 `trainer.losses`, mapped over the members with `torch.vmap`.
 
-Images of the pack: [N, K*3, S, S], member k at channels [3k, 3k+3) (trainer.fused).
+Images of the pack: [N, K*3, S, S], member k at channels [3k, 3k+3) (trainer.nets.fused).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from torch import nn
 
 from trainer import losses
 from trainer.engine import ADAM_BETA2, StepRules, TrainState
-from trainer.fused import fuse, link_members
+from trainer.nets.fused import fuse, link_members
 from trainer.schedule import lr_factor
 
 Tensor = torch.Tensor

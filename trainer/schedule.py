@@ -18,10 +18,14 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
-import torch
+import typing
 
-from trainer.config import ALL
+import numpy as np
+
+from trainer.core.config import ALL
+
+if typing.TYPE_CHECKING:
+    import torch
 
 DEFAULT_EPOCHS = 200       # CycleGAN's / pix2pix's default (100 constant + 100 decaying); the
                            # paper gives no epoch or step count (~5 hours per model)
@@ -88,12 +92,14 @@ class StepPlan:
         slots = self._block(True, epoch) + self._block(False, epoch)
         if self.mix != "interleave":
             return slots
+        import torch   # the orders only: total_steps (sweep plans, dry runs) needs no torch
         order = torch.randperm(len(slots), generator=_generator(self.seed, epoch, 2))
         return tuple(slots[i] for i in order.tolist())
 
     @lru_cache(maxsize=4)
     def _block(self, paired: bool, epoch: int) -> tuple[Slot, ...]:
         """One epoch's paired slots (tiled permutations of the pairs) or unpaired slots."""
+        import torch
         gen = _generator(self.seed, epoch, 0 if paired else 1)
         if paired:
             count = self.paired_per_epoch
@@ -110,6 +116,7 @@ class StepPlan:
 
 def _generator(seed: int, epoch: int, part: int) -> torch.Generator:
     """An independent CPU generator per (seed, epoch, part) via numpy's SeedSequence."""
+    import torch
     state = np.random.SeedSequence([seed, _ORDER_STREAM, epoch, part]).generate_state(1)[0]
     return torch.Generator().manual_seed(int(state))
 

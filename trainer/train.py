@@ -6,7 +6,7 @@
 
 The way through: selection manifest (which training samples are unpaired / paired) -> the
 trial's image banks on the device (trainer.feed) -> the step plan (trainer.schedule) -> the step
-over an explicit state (trainer.engine) -> evaluation (trainer.evaluate). `workdir/checkpoint/`
+over an explicit state (trainer.engine) -> evaluation (trainer.eval.evaluate). `workdir/checkpoint/`
 holds the latest checkpoint; when it exists training resumes from it exactly. report(metrics,
 checkpoint_dir) is called every cfg.report_every steps, at every checkpoint (with its folder),
 when training ends, and once more with the evaluation metrics. With cfg.eval_every > 0 a
@@ -27,9 +27,9 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
-from trainer.config import VAL_SCORE, TrialConfig
+from trainer.core.config import VAL_SCORE, TrialConfig
 from trainer.data import dataset_info
-from trainer.device import resolve_device
+from trainer.core.device import resolve_device
 from trainer.engine import (LossWatch, StepRules, TrainState, build_state,
                             has_checkpoint, load_checkpoint, state_payload, train_step,
                             translator, write_checkpoint)
@@ -171,7 +171,7 @@ class TrialRun:
     itself and calls the same `record` / `events` / `finish` for each."""
 
     def __init__(self, cfg: TrialConfig, workdir: str | Path, report: Report | None = None):
-        from trainer.evaluate import eval_samples, protocol_for   # judge, metrics load lazily
+        from trainer.eval.evaluate import eval_samples, protocol_for   # judge, metrics load lazily
         info = dataset_info(cfg.dataset)
         protocol = protocol_for(info.kind, cfg.direction, info.classes)   # fail early
         self.workdir = Path(workdir)
@@ -233,7 +233,7 @@ class TrialRun:
     def validate(self) -> Evaluation:
         """evaluate() the current generators (the pass at the final step writes the samples PNG
         and is the trial's final evaluation); remembered in trial.last_eval."""
-        from trainer.evaluate import evaluate, main_score
+        from trainer.eval.evaluate import evaluate, main_score
         trial, started = self.trial, time.perf_counter()
         samples = self.workdir / SAMPLES_PNG if self.done else None
         metrics = evaluate(translator(trial.state, trial.rules, self.cfg.direction), self.cfg,

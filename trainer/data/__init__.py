@@ -10,13 +10,13 @@ is imported on first use, so the readers and the preview CLI start without loadi
 from .cache import cache_dir
 from .errors import DataError
 from .reader import Sample, SplitReader
-from .registry import (DatasetInfo, dataset_facts, dataset_info, dataset_names, open_split,
+from .registry import (DatasetInfo, dataset_info, dataset_names, open_split,
                        toy_root)
 from . import cityscapes, labelonly, pix2pix  # noqa: F401  (register the readers)
 from . import toy_maps, toy_streets, toy_synthlabels  # noqa: F401  (register the toy generators)
 
 __all__ = ["DataError", "DatasetInfo", "ImageBank", "Sample", "SplitReader", "cache_dir",
-           "dataset_facts", "dataset_info", "dataset_names", "open_split", "toy_root"]
+           "dataset_info", "dataset_names", "open_split", "toy_root"]
 
 
 def __getattr__(name: str):

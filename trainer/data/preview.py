@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from trainer.atomic import atomic_write  # noqa: E402
+from trainer.core.atomic import atomic_write  # noqa: E402
 
 from . import DataError, open_split  # noqa: E402  (the package registers every dataset)
 

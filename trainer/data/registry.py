@@ -16,7 +16,7 @@ from typing import Callable
 from .cache import cache_dir, materialise
 from .errors import DataError
 from .reader import SplitReader
-from ..registry import Registry
+from trainer.core.registry import Registry
 
 KINDS = ("segmentation", "maps", "labels-only")
 # Which half of a pix2pix AB file is domain A (a fact about the files, not the translation
@@ -91,24 +91,6 @@ def unregister_dataset(name: str) -> None:
     DATASETS.unregister(name)
     _READERS.pop(name, None)
     _TOYS.pop(name, None)
-
-
-def dataset_facts() -> dict[str, dict]:
-    """name -> the facts analysis needs (kind, maps or not, class set, train size, the scoring
-    protocol per direction, Table 3's label sets), as plain JSON values; analysis reads them
-    from its checked-in copy (it imports nothing from trainer; a test keeps the two equal)."""
-    from trainer.config import DIRECTIONS
-    from trainer.evaluate import EvaluationError, protocol_for   # torch: only when exporting
-
-    def protocols(kind: str) -> dict[str, str] | None:
-        try:
-            return {d: protocol_for(kind, d) for d in DIRECTIONS}
-        except EvaluationError:   # label-only sets are never evaluated
-            return None
-    return {name: {"kind": info.kind, "is_maps": info.is_maps, "is_toy": info.is_toy,
-                   "classes": info.classes, "train_size": info.train_size,
-                   "protocols": protocols(info.kind), "synthetic_labels": info.synthetic_labels}
-            for name, info in ((n, DATASETS[n]) for n in DATASETS)}
 
 
 def dataset_names() -> list[str]:

@@ -13,9 +13,9 @@ import dataclasses
 import json
 import sys
 
-from trainer.config import TrialConfig
+from trainer.core.config import TrialConfig
 from trainer.data import DataError, open_split
-from trainer.device import DeviceError
+from trainer.core.device import DeviceError
 
 from . import Manifest, SelectionError, build_manifest
 

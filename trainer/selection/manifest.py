@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.config import ALL, TrialConfig
+from trainer.core.config import ALL, TrialConfig
 from trainer.data import SplitReader, cache_dir, dataset_info, open_split
 
 from .features import reader_features

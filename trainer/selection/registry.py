@@ -6,7 +6,7 @@ Both registries are filled by decorators in their modules (`strategies.py`, `thu
 """
 from __future__ import annotations
 
-from trainer.registry import Registry
+from trainer.core.registry import Registry
 
 
 class SelectionError(ValueError):

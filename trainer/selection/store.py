@@ -1,4 +1,4 @@
-"""Atomic, first-writer-wins files for the feature and manifest caches (see trainer.atomic).
+"""Atomic, first-writer-wins files for the feature and manifest caches (see trainer.core.atomic).
 
 Concurrent computations of the same entry (Ray tasks, trials) never leave a half-written file,
 and everyone reads back the same bytes.
@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from trainer.atomic import atomic_write
+from trainer.core.atomic import atomic_write
 
 
 def publish(path: Path, write: Callable[[BinaryIO], None], replace: bool = False) -> Path:

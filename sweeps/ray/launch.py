@@ -1,0 +1,115 @@
+"""Putting a sweep on Ray: join or start the cluster, size each trial's resources to what a
+node offers, and compute the selection manifests (once per distinct selection) as Ray tasks
+before any trial starts."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sweeps.plan.grids import GridError
+from sweeps.store.paths import absolute
+from trainer.core.config import TrialConfig
+
+KEEP_CHECKPOINTS = 1     # per trial in storage: 418 MB each at the paper's scale (docs/real-
+                         # data.md); Tune drops the older one once the new one is stored
+FORWARDED_ENV = ("FEWPAIR_CACHE", "FEWPAIR_RESNET50_WEIGHTS")   # paths trials and selection
+                                                                # tasks read on every node
+AUTOSCALER_CONFIG = "~/ray_bootstrap_config.yaml"   # written on the head node by `ray up`
+
+# --- the cluster ------------------------------------------------------------------------------
+def connect(address: str | None) -> None:
+    """Join `address`, or start a local Ray; reuse one this process already started."""
+    import ray
+    if ray.is_initialized():
+        return
+    for name in FORWARDED_ENV:   # workers start in their trial folders, not here
+        if os.environ.get(name):
+            os.environ[name] = absolute(os.environ[name])
+    if address:   # workers of a joined cluster do not inherit this shell: pass the paths on
+        env = forwarded_env()
+        ray.init(address=address, runtime_env={"env_vars": env} if env else None)
+    else:         # a local Ray; its workers inherit this environment
+        ray.init(include_dashboard=False)
+
+
+def forwarded_env() -> dict[str, str]:
+    """The cache and the ResNet50 weights as this driver sees them (absolute), for the
+    runtime_env of a joined cluster's workers (a node's own setting, e.g. cluster.yaml's, is
+    overridden by the driver's only where the driver sets one)."""
+    return {name: absolute(os.environ[name]) for name in FORWARDED_ENV if os.environ.get(name)}
+
+
+def largest_node(resource: str) -> float:
+    """The most of `resource` one node offers now, or could offer once the autoscaler adds it."""
+    import ray
+    amounts = [n["Resources"].get(resource, 0.0) for n in ray.nodes() if n["Alive"]]
+    amounts += [t.get("resources", {}).get(resource, 0.0) for t in _autoscaler_node_types()
+                if t.get("max_workers", 1) > 0]
+    return max(amounts, default=0.0)
+
+
+def _autoscaler_node_types() -> list[dict]:
+    """Node types of a `ray up` cluster (its bootstrap config on the head node), else none."""
+    path = Path(AUTOSCALER_CONFIG).expanduser()
+    if not path.is_file():
+        return []
+    import yaml
+    config = yaml.safe_load(path.read_text()) or {}
+    return list((config.get("available_node_types") or {}).values())
+
+
+def trial_resources(cpus: float, gpus: float) -> dict[str, float]:
+    """What each trial asks for; no GPU on a cluster that has none (else trials wait forever)."""
+    if gpus > 0 and largest_node("GPU") == 0:
+        print(f"note: the cluster has no GPU and can add none; trials ask for 0 GPUs, not {gpus:g}")
+        gpus = 0.0
+    for name, want in (("CPU", cpus), ("GPU", gpus)):
+        have = largest_node(name)
+        if want > have:
+            raise GridError(f"--{name.lower()}s-per-trial {want:g} is more than any node offers "
+                            f"({have:g} {name}); trials would wait forever")
+    return {"cpu": cpus, "gpu": gpus}
+
+
+# --- selection manifests ----------------------------------------------------------------------
+def _manifest_task(point: dict) -> int:
+    from trainer.selection import manifest_for
+    manifest = manifest_for(TrialConfig.from_dict(point))
+    return len(manifest.paired)
+
+
+def prepare_manifests(cfgs: list[TrialConfig], resources: dict[str, float]) -> None:
+    """Compute each distinct selection once, as Ray tasks, before any trial starts: first one
+    per dataset (it generates toy data and caches the features), then the rest in parallel."""
+    import ray
+    from tqdm import tqdm
+    unique = list({_request_key(c): c for c in cfgs}.values())
+    firsts = list({(c.dataset, c.data_root, c.features): c for c in unique}.values())
+    task = ray.remote(_manifest_task).options(num_cpus=resources["cpu"],
+                                              num_gpus=resources["gpu"])
+    with tqdm(total=len(unique), desc="selection manifests", unit="manifest") as bar:
+        for batch in (firsts, [c for c in unique if c not in firsts]):
+            _wait_all({task.remote(c.to_row()): c for c in batch}, bar)
+
+
+def _request_key(cfg: TrialConfig) -> tuple:
+    """Hashable form of trainer.selection's manifest request: equal keys, one manifest."""
+    from trainer.selection import manifest_request
+    return tuple(sorted(manifest_request(cfg).items()))
+
+
+def _wait_all(pending: dict, bar) -> None:
+    """ray.get each task as it finishes; a selection error names the trial and its cause."""
+    import ray
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        cfg = pending.pop(ready[0])
+        try:
+            ray.get(ready[0])
+        except ray.exceptions.RayTaskError as err:
+            if not isinstance(err.cause, ValueError):   # a bug, not bad input: its traceback
+                raise
+            raise GridError(f"selection for trial {cfg.key()} (budget {cfg.paired_budget}, "
+                            f"pool {cfg.unpaired}, {cfg.selection}, seed {cfg.seed}): "
+                            f"{err.cause}") from None
+        bar.update()

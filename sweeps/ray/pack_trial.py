@@ -1,0 +1,137 @@
+"""The Ray Tune trial of a pack: several compatible trials trained in one process by
+`trainer.pack.train_pack`, each writing its own Parquet row (the same key and columns as an
+unpacked trial's, plus `pack_id` and `pack_size`).
+
+A pack's Tune config holds its `pack_id`; its member keys come from `packs` (pack id -> trial
+keys) and their configs from `configs` (trial key -> TrialConfig row), through
+`tune.with_parameters`. Members with an `ok` row are not trained again (a retried pack trains
+only the rest). Checkpoints: the members' workdirs live under one folder, `<tmp>/members/<trial
+key>/`; whenever a member wrote a checkpoint, that whole folder goes to Tune, and a retried or
+resumed pack gets it back and resumes every member from its own checkpoint. A member whose loss
+goes non-finite gets a `failed` row while the rest train on; like an unpacked trial's
+deterministic failure it is not retried (a later run of the sweep trains it again). A crash of
+the whole pack that is not deterministic (a lost node) is raised for Tune to retry the pack.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Callable
+
+from ray import tune
+from ray.tune.result import TIMESTEPS_TOTAL
+
+from sweeps.store import results
+from sweeps.ray.trainable import (HEADLINE, ROW_WRITTEN, TRIAL_FAILED, Sweep, _keep_samples,
+                              _limit_threads, _one_line, _scalars, _write, deterministic)
+from trainer.core.config import TrialConfig
+
+MEMBERS_DIR = "members"   # under the pack's temporary folder: one workdir per member
+
+
+class PackReports:
+    """Collects the members' report() calls; after each stop of the pack, one Tune report (with
+    the members' folder as the checkpoint when a member just wrote one)."""
+
+    def __init__(self, members_dir: str):
+        self.members_dir = members_dir
+        self.latest: dict[str, dict] = {}
+        self.saved = False
+
+    def member(self, key: str) -> Callable[[dict, "str | None"], None]:
+        def report(metrics: dict, checkpoint_dir: str | None) -> None:
+            self.latest[key] = metrics
+            self.saved = self.saved or checkpoint_dir is not None
+        return report
+
+    def flush(self) -> None:
+        if not self.latest:
+            return
+        steps = [m["step"] for m in self.latest.values() if "step" in m]
+        step = max(steps, default=0)   # timesteps_total: the x-axis of curves and progress
+        metrics = {"step": step, TIMESTEPS_TOTAL: step, "members_reporting": len(self.latest)}
+        checkpoint = tune.Checkpoint.from_directory(self.members_dir) if self.saved else None
+        tune.report(metrics, checkpoint=checkpoint)
+        self.latest, self.saved = {}, False
+
+
+def run_pack(config: dict, *, configs: dict[str, dict], packs: dict[str, list[str]],
+             sweep: Sweep, train_fn=None) -> None:
+    """Train the pack's members without an `ok` row, write every member's row, report."""
+    pack_id = config["pack_id"]
+    if pack_id not in packs:
+        raise KeyError(f"pack {pack_id} is not in grid {sweep.grid!r} any more; "
+                       f"rerun without --resume")
+    cfgs = [TrialConfig.from_dict(configs[key]) for key in packs[pack_id]]
+    extra = {"pack_id": pack_id, "pack_size": len(cfgs)}
+    todo = [c for c in cfgs if sweep.force or results.row_status(_path(sweep, c)) != "ok"]
+    if not todo:
+        tune.report({ROW_WRITTEN: 0, "skipped": 1, **extra})
+        return
+    _limit_threads(sweep.cpus)
+    if train_fn is None:
+        from trainer.pack import train_pack as train_fn   # torch is imported in the trial only
+    with tempfile.TemporaryDirectory(prefix=f"fewpair-{pack_id}-") as root:
+        members_dir = os.path.join(root, MEMBERS_DIR)
+        _restore_members(members_dir)
+        outcomes = _train_members(todo, sweep, members_dir, extra, train_fn)
+    failed = [o.cfg.key() for o in outcomes if o.failure is not None]
+    headline = [o.result.to_row() for o in outcomes if o.result is not None]
+    # A failed member's row says why; its failure (a non-finite loss, bad input) is
+    # deterministic, so the pack ends normally instead of being retried (as a trial alone).
+    tune.report({**_mean_headline(headline), ROW_WRITTEN: 1, "skipped": 0, **extra,
+                 "members_trained": len(todo), "members_failed": len(failed),
+                 **({TRIAL_FAILED: 1} if len(failed) == len(todo) else {})})
+
+
+def _path(sweep: Sweep, cfg: TrialConfig) -> str:
+    return results.row_path(sweep.results_root, sweep.grid, cfg)
+
+
+def _restore_members(members_dir: str) -> None:
+    """Tune's latest pack checkpoint (after a retry or --resume): every member's workdir."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        checkpoint.to_directory(members_dir)
+
+
+def _train_members(todo: list[TrialConfig], sweep: Sweep, members_dir: str, extra: dict,
+                   train_fn) -> list:
+    """train_fn over the members, then one row each. A crash of the whole pack is recorded in
+    every member's row and raised again for Tune to retry, unless it is deterministic (bad
+    input): then every member has failed for good, as a trial alone would."""
+    common = dict(code_version=sweep.code_version, started_at=results.utc_now())
+    reports = PackReports(members_dir)
+    workdirs = [os.path.join(members_dir, c.key()) for c in todo]
+    try:
+        outcomes = train_fn(todo, workdirs, [reports.member(c.key()) for c in todo],
+                            on_stop=reports.flush)
+    except BaseException as err:
+        status = "failed" if isinstance(err, Exception) else "stopped"
+        for cfg in todo:
+            _write(_path(sweep, cfg), cfg, sweep.grid, status, error=_one_line(err),
+                   result=extra, **common)
+        if status == "failed" and deterministic(err):   # a retry would fail the same way
+            from trainer.pack import MemberOutcome
+            return [MemberOutcome(cfg, failure=_one_line(err)) for cfg in todo]
+        raise
+    for outcome in outcomes:
+        cfg = outcome.cfg
+        if outcome.failure is not None:
+            _write(_path(sweep, cfg), cfg, sweep.grid, "failed", result=extra,
+                   error=f"NonFiniteLoss: {outcome.failure}", **common)
+            continue
+        row = outcome.result.to_row()
+        row["samples_png"] = _keep_samples(row.get("samples_png"), cfg, sweep)
+        _write(_path(sweep, cfg), cfg, sweep.grid, "ok", result={**row, **extra}, **common)
+    return outcomes
+
+
+def _mean_headline(rows: list[dict]) -> dict:
+    """The members' headline metrics, averaged, for Tune's progress table (rows hold each)."""
+    out = {}
+    for name in HEADLINE:
+        values = [r[name] for r in rows if isinstance(r.get(name), (int, float))]
+        if values:
+            out[name] = sum(values) / len(values)
+    return _scalars(out)

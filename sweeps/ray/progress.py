@@ -1,0 +1,98 @@
+"""What a sweep's driver prints besides Ray's table: trials done / running / failed, the
+training steps done of all the steps planned, the time so far and an ETA, e.g.
+
+    sweep demo: 7/18 trials done, 2 running, 0 failed · 2,100/5,400 steps (39%) · 3m12s
+    · ETA 5m01s                                                     (one line when printed)
+
+The ETA assumes the remaining steps go at the sweep's average rate so far (steps of trials
+sharing the cluster, start-up included), so it is rough early on and firms up as trials finish.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from ray.tune import Callback
+from ray.tune.result import TIMESTEPS_TOTAL
+
+from sweeps.ray.trainable import TRIAL_FAILED
+
+PRINT_EVERY_S = 60.0   # at most one line per minute between trial completions
+
+
+class SweepProgress(Callback):
+    def __init__(self, grid: str, planned_steps: dict[str, int],
+                 out: Callable[[str], None] | None = None, every_s: float = PRINT_EVERY_S,
+                 unit: str = "trials"):
+        """planned_steps: Tune trial (a trial's key, or a pack's id) -> its steps. `out`: where
+        lines go (None: print, looked up when printing -- Tune pickles its callbacks, and once
+        builtins.print is replaced (Ray's tqdm support does) the old print is unpicklable)."""
+        self.grid, self.planned, self.out, self.every_s = grid, planned_steps, out, every_s
+        self.unit = unit
+        self.steps: dict[str, int] = {}         # trial key -> steps reported so far
+        self.finished: set[str] = set()
+        self.failed: set[str] = set()
+        self.running: set[str] = set()
+        self.started = time.monotonic()
+        self.printed = 0.0
+
+    def setup(self, **info) -> None:
+        self.started = time.monotonic()
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self.running.add(_key(trial))
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        key = _key(trial)
+        if result.get("skipped"):          # finished by an earlier run: nothing left to do
+            self.steps[key] = self.planned.get(key, 0)
+        elif TIMESTEPS_TOTAL in result:
+            self.steps[key] = max(self.steps.get(key, 0), int(result[TIMESTEPS_TOTAL]))
+        if time.monotonic() - self.printed >= self.every_s:
+            self.report()
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        key = _key(trial)
+        self.running.discard(key)
+        if (getattr(trial, "last_result", None) or {}).get(TRIAL_FAILED):   # failed for good
+            self.failed.add(key)
+            self.report()
+            return
+        self.finished.add(key)
+        self.steps[key] = self.planned.get(key, self.steps.get(key, 0))
+        self.report()
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        key = _key(trial)
+        self.running.discard(key)
+        self.failed.add(key)
+        self.report()
+
+    def report(self) -> None:
+        self.printed = time.monotonic()
+        (self.out or print)(self.line(self.printed - self.started))
+
+    def line(self, elapsed: float) -> str:
+        total = sum(self.planned.values())
+        done = min(sum(self.steps.values()), total)
+        text = (f"sweep {self.grid}: {len(self.finished)}/{len(self.planned)} {self.unit} done, "
+                f"{len(self.running)} running, {len(self.failed)} failed · "
+                f"{done:,}/{total:,} steps ({done / total:.0%}) · {_duration(elapsed)}"
+                if total else f"sweep {self.grid}: nothing planned")
+        if total and 0 < done < total:
+            text += f" · ETA {_duration(elapsed * (total - done) / done)}"
+        return text
+
+
+def _key(trial) -> str:
+    return str(trial.config.get("trial_key") or trial.config.get("pack_id"))
+
+
+def _duration(seconds: float) -> str:
+    """3725 -> '1h02m'; 192 -> '3m12s'; 7 -> '7s'."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

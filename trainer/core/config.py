@@ -1,0 +1,237 @@
+"""TrialConfig: everything that changes a trial's result, as one frozen, validated dataclass.
+
+A trial is fully described by its TrialConfig plus the selection manifest it names. `key()` is a
+stable hash of the result-affecting fields; it names the trial's Parquet row and checkpoint folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import typing
+from dataclasses import dataclass, fields
+
+from trainer.core.errors import ConfigError
+from trainer.core.vocabulary import ARCHITECTURES, GAN_LOSSES
+
+MODES = ("paired", "unpaired", "hybrid")          # pix2pix-like | CycleGAN | the paper's hybrid
+MIXES = ("interleave", "alternate", "staged")      # how paired and unpaired steps are ordered
+VARIANTS = ("paper", "released")   # the paper's text | the authors' released training step
+DIRECTIONS = ("AtoB", "BtoA")                      # A = photo / aerial, B = label colours / map
+PRECISIONS = ("fp32", "bf16")
+ALL = -1                                           # paired_budget / unpaired: every training sample
+HOLDOUT = "holdout"   # eval_split: training-split samples outside the unpaired pool (never trained
+                      # on); a validation split for tuning that leaves the test / val split unseen
+VAL_SCORE = "val_score"   # the report / metrics key an `eval_every` validation pass fills: the
+                          # protocol's main score on eval_split (what tuning maximises)
+
+# Fields that do not change what a trial computes; left out of key().
+_NOT_IN_KEY = frozenset({"data_root", "unpaired_labels_root", "device", "report_every",
+                         "checkpoint_every", "eval_every", "export_dir"})
+# Fields added after results existed: in key() only when they differ from their default, so
+# every trial that existed before keeps its key (docs/contracts.md).
+_KEY_WHEN_SET = frozenset({"variant", "arch"})
+RELEASED_EPOCH = {"mix": "alternate", "balance": False}   # every pair, then every unpaired sample
+PIX2PIX_PRESETS = {"gan_loss": ("rsgan", "vanilla"), "lambda_paired": (150.0, 100.0),
+                   "image_pool": (50, 0)}   # field: (fewpair's default, pix2pix's value)
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    # --- data -----------------------------------------------------------------------------
+    dataset: str = "toy-streets"       # registry name (trainer.data): toy-streets, cityscapes, pix2pix, ...
+    data_root: str | None = None       # dataset folder; None = the dataset's default (toy: the cache)
+    direction: str = "AtoB"            # evaluated translation; AtoB = photo->label / aerial->map
+    unpaired_labels: str = "same"      # "same", or a label-only dataset for the unpaired Y domain (Table 3)
+    unpaired_labels_root: str | None = None  # that label-only dataset's folder (real GTA5 /
+                                       # Synscapes need one); None = its default (toy: the cache)
+    eval_split: str = "val"            # split scored at the end; val as in the paper
+                                       # (Cityscapes test labels are not public); "holdout":
+                                       # training samples outside the unpaired pool (tuning)
+    eval_limit: int = 0                # evaluate on the first N images of eval_split; 0 = all
+    judge: str = "auto"                # fcn-score (labels->photos) segmenter: "auto" = fewpair's own,
+                                       # trained once per dataset (trainer.eval.judge); else a TorchScript file
+    # --- which samples ----------------------------------------------------------------------
+    mode: str = "hybrid"               # what trains: paired (pix2pix-like), unpaired (CycleGAN),
+                                       # hybrid (the paper's: unpaired pool + the pairs)
+    paired_budget: int = 5             # number of paired samples; -1 = all (in the pool)
+    unpaired: int = 200                # unpaired pool size, chosen by pool_selection; -1 = whole split.
+                                       # paired samples are chosen inside the pool
+    selection: str = "kmedoids"        # strategy for the paired samples (trainer.selection)
+    pool_selection: str = "kmedoids"   # strategy for the unpaired pool (the paper: k-medoids, k=200)
+    features: str = "auto"             # feature extractor; auto = the dataset's default (toy: offline)
+    seed: int = 0                      # selection (random strategies), init, augmentation, order
+    balance: bool = True               # replicate pairs up to the unpaired count (the paper's default)
+    mix: str = "interleave"            # order of paired and unpaired steps in hybrid mode
+    # --- losses (paper: 1 / 10 / 10 / 150) ---------------------------------------------------
+    # The paper's symbols for these weights were lost in its text; this assignment is the
+    # released code's defaults (lambda_L1 150, cycle 10, identity 10).
+    gan_loss: str = "rsgan"            # relativistic standard GAN, as in the released code
+    lambda_adv: float = 1.0            # weight of the adversarial terms
+    lambda_cycle: float = 10.0         # weight of the cycle-consistency L1 (unpaired steps)
+    lambda_identity: float = 10.0      # weight of the identity L1 (unpaired steps)
+    lambda_paired: float = 150.0       # weight of the paired L1 to the truth (paired steps)
+    # --- optimisation -----------------------------------------------------------------------
+    steps: int = 0                     # total generator steps; 0 = default rule from the sample count
+    lr: float = 2e-4                   # Adam's learning rate; constant for half the steps, then
+                                       # linear to 0
+    beta1: float = 0.5                 # Adam's first-moment decay
+    image_pool: int = 50               # past fakes kept per discriminator
+    # --- sizes (CycleGAN's defaults) ---------------------------------------------------------
+    # The paper's sizes were lost from its text; 256 crop of 286, ngf/ndf 64 and 9 blocks are
+    # CycleGAN's defaults and the released code's.
+    image_size: int = 256              # training crop, pixels (square)
+    load_size: int = 286               # images are resized to this before the random crop
+    ngf: int = 64                      # generator base width
+    ndf: int = 64                      # discriminator base width
+    n_blocks: int = 9                  # residual blocks in each generator
+    # --- fidelity -------------------------------------------------------------------------
+    variant: str = "paper"             # "paper": the paper's text (and upstream CycleGAN's step);
+                                       # "released": the authors' released step (docs/fidelity.md)
+                                       # — sets mix "alternate" and balance off, its epochs
+    arch: str = "resnet"               # "resnet": CycleGAN's nets; "pix2pix": U-Net + conditional
+                                       # PatchGAN, mode paired only; its vanilla GAN, lambda_paired
+                                       # 100 and no image pool replace fewpair's defaults
+    # --- runtime ----------------------------------------------------------------------------
+    precision: str = "fp32"            # fp32, or bf16 autocast
+    device: str = "auto"               # torch device (cpu, cuda, cuda:1); auto = cuda when
+                                       # available, else cpu
+    report_every: int = 100            # steps between report() calls
+    checkpoint_every: int = 500        # steps between checkpoints (0 = only at the end)
+    eval_every: int = 0                # steps between validation passes on eval_split (their
+                                       # `val_score` rides on that step's report, for early
+                                       # stopping); 0 = only the final evaluation
+    export_dir: str | None = None      # folder for the final evaluation's predictions in the
+                                       # official format (segmentation: Cityscapes label-id
+                                       # PNGs named after each image); None = no export
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        self._apply_presets()
+        self._check_values()
+
+    def _apply_presets(self) -> None:
+        """The released step's epochs; pix2pix's loss, lambda_L1 and pool where left at
+        fewpair's defaults (a row then shows what ran)."""
+        if self.variant == "released":
+            if self.mix == "staged":
+                raise ConfigError("mix='staged' does not apply to variant='released' (its "
+                                  "epochs run every pair, then every unpaired sample)")
+            for name, value in RELEASED_EPOCH.items():
+                object.__setattr__(self, name, value)
+        if self.arch == "pix2pix":
+            for name, (default, preset) in PIX2PIX_PRESETS.items():
+                if getattr(self, name) == default:
+                    object.__setattr__(self, name, preset)
+
+    # ---------------------------------------------------------------------------------------
+    def _check_values(self) -> None:
+        choices = {"mode": MODES, "mix": MIXES, "gan_loss": GAN_LOSSES.names(),
+                   "direction": DIRECTIONS, "precision": PRECISIONS, "variant": VARIANTS,
+                   "arch": ARCHITECTURES.names()}
+        for name, allowed in choices.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+        for name in ("lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired", "eval_limit",
+                     "image_pool", "steps", "report_every", "checkpoint_every", "eval_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0")
+        for name in ("lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired", "lr"):
+            if not math.isfinite(getattr(self, name)):   # nan passes every comparison check
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be a finite number")
+        for name in ("image_size", "load_size", "ngf", "ndf", "n_blocks"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 1")
+        if not 0 < self.lr < 1:
+            raise ConfigError(f"lr={self.lr!r} must be in (0, 1)")
+        if not 0 <= self.beta1 < 1:
+            raise ConfigError(f"beta1={self.beta1!r} must be in [0, 1)")
+        if self.load_size < self.image_size:
+            raise ConfigError(f"load_size={self.load_size} must be >= image_size={self.image_size}")
+        if self.unpaired == 0 or self.unpaired < ALL:
+            raise ConfigError(f"unpaired={self.unpaired!r} must be -1 (whole split) or >= 1")
+        if self.paired_budget < ALL:
+            raise ConfigError(f"paired_budget={self.paired_budget!r} must be -1 (all) or >= 0")
+        if self.mode == "unpaired" and self.paired_budget != 0:
+            raise ConfigError(f"paired_budget={self.paired_budget} must be 0 in mode='unpaired'")
+        if self.mode != "unpaired" and self.paired_budget == 0:
+            raise ConfigError(f"paired_budget=0 needs mode='unpaired' (mode={self.mode!r})")
+        if self.unpaired > 0 and self.paired_budget > self.unpaired:
+            raise ConfigError(f"paired_budget={self.paired_budget} is larger than the pool "
+                              f"unpaired={self.unpaired}")
+        if self.mode == "paired" and self.unpaired_labels != "same":
+            raise ConfigError("unpaired_labels needs unpaired data; mode='paired' uses none")
+        if self.arch == "pix2pix":
+            self._check_pix2pix()
+        if self.eval_split == HOLDOUT and self.unpaired == ALL:
+            raise ConfigError(f"eval_split={HOLDOUT!r} needs training samples outside the unpaired "
+                              f"pool, but unpaired={ALL} puts the whole training split in it")
+
+    def _check_pix2pix(self) -> None:
+        if self.mode != "paired":
+            raise ConfigError(f"arch='pix2pix' trains on pairs only: mode={self.mode!r} must be "
+                              f"'paired'")
+        if self.variant != "paper":
+            raise ConfigError(f"variant={self.variant!r} is the hybrid's released step; "
+                              f"arch='pix2pix' runs pix2pix's own")
+        if self.image_pool:
+            raise ConfigError(f"image_pool={self.image_pool}: pix2pix trains its discriminator "
+                              f"on this step's fakes (image_pool 0)")
+        size = self.image_size
+        if size & (size - 1) or size < 32:
+            raise ConfigError(f"image_size={size}: arch='pix2pix' needs a power of two >= 32 "
+                              f"(its U-Net halves the image down to 1x1)")
+
+    # ---------------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, values: typing.Mapping[str, object]) -> "TrialConfig":
+        """Build from a mapping (a grid point, a JSON row); unknown keys raise naming the key."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown config field {unknown[0]!r} "
+                              f"(valid: {', '.join(sorted(known))})")
+        return cls(**dict(values))
+
+    def replace(self, **changes: object) -> "TrialConfig":
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown config field {unknown[0]!r}")
+        return dataclasses.replace(self, **changes)
+
+    def to_row(self) -> dict[str, object]:
+        """Flat scalar columns for the results table (None stays None)."""
+        return dataclasses.asdict(self)
+
+    def key(self) -> str:
+        """Stable 16-hex-digit hash of every result-affecting field."""
+        defaults = TrialConfig.__dataclass_fields__
+        row = {k: v for k, v in self.to_row().items() if k not in _NOT_IN_KEY
+               and not (k in _KEY_WHEN_SET and v == defaults[k].default)}
+        blob = json.dumps(row, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+_TYPES = {f.name: f.type for f in fields(TrialConfig)}
+
+
+def _check_types(cfg: TrialConfig) -> None:
+    """Reject values of the wrong type with the field's name (ints are accepted for floats)."""
+    for name, annotation in _TYPES.items():
+        value = getattr(cfg, name)
+        if annotation == "str | None":
+            ok = value is None or isinstance(value, str)
+        elif annotation == "bool":
+            ok = isinstance(value, bool)
+        elif annotation == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif annotation == "float":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok:
+                object.__setattr__(cfg, name, float(value))
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            raise ConfigError(f"{name}={value!r} should be of type {annotation}")
