@@ -44,7 +44,8 @@ def parse_args() -> argparse.Namespace:
 
 def bench_plan(args: argparse.Namespace, storage: str):
     """The smoke grid's first trial, at N seeds and the asked cadence, on the small toy set."""
-    from sweeps import plan as sweep_plan, run_grid
+    from sweeps import run_grid
+    from sweeps.plan import sweep as sweep_plan
     from trainer.data import toy_root
     data = str(toy_root("toy-streets", "small"))
     cli = run_grid.build_parser().parse_args(

@@ -12,7 +12,7 @@ from sweeps import lease, results
 from sweeps.cli_args import USER_ERRORS, add_cluster_arguments, add_tracking_arguments
 from sweeps.grids import GridError, grid_names
 from sweeps.launch import KEEP_CHECKPOINTS, RAY_DIR, connect, prepare_manifests, trial_resources
-from sweeps.plan import SweepPlan, plan_sweep, print_dry_run, print_plan
+from sweeps.plan.sweep import SweepPlan, plan_sweep, print_dry_run, print_plan
 from sweeps.preflight import check_paths
 from sweeps.tracking import check_available
 

@@ -22,7 +22,7 @@ from trainer.config import TrialConfig
 from trainer.pack import group_packs
 
 if TYPE_CHECKING:
-    from sweeps.plan import SweepPlan
+    from sweeps.plan.sweep import SweepPlan
 
 RATES = Path(__file__).with_name("measured_rates.csv")
 MAX_AUTO_PACK = 16        # members; the largest pack measured

@@ -31,7 +31,7 @@ from ray import cloudpickle
 
 from sweeps import grid_sweep, results
 from sweeps.lease import lease_path
-from sweeps.plan import plan_sweep
+from sweeps.plan.sweep import plan_sweep
 from sweeps.trainable import TRIAL_FAILED, remove_dead_workdirs
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from ray import cloudpickle
 
-from sweeps import grids, launch, plan as sweep_plan, results, run_grid
+from sweeps import grids, launch, results, run_grid
+from sweeps.plan import sweep as sweep_plan
 from sweeps.grid_sweep import run_sweep
 from sweeps.grids import GridError
 from trainer.config import TrialConfig

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from sweeps import grid_sweep, launch, plan as sweep_plan, run_grid, tune_weights
+from sweeps import grid_sweep, launch, run_grid, tune_weights
+from sweeps.plan import sweep as sweep_plan
 from sweeps.custom import customise, parse_sets
 from sweeps.grids import expand, get_grid
 from sweeps.progress import SweepProgress

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sweeps import grids, plan as sweep_plan, results, run_grid
+from sweeps import grids, results, run_grid
+from sweeps.plan import sweep as sweep_plan
 from trainer.config import TrialConfig
 from trainer.schedule import total_steps
 

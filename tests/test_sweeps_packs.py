@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from ray import cloudpickle
 
-from sweeps import grids, packs, plan as sweep_plan, results, run_grid
+from sweeps import grids, packs, results, run_grid
+from sweeps.plan import sweep as sweep_plan
 from sweeps.grid_sweep import plan_status, run_sweep
 from trainer.schedule import total_steps
 

@@ -21,7 +21,7 @@ import pytest
 from optuna.trial import TrialState
 
 from sweeps import results, run_grid, study as study_setup, study_run, tune_weights
-from sweeps.plan import plan_sweep
+from sweeps.plan.sweep import plan_sweep
 from trainer.config import TrialConfig
 
 ROOT = Path(__file__).resolve().parent.parent

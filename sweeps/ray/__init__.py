@@ -1,0 +1,1 @@
+"""The Ray launch: Tuner, trainables, progress, tracking (the only modules that import Ray)."""
