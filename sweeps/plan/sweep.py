@@ -1,5 +1,7 @@
 """A grid sweep's plan: the grid's TrialConfigs, the ones still to train, the table that says
-which trial key is which config, and the --dry-run GPU-hour estimate."""
+which trial key is which config, and the --dry-run GPU-hour estimate. With adaptive seeds
+(sweeps.plan.adaptive) the grid's trials are the worst case, MAX seeds a setting, and the ones
+to train now those the rule asks for, replayed over the rows already on disk."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +16,7 @@ from sweeps.custom import customise, load_grid_file, parse_sets
 from sweeps.grids import (Grid, GridError, expand, get_grid, parse_labels_roots, parse_weights,
                           varying_fields)
 from sweeps.launch import RAY_DIR
+from sweeps.plan.adaptive import AdaptiveRule, AdaptiveSeeds, build_rule
 from trainer.config import TrialConfig
 from trainer.data import dataset_info
 from trainer.schedule import total_steps
@@ -35,6 +38,8 @@ class SweepPlan:
     note: str = ""             # the grid's own caveat, printed at the end
     packs: list | None = None  # sweeps.packs.Pack list (--pack), over every trial of the grid
     pack_note: str = ""        # how the pack size was chosen
+    adaptive: AdaptiveRule | None = None   # --seeds adaptive: cfgs is then the worst case,
+    untrained: list[TrialConfig] | None = None   # and these its trials without an ok row
 
     @property
     def experiment(self) -> str:
@@ -50,15 +55,69 @@ def plan_sweep(args: argparse.Namespace) -> SweepPlan:
                     for name, path in parse_labels_roots(args.labels_root, grid).items()}
     cfgs = expand(grid, data_root=absolute(args.data_root), weights=weights,
                   labels_roots=labels_roots)
-    cfgs = customise(cfgs, parse_sets(args.set), args.seeds, args.export)
+    adaptive = args.seeds if isinstance(args.seeds, AdaptiveSeeds) else None
+    seeds = range(adaptive.high) if adaptive else args.seeds
+    cfgs = customise(cfgs, parse_sets(args.set), seeds, args.export)
     root = results.resolve_root(args.storage)
     done = set() if args.force else results.done_keys(root, grid.name, cfgs)
     todo = [cfg for cfg in cfgs if cfg.key() not in done]
     plan = SweepPlan(grid.name, root, cfgs, todo, varying_fields(cfgs) or ["seed"], grid.note)
+    if adaptive:
+        _plan_adaptive(plan, adaptive, args, done)
     if getattr(args, "pack", None) and cfgs:   # (auto on GPUs: measured again at launch)
         from sweeps.packs import plan_packs
         plan_packs(plan, args.pack, args.gpus_per_trial, probe=False)
     return plan
+
+
+def _plan_adaptive(plan: SweepPlan, bounds: AdaptiveSeeds, args: argparse.Namespace,
+                   done: set[str]) -> None:
+    """The rule over the worst case, replayed over the ok rows on disk; todo: what it asks."""
+    if getattr(args, "pack", None):
+        raise GridError("--seeds adaptive does not combine with --pack (a pack's members are "
+                        "fixed before it runs)")
+    if args.target_width <= 0:
+        raise GridError(f"--target-width {args.target_width:g} must be > 0")
+    rows = [{**cfg.to_row(), "trial_key": cfg.key()} for cfg in plan.cfgs]
+    plan.adaptive = build_rule(rows, plan.columns, bounds, args.target_width)
+    possible = set(plan.adaptive.asked(worst=True))    # arms in no comparison: MIN seeds
+    plan.cfgs = [cfg for cfg in plan.cfgs if cfg.key() in possible]
+    plan.untrained = [cfg for cfg in plan.todo if cfg.key() in possible]
+    plan.adaptive.step(read_outcome(plan, done))
+    asked = set(plan.adaptive.asked())
+    plan.todo = [cfg for cfg in plan.untrained if cfg.key() in asked]
+
+
+def read_outcome(plan: SweepPlan, keys: set[str] | None = None,
+                 failed_too: bool = False) -> dict[str, float | None]:
+    """Trial key -> the primary metric of its ok row (analysis.schema.PROTOCOL_METRICS), for
+    `keys` (default: every trial of the plan); with `failed_too`, a failed or stopped row
+    gives None (the rule counts it as run)."""
+    from analysis.schema import PROTOCOL_METRICS
+    wanted = {c.key(): c for c in plan.cfgs if keys is None or c.key() in keys}
+    out: dict[str, float | None] = {}
+    for key, cfg in wanted.items():
+        row = results.read_row(results.row_path(plan.results, plan.grid, cfg),
+                               ("status", "protocol", "pixel_acc", "maps_pixel_acc"))
+        if row.get("status") == "ok":
+            value = row.get(PROTOCOL_METRICS[row["protocol"]][0])
+            out[key] = float(value) if value is not None else None
+        elif row and failed_too:
+            out[key] = None
+    return out
+
+
+def finish_adaptive(plan: SweepPlan) -> str:
+    """The rule replayed over the rows now on disk: which comparisons resolved, at how many
+    seeds; the plan keeps the trials the rule asked for (the tables expect those, not MAX)."""
+    rows = [{**cfg.to_row(), "trial_key": cfg.key()} for cfg in plan.cfgs]
+    rule = build_rule(rows, plan.columns, plan.adaptive.bounds, plan.adaptive.target_width)
+    rule.step(read_outcome(plan, failed_too=True))
+    asked = set(rule.asked())
+    plan.cfgs = [cfg for cfg in plan.cfgs if cfg.key() in asked]
+    plan.adaptive, plan.untrained = rule, [c for c in plan.untrained or [] if c.key() in asked]
+    lines = [f"- {line}" for line in rule.summary()]
+    return "\n".join([f"adaptive seeds ({len(plan.cfgs)} trials asked):", *lines])
 
 
 def _grid(args: argparse.Namespace) -> Grid:
@@ -73,8 +132,13 @@ def _grid(args: argparse.Namespace) -> Grid:
 
 def plan_table(plan: SweepPlan) -> pd.DataFrame:
     todo = {cfg.key() for cfg in plan.todo}
+    untrained = {cfg.key() for cfg in plan.untrained or []}
+    def state(key: str) -> str:
+        if key in todo:
+            return "to run"
+        return "if unresolved" if key in untrained else "done"
     rows = [{"trial_key": c.key(), **{k: getattr(c, k) for k in plan.columns},
-             "state": "to run" if c.key() in todo else "done"} for c in plan.cfgs]
+             "state": state(c.key())} for c in plan.cfgs]
     table = pd.DataFrame(rows)
     if plan.packs:
         pack_of = {key: p.id for p in plan.packs for key in p.keys}
@@ -93,15 +157,27 @@ def print_dry_run(plan: SweepPlan, gpus_per_trial: float) -> None:
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(plan_table(plan).to_string(index=False))
     hours = estimate_gpu_hours(plan.todo, gpus_per_trial)
+    left = plan.untrained if plan.adaptive else plan.todo
     print(f"\ngrid {plan.grid}: {len(plan.cfgs)} trials, {len(plan.todo)} to run, "
-          f"{len(plan.cfgs) - len(plan.todo)} done")
+          f"{len(plan.cfgs) - len(left)} done")
     print(f"estimate: {hours:,.1f} GPU-hours for the trials to run at {gpus_per_trial:g} GPU per "
           f"trial (H200 rates at the paper's sizes, bench/step_throughput.py; tiny sizes are "
           f"CPU-bound)")
     if plan.packs:
         from sweeps.packs import describe_packs
         print(describe_packs(plan))
+    if plan.adaptive:
+        print(describe_adaptive(plan, gpus_per_trial))
 
+
+def describe_adaptive(plan: SweepPlan, gpus_per_trial: float) -> str:
+    """The bounds and the cost of the fewest and the most trials adaptive seeds can run."""
+    rule, left = plan.adaptive, plan.untrained or []
+    low, high = (estimate_gpu_hours(c, gpus_per_trial) for c in (plan.todo, left))
+    return (f"adaptive seeds {rule.bounds.low}-{rule.bounds.high} over "
+            f"{len(rule.comparisons)} comparisons (target Δ CI width {rule.target_width:g}): "
+            f"at least {len(plan.todo)} trials ({low:,.1f} GPU-hours), at most {len(left)} if no "
+            f"comparison resolves ({high:,.1f} GPU-hours); the table lists the worst case")
 
 def print_plan(plan: SweepPlan) -> None:
     """Which trial key is which config (Ray's progress table shows keys), then what runs."""
