@@ -1,10 +1,11 @@
 """A TableResult as the strings a reader sees: one column per axis, n, each headline metric as
-"mean ± std" (the primary metric also with median, 10th percentile and worst seed), the
-paper's value beside it, then its archetype average (toy sets); the best cell of each measured
-column is spelled bold.
+"mean [95 % CI]" (a bootstrap interval, analysis.inference; "n=2: too few" below its MIN_N),
+the primary metric also with std, median, 10th percentile and worst seed, the paper's value
+beside it, then its archetype average (toy sets); the best mean of each measured column is
+spelled bold. `effect_frame` spells the selector-vs-random comparisons the same way.
 
-Shared by the markdown and LaTeX writers (analysis/render.py), which differ only in how a
-"±", a dagger and bold are spelled.
+Shared by the markdown and LaTeX writers (analysis/render.py) and the HTML report, which differ
+only in how a "±", a dagger and bold are spelled.
 """
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis.axes import AXIS_TITLES, display
+from analysis.effects import selection_effects
+from analysis.inference import MIN_N
 from analysis.schema import ARCHMEAN_SUFFIX
 from analysis.tables import TableResult
 
 DIGITS = 3  # decimals, as the paper prints its fractions
-SPREAD = ("median", "p10", "worst")  # the spread across seeds, shown for the primary metric
+SPREAD = ("std", "median", "p10", "worst")  # the spread across seeds, shown for the primary metric
+CI = "[95% CI]"  # header suffix of a "mean [low, high]" column
 
 
 @dataclass(frozen=True)
@@ -45,14 +49,14 @@ def display_frame(table: TableResult, spell: Spelling) -> pd.DataFrame:
     out["n"] = cells["n"].astype(int).astype(str)
     primary = table.headline[0]
     for metric in table.headline:
-        out[metric] = _measured(cells, metric, "mean", spell, with_std=True)
+        out[f"{metric} {CI}"] = _with_ci(cells, metric, spell)
         for stat in SPREAD if metric == primary else ():
             out[f"{metric} {stat}"] = _measured(cells, metric, stat, spell)
         if table.paper_label is not None:
             out[f"{metric} ({table.paper_label})"] = _paper(cells, metric, spell)
         twin = metric + ARCHMEAN_SUFFIX     # the archetype average, beside its pixel-weighted twin
         if twin in table.metrics:
-            out[twin] = _measured(cells, twin, "mean", spell, with_std=True)
+            out[f"{twin} {CI}"] = _with_ci(cells, twin, spell)
     return out
 
 
@@ -60,19 +64,43 @@ def _number(value: float) -> str:
     return "" if value is None or math.isnan(value) else f"{value:.{DIGITS}f}"
 
 
-def _measured(cells: pd.DataFrame, metric: str, stat: str, spell: Spelling,
-              with_std: bool = False) -> list[str]:
-    values = cells[f"{metric}.{stat}"].astype(float)
+def short(value: float, signed: bool = False) -> str:
+    """.612, -.005 (+.020 when signed): three decimals without the leading zero, as the paper."""
+    text = f"{value:+.{DIGITS}f}" if signed else f"{value:.{DIGITS}f}"
+    return text.replace("0.", ".", 1) if text.lstrip("+-").startswith("0.") else text
+
+
+def too_few(n: int) -> str:
+    return f"n={n}: too few"
+
+
+def interval(value: float, low: float, high: float, n: int, signed: bool = False) -> str:
+    """'.612 [.590, .634]'; '.612 (n=2: too few)' when n is below MIN_N; '' without a value."""
+    if value is None or math.isnan(value):
+        return ""
+    if n < MIN_N or math.isnan(low):
+        return f"{short(value, signed)} ({too_few(n)})"
+    return f"{short(value, signed)} [{short(low, signed)}, {short(high, signed)}]"
+
+
+def _is_best(values: pd.Series) -> list[bool]:
     best = values.round(DIGITS).max() if values.notna().any() else None
-    out = []
-    for value, std in zip(values, cells[f"{metric}.std"].astype(float)):
-        text = _number(value)
-        if with_std and text and not math.isnan(std):
-            text += spell.pm + _number(std)
-        if text and round(value, DIGITS) == best:
-            text = spell.bold.format(text)
-        out.append(text)
-    return out
+    return [best is not None and not math.isnan(v) and round(v, DIGITS) == best for v in values]
+
+
+def _with_ci(cells: pd.DataFrame, metric: str, spell: Spelling) -> list[str]:
+    means = cells[f"{metric}.mean"].astype(float)
+    texts = [interval(m, lo, hi, int(n)) for m, lo, hi, n in
+             zip(means, cells[f"{metric}.ci_low"], cells[f"{metric}.ci_high"], cells[f"{metric}.n"])]
+    return [spell.bold.format(t) if best else t for t, best in zip(texts, _is_best(means))]
+
+
+def _measured(cells: pd.DataFrame, metric: str, stat: str, spell: Spelling) -> list[str]:
+    values = cells[f"{metric}.{stat}"].astype(float)
+    if stat == "std":                   # spread, not a score: nothing to be best at
+        return [_number(v) for v in values]
+    return [spell.bold.format(_number(v)) if best else _number(v)
+            for v, best in zip(values, _is_best(values))]
 
 
 def _paper(cells: pd.DataFrame, metric: str, spell: Spelling) -> list[str]:
@@ -129,3 +157,38 @@ def missing_lines(table: TableResult) -> list[str]:
         parts += [f"seed {seed} {reason}" for seed, reason in pairs if reason != "no row"]
         lines.append(f"{describe_cell(table, part.iloc[0])}: {'; '.join(parts)}")
     return lines
+
+
+def effects_frame(table: TableResult) -> pd.DataFrame:
+    """selection_effects as strings: Δ with its CI, p-values to 3 decimals (p < .001 below),
+    P(selector > random) to 2; "n=2: too few" where an arm has fewer than MIN_N seeds."""
+    effects = selection_effects(table)
+    keys = [a for a in table.axes if a != "selector"]
+    few = [min(int(n), int(r)) < MIN_N for n, r in zip(effects["n"], effects["n_random"])]
+    def column(name: str, spell) -> list[str]:
+        return ["too few" if f or math.isnan(v) else spell(v) for v, f in zip(effects[name], few)]
+    return pd.DataFrame({
+        **{axis_title(k): [display(v) for v in effects[k]] for k in keys},
+        "selection": effects["selector"].astype(str),
+        "n (vs random)": [f"{n} vs {r}" for n, r in zip(effects["n"], effects["n_random"])],
+        f"Δ mean {CI}": [interval(d, lo, hi, min(int(n), int(r)), signed=True) for d, lo, hi, n, r
+                         in zip(effects["delta_mean"], effects["delta_ci_low"],
+                                effects["delta_ci_high"], effects["n"], effects["n_random"])],
+        "p": column("p", _p_value),
+        "p (Holm)": column("p_holm", _p_value),
+        "P(selector > random)": column("p_improve", lambda v: f"{v:.2f}"),
+        "Δ worst seed": [short(d, signed=True) for d in effects["delta_worst"]],
+    })
+
+
+def _p_value(p: float) -> str:
+    return "<.001" if p < 0.001 else short(p)
+
+
+def effects_caption(table: TableResult) -> str:
+    """The one line that says what the comparison columns are."""
+    return (f"Selection vs random ({table.headline[0]}): Δ = selector − random with its bootstrap "
+            f"95% CI; p: two-sided permutation test of the difference of means, Holm-adjusted "
+            f"over the table's comparisons; P(selector > random): the chance a selector seed "
+            f"beats a random seed (Mann–Whitney U / nm, ties half); fewer than {MIN_N} seeds in "
+            f"an arm: too few.")

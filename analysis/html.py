@@ -2,10 +2,11 @@
 
 Self-contained (every image is inlined as a data: URI, no script, no network), so the file can
 be mailed or attached as it is. In order: a summary (grids, trials ok / failed, code versions);
-per paper table the cells (mean ± std over seeds, spread, the paper's number beside), notes,
-selection-vs-random effects and missing seeds; per cell a qualitative grid (the fixed first
-eval images: input, each seed's output, truth) and its trials, each trial's full config one
-click away (<details>); the plots; the failed trials.
+per paper table the cells (mean and 95 % CI over seeds, spread, the paper's number beside),
+notes, selection-vs-random comparisons (Δ CI, p, Holm p, P(improvement)) and missing seeds;
+per cell a qualitative grid (the fixed first eval images: input, each seed's output, truth)
+and its trials, each trial's full config one click away (<details>); the plots; the failed
+trials.
 """
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ import pandas as pd
 
 from analysis import gallery
 from analysis.axes import NA, derive_axes, display
-from analysis.display import Spelling, describe_cell, display_frame, missing_lines, notes
+from analysis.display import (Spelling, describe_cell, display_frame, effects_caption,
+                              effects_frame, missing_lines, notes)
 from analysis.load import Results
 from analysis.plots import plot_budget_curves, plot_seed_distributions, plot_targets
-from analysis.render import effects_frame, failed_frame, title
+from analysis.render import failed_frame, title
 from analysis.schema import CONFIG_COLUMNS
 from analysis.tables import TableResult
 
@@ -76,8 +78,9 @@ def _summary(results: Results, tables: list[TableResult]) -> str:
             f"written {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC</p>"
             f"<nav>{links}<a href='#plots'>Plots</a>"
             f"{'<a href=#failed>Failed</a>' if len(results.failed) else ''}</nav>"
-            "<p>Each cell: mean ± std over seeds (bold: best per column), n seeds, the spread "
-            "of the first metric (median, 10th percentile, worst seed) and, where the paper "
+            "<p>Each cell: mean over seeds with its bootstrap 95% CI (bold: best per column; "
+            "fewer than 3 seeds: too few for an interval), n seeds, the spread of the first "
+            "metric (std, median, 10th percentile, worst seed) and, where the paper "
             "reports the cell, its published value beside it. Under each table, every "
             "cell's qualitative grid (the same first eval images for every trial: input, each "
             "seed's output, ground truth) and its trials; click a trial for its full "
@@ -92,8 +95,8 @@ def _table_section(table: TableResult, results: Results) -> str:
     effects = effects_frame(table)
     if not effects.empty:
         parts.append(f"<h3>Selection vs random ({_e(table.headline[0])})</h3><p class='muted'>"
-                     "Δ = selector − random; 'in random std' = Δ mean / random's std over "
-                     "seeds.</p>" + _frame_html(effects))
+                     f"{_e(effects_caption(table))}</p>"
+                     + _frame_html(effects, axes=len(table.axes)))
     missing = missing_lines(table)
     if missing:
         parts.append("<h3>Missing seeds</h3><ul>"

@@ -1,6 +1,6 @@
 """PNG plots of a results folder, drawn on matplotlib's Agg canvas (no pyplot, no global state).
 
-- plot_budget_curves: metric vs paired budget, mean with a ±1 std band over seeds.
+- plot_budget_curves: metric vs paired budget, mean with its bootstrap 95 % CI band over seeds.
   Left, paired only: one line per selector (random vs k-medoids, ...), full-data baselines as
   horizontal lines. Right: hybrid (per selector, balanced and not) vs unpaired only (line and
   band) vs paired only (dashed), as in the paper's Tables 1 and 2.
@@ -23,9 +23,10 @@ from analysis.axes import NA, derive_axes, display, sort_key
 from analysis.errors import AnalysisError
 from analysis.load import Results
 from analysis.schema import PROTOCOL_METRICS
+from analysis.inference import mean_ci
 from analysis.stats import cell_stats
 
-BAND_ALPHA = 0.18    # opacity of the ±1 std bands
+BAND_ALPHA = 0.18    # opacity of the 95 % CI bands
 JITTER = 0.12        # half-width of the strip plot's horizontal jitter, in box widths
 DPI = 120            # PNG resolution (dots per inch)
 
@@ -42,7 +43,7 @@ def plot_budget_curves(results: Results | pd.DataFrame, out_png: str | os.PathLi
         left, right = fig.subplots(1, 2, sharey=True)
         _paired_panel(left, rows, metric)
         _hybrid_panel(right, rows, metric)
-    fig.suptitle(f"{dataset} ({protocol}): {metric} vs paired samples, mean ± std over seeds")
+    fig.suptitle(f"{dataset} ({protocol}): {metric} vs paired samples, mean and 95% CI over seeds")
     save_png(fig, out_png)
     return fig
 
@@ -120,13 +121,15 @@ def _figure(size: tuple[float, float]) -> Figure:
 
 
 def _curve(ax, stats: pd.DataFrame, metric: str, label: str, style: str = "-") -> None:
-    """Mean over seeds vs paired samples, with a ±1 std band (none where n = 1)."""
+    """Mean over seeds vs paired samples, with its bootstrap 95 % CI as a band (broken where a
+    budget has fewer than inference.MIN_N seeds: no interval there)."""
     part = stats.sort_values("n_paired")
     x = part["n_paired"].astype(float).to_numpy()
     mean = part[f"{metric}.mean"].to_numpy()
-    std = part[f"{metric}.std"].fillna(0.0).to_numpy()
+    low, high = part[f"{metric}.ci_low"].to_numpy(), part[f"{metric}.ci_high"].to_numpy()
     (line,) = ax.plot(x, mean, style, marker="o", label=label, gid="curve")
-    ax.fill_between(x, mean - std, mean + std, alpha=BAND_ALPHA, color=line.get_color())
+    ax.fill_between(x, low, high, where=~np.isnan(low), alpha=BAND_ALPHA, color=line.get_color(),
+                    gid="ci")
 
 
 def _paired_sweep(rows: pd.DataFrame) -> pd.DataFrame:
@@ -172,10 +175,10 @@ def _hybrid_panel(ax, rows: pd.DataFrame, metric: str) -> None:
     unpaired = rows[(rows["mode"] == "unpaired") & (rows["labels"] == "same")
                     & (rows["losses"] == "full")]
     for (pool,), part in _ordered_groups(unpaired, ["n_unpaired"]):
-        mean, std = part[metric].mean(), part[metric].std()
-        ax.axhline(mean, color="gray", label=f"unpaired only ({display(pool)})")
-        if not np.isnan(std):
-            ax.axhspan(mean - std, mean + std, color="gray", alpha=BAND_ALPHA)
+        low, high = mean_ci(part[metric])
+        ax.axhline(part[metric].mean(), color="gray", label=f"unpaired only ({display(pool)})")
+        if not np.isnan(low):
+            ax.axhspan(low, high, color="gray", alpha=BAND_ALPHA, gid="ci")
     _paired_curves(ax, rows, metric, "paired only, ", "--", set(hybrid["selector"]))
     _all_pairs_lines(ax, rows, metric)
     _finish(ax, metric, "hybrid vs unpaired only vs paired only")

@@ -2,7 +2,8 @@
 
 Markdown and LaTeX print each table with its notes and the seeds its cells lack, then the
 failed trials. CSV is long-form and numeric: one line per cell and metric with every
-statistic, the paper's value, and the cell's missing and failed seeds.
+statistic (the mean's 95 % CI too), the primary metric's comparison with random on selector
+cells, the paper's value, and the cell's missing and failed seeds.
 """
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from typing import Callable
 import pandas as pd
 
 from analysis.axes import display
-from analysis.display import (LATEX, MARKDOWN, axis_title, display_frame, missing_lines, notes,
-                              seed_ranges)
-from analysis.effects import selection_effects
+from analysis.display import (LATEX, MARKDOWN, axis_title, display_frame, effects_caption,
+                              effects_frame, missing_lines, notes, seed_ranges)
+from analysis.effects import EFFECT_COLUMNS, selection_effects
 from analysis.errors import AnalysisError
 from analysis.load import NOT_RUN
 from analysis.stats import STATS
@@ -22,6 +23,7 @@ from analysis.tables import TableResult
 Writer = Callable[[list[TableResult], pd.DataFrame], str]
 WRITERS: dict[str, Writer] = {}
 CSV_FLOAT = "%.6g"  # six significant digits: far below any seed-to-seed spread
+VS_RANDOM = tuple(c for c in EFFECT_COLUMNS if c != "n")   # CSV: the primary metric's comparison
 FAILED_COLUMNS = ("trial_key", "grid", "dataset", "mode", "paired_budget", "unpaired",
                   "selection", "seed", "status", "error")
 
@@ -60,8 +62,7 @@ def _markdown_table(table: TableResult) -> str:
     lines += [""] + [f"- {n}" for n in notes(table)] if notes(table) else []
     effects = effects_frame(table)
     if not effects.empty:
-        lines += ["", f"Selection vs random ({table.headline[0]}; Δ = selector − random, "
-                      "'in random std' = Δ mean / random's std over seeds):", "",
+        lines += ["", effects_caption(table), "",
                   effects.to_markdown(index=False, disable_numparse=True)]
     missing = missing_lines(table)
     if missing:
@@ -70,21 +71,6 @@ def _markdown_table(table: TableResult) -> str:
         lines += ["", f"Missing seeds (every cell expects {expect}):"]
         lines += [f"- {m}" for m in missing]
     return "\n".join(lines)
-
-
-def effects_frame(table: TableResult) -> pd.DataFrame:
-    """selection_effects as strings: signed 3 decimals, the std ratio with 2."""
-    effects = selection_effects(table)
-    keys = [a for a in table.axes if a != "selector"]
-    return pd.DataFrame({
-        **{axis_title(k): [display(v) for v in effects[k]] for k in keys},
-        "selection": effects["selector"].astype(str),
-        "n (vs random)": [f"{n} vs {r}" for n, r in zip(effects["n"], effects["n_random"])],
-        "Δ mean": [f"{d:+.3f}" for d in effects["delta_mean"]],
-        "Δ mean in random std": ["n/a" if pd.isna(d) else f"{d:+.2f}"
-                                 for d in effects["delta_in_random_std"]],
-        "Δ worst seed": [f"{d:+.3f}" for d in effects["delta_worst"]],
-    })
 
 
 # --- LaTeX ------------------------------------------------------------------------------------
@@ -113,7 +99,7 @@ def _latex_table(table: TableResult) -> str:
     effects = effects_frame(table)
     rows = effects.to_string(index=False).splitlines() if not effects.empty else []
     comments = [*notes(table), *missing_lines(table),
-                *(["selection vs random:", *rows] if rows else [])]
+                *([effects_caption(table), *rows] if rows else [])]
     return tex.rstrip("\n") + "".join(f"\n% {c}" for c in comments)
 
 
@@ -129,14 +115,15 @@ def _latex_text(text: str) -> str:
 def to_csv(tables: list[TableResult], failed: pd.DataFrame) -> str:
     records = [record for table in tables for record in _csv_records(table)]
     axes = list(dict.fromkeys(axis_title(a) for table in tables for a in table.axes))
-    columns = ["table", "dataset", "protocol", *axes, "metric", *STATS, "paper", "paper_std",
-               "paper_note", "seeds", "missing_seeds", "failed_seeds"]
+    columns = ["table", "dataset", "protocol", *axes, "metric", *STATS, *VS_RANDOM, "paper",
+               "paper_std", "paper_note", "seeds", "missing_seeds", "failed_seeds"]
     return pd.DataFrame(records, columns=columns).to_csv(index=False, float_format=CSV_FLOAT)
 
 
 def _csv_records(table: TableResult) -> list[dict]:
     absent = _seeds_by_cell(table, failed_only=False)
     failures = _seeds_by_cell(table, failed_only=True)
+    effects = _effects_by_cell(table)
     out = []
     for _, cell in table.cells.iterrows():
         key = tuple(cell[a] for a in table.axes)
@@ -146,12 +133,20 @@ def _csv_records(table: TableResult) -> list[dict]:
             paper = cell.get(f"{metric}.paper")
             out.append({**base, "metric": metric,
                         **{s: cell[f"{metric}.{s}"] for s in STATS},
+                        **(effects.get(key, {}) if metric == table.headline[0] else {}),
                         "paper": paper, "paper_std": cell.get(f"{metric}.paper_std"),
                         "paper_note": cell.get("paper_note", "") if pd.notna(paper) else "",
                         "seeds": " ".join(map(str, cell["seeds"])),
                         "missing_seeds": " ".join(map(str, absent.get(key, []))),
                         "failed_seeds": " ".join(map(str, failures.get(key, [])))})
     return out
+
+
+def _effects_by_cell(table: TableResult) -> dict[tuple, dict]:
+    """Per selector cell, its comparison with random (VS_RANDOM columns)."""
+    effects = selection_effects(table)
+    return {tuple(row[a] for a in table.axes): {c: row[c] for c in VS_RANDOM}
+            for _, row in effects.iterrows()}
 
 
 def _seeds_by_cell(table: TableResult, failed_only: bool) -> dict[tuple, list[int]]:

@@ -3,29 +3,51 @@
 A cell is one row of a paper table: every trial with the same axes, one per seed. Besides the
 mean and sample std (ddof 1, as numpy/pandas `std`), it gives the spread the paper's tables
 hide: median, 10th percentile and worst seed (metrics are higher-is-better, so the
-minimum), and n.
+minimum), n, and the bootstrap 95 % CI of the mean (analysis.inference; NaN below its MIN_N).
+`<metric>.values` keeps each cell's values, for the comparisons of analysis.effects.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import pandas as pd
 
+from analysis.inference import mean_ci
 from analysis.schema import STATUS_OK
 
 P10 = 0.10  # quantile of the "p10" column; linear interpolation between seeds (pandas default)
-STATS = ("mean", "std", "median", "p10", "worst", "n")
+STATS = ("mean", "ci_low", "ci_high", "std", "median", "p10", "worst", "n")
 
 
 def _p10(values: pd.Series) -> float:
     return values.quantile(P10)
 
 
-_AGGREGATES = {"mean": "mean", "std": "std", "median": "median", "p10": _p10, "worst": "min",
-               "n": "count"}
+@lru_cache(maxsize=4096)
+def _ci(values: tuple[float, ...]) -> tuple[float, float]:
+    return mean_ci(values)
+
+
+def _ci_low(values: pd.Series) -> float:
+    return _ci(tuple(values.dropna()))[0]
+
+
+def _ci_high(values: pd.Series) -> float:
+    return _ci(tuple(values.dropna()))[1]
+
+
+def _values(values: pd.Series) -> tuple[float, ...]:
+    return tuple(float(v) for v in values.dropna())
+
+
+_AGGREGATES = {"mean": "mean", "ci_low": _ci_low, "ci_high": _ci_high, "std": "std",
+               "median": "median", "p10": _p10, "worst": "min", "n": "count", "values": _values}
 
 
 def cell_stats(rows: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
     """One row per cell of `keys`: the keys, `n` (ok trials), `seeds` (their seeds, sorted) and
-    `<metric>.<stat>` for every metric and STATS entry (`<metric>.n` counts non-null values).
+    `<metric>.<stat>` for every metric and STATS entry (`<metric>.n` counts non-null values),
+    and `<metric>.values` (the cell's values, in row order).
     Rows that are not ok (failed trials) only make their cell appear, with n = 0; a metric no
     row has (every trial failed) is all NaN."""
     values = rows.reindex(columns=metrics).apply(pd.to_numeric, errors="coerce").astype(float)

@@ -1,29 +1,102 @@
-"""analysis.effects: each selector against its random twin, in random's own spread."""
+"""analysis.inference and analysis.effects: every number checked against scipy's own call on the
+same arrays, or against a hand count / brute-force enumeration -- not only that columns exist."""
 from __future__ import annotations
 
+import itertools
 import math
 
+import numpy as np
 import pytest
+from scipy import stats
 
 from analysis import build_table, render, selection_effects
+from analysis.inference import (RESAMPLES, SEED, delta_ci, holm, mean_ci, permutation_p,
+                                prob_improvement)
+
+KMEDOIDS_1 = [.5, .6, .7]                # Table 1, one pair (analysis_rows.TABLE_1_VALUES)
+RANDOM_1 = [.2, .3, .4, .5, .6]
 
 
-def test_selection_effects_in_random_std(paper_results):
+def _diff(x, y, axis=-1):
+    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+
+
+def _exact_two_sided(x, y) -> float:
+    """Every split of the pooled values into |x| + |y|: scipy's two-sided p (twice the smaller
+    tail, both tails counting the observed split), enumerated by hand."""
+    pooled, observed = np.array([*x, *y]), np.mean(x) - np.mean(y)
+    null = [pooled[list(a)].mean() - np.delete(pooled, list(a)).mean()
+            for a in itertools.combinations(range(len(pooled)), len(x))]
+    null = np.round(null, 12)
+    tail = min((null >= round(observed, 12)).mean(), (null <= round(observed, 12)).mean())
+    return min(1.0, 2 * tail)
+
+
+def test_permutation_p_is_scipys_and_the_exact_enumeration():
+    p = permutation_p(KMEDOIDS_1, RANDOM_1)
+    ref = stats.permutation_test((KMEDOIDS_1, RANDOM_1), _diff, permutation_type="independent",
+                                 alternative="two-sided", vectorized=True,
+                                 rng=np.random.default_rng(0)).pvalue
+    assert p == pytest.approx(ref)
+    assert p == pytest.approx(_exact_two_sided(KMEDOIDS_1, RANDOM_1))    # 56 splits: exact
+    assert permutation_p([.7] * 5, [.6] * 5) == pytest.approx(2 / 252)   # the one extreme split
+
+
+def test_bootstrap_intervals_are_scipys_with_the_fixed_seed():
+    x = np.array([.61, .63, .59, .64, .60, .62])
+    ref = stats.bootstrap((np.sort(x),), np.mean, n_resamples=RESAMPLES, method="percentile",
+                          rng=np.random.default_rng(SEED)).confidence_interval
+    assert mean_ci(x) == pytest.approx((ref.low, ref.high))
+    assert ref.low < x.mean() < ref.high and mean_ci(x) == mean_ci(x[::-1])   # any row order
+    ref = stats.bootstrap((KMEDOIDS_1, RANDOM_1), _diff, n_resamples=RESAMPLES, paired=False,
+                          method="percentile", rng=np.random.default_rng(SEED)).confidence_interval
+    low, high = delta_ci(KMEDOIDS_1, RANDOM_1)
+    assert (low, high) == pytest.approx((ref.low, ref.high)) and low < .2 < high
+    assert delta_ci([.7] * 3, [.6] * 3) == pytest.approx((.1, .1))           # constant arms
+
+
+def test_probability_of_improvement_counts_ties_half():
+    # .5 beats 3 and ties 1; .6 beats 4 and ties 1; .7 beats 5: (3.5 + 4.5 + 5) / 15
+    assert prob_improvement(KMEDOIDS_1, RANDOM_1) == pytest.approx(13 / 15)
+    assert prob_improvement(RANDOM_1, KMEDOIDS_1) == pytest.approx(2 / 15)
+    assert prob_improvement([.6] * 3, [.6] * 4) == pytest.approx(.5)
+
+
+def test_holm_against_a_hand_computed_case():
+    # sorted .005 .01 .03 .04 (m = 4): 4*.005=.02, 3*.01=.03, 2*.03=.06, max(1*.04, .06)=.06
+    adjusted = holm([.01, .04, .03, math.nan, .005])
+    assert adjusted[[0, 1, 2, 4]] == pytest.approx([.03, .06, .06, .02])
+    assert math.isnan(adjusted[3])
+    assert list(holm([.4, .6])) == pytest.approx([.8, .8]) and list(holm([.9, .8])) == [1.0, 1.0]
+
+
+def test_too_few_seeds_give_no_statistic():
+    assert all(math.isnan(v) for v in (*mean_ci([.5, .6]), *delta_ci([.5, .6, .7], [.5, .6]),
+                                       permutation_p([.5, .6], [.5, .6, .7]),
+                                       prob_improvement([.5], [.5, .6, .7])))
+
+
+def test_selection_effects_table_1(paper_results):
     effects = selection_effects(build_table("1", paper_results)[0]).set_index(["n_paired", "selector"])
     assert list(effects.index) == [(1, "kmedoids"), (5, "kmedoids")]
-    one = effects.loc[(1, "kmedoids")]          # .6 (.5 .6 .7) vs .4 (.2 ... .6, std .1581)
+    one, five = effects.loc[(1, "kmedoids")], effects.loc[(5, "kmedoids")]
     assert (one["n"], one["n_random"]) == (3, 5)
-    assert one["delta_mean"] == pytest.approx(.2)
-    assert one["delta_in_random_std"] == pytest.approx(.2 / .158113883)
-    assert one["delta_worst"] == pytest.approx(.3)
-    five = effects.loc[(5, "kmedoids")]         # random's std is 0: no ratio
-    assert five["delta_mean"] == pytest.approx(.1) and math.isnan(five["delta_in_random_std"])
+    assert one["delta_mean"] == pytest.approx(.2) and one["delta_worst"] == pytest.approx(.3)
+    assert (one["delta_ci_low"], one["delta_ci_high"]) == pytest.approx(delta_ci(KMEDOIDS_1, RANDOM_1))
+    assert one["p"] == pytest.approx(_exact_two_sided(KMEDOIDS_1, RANDOM_1))
+    assert one["p_improve"] == pytest.approx(13 / 15) and five["p_improve"] == 1.0
+    assert five["p"] == pytest.approx(2 / 252)
+    assert list(effects["p_holm"]) == pytest.approx(list(holm([one["p"], five["p"]])))
+    assert "delta_in_random_std" not in effects        # the fragile ratio is gone
 
 
-def test_hybrid_single_pair_effect_and_markdown(paper_results):
+def test_two_seed_comparisons_say_too_few(paper_results):
     table = build_table("2", paper_results)[0]
     effects = selection_effects(table)
     assert len(effects) == 1 and effects.iloc[0]["delta_mean"] == pytest.approx(.15)
+    assert math.isnan(effects.iloc[0]["p"]) and math.isnan(effects.iloc[0]["delta_ci_low"])
     text = render([table], "md")
-    assert "| 200        | 1        | yes        | kmedoids    | 2 vs 2          | +0.150   |" in text
+    line = next(l for l in text.splitlines() if "| kmedoids" in l and "2 vs 2" in l)
+    assert "+.150 (n=2: too few)" in line and line.count("too few") == 4   # Δ, p, Holm p, P(>)
+    assert "random std" not in text
     assert selection_effects(build_table("5", paper_results)[0]).empty       # no random cell there

@@ -1,5 +1,5 @@
 """analysis.plots: the PNGs exist, and the figures carry the expected series -- budget curves
-per selector with std bands; hybrid vs unpaired only vs paired only; per-seed boxes/points."""
+per selector with bootstrap 95 % CI bands; hybrid vs unpaired only vs paired only; per-seed boxes/points."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from analysis import AnalysisError, load_results, plot_budget_curves, plot_seed_distributions
+from analysis.inference import mean_ci
 from analysis.report import build_report
 from analysis_rows import TABLE_1_VALUES, TABLE_2_VALUES, make_row, seg, write_row
 
@@ -21,12 +22,15 @@ def test_budget_curves_series(paper_results, tmp_path):
     paired, hybrid = fig.axes
     assert _labels(paired) == ["random", "kmedoids", "paired only, 200 pairs",
                                "paired only, all pairs"]
-    assert len(paired.collections) == 2                      # one std band per selector
+    assert len(paired.collections) == 2                      # one CI band per selector
     rnd = paired.get_lines()[0]
     assert list(rnd.get_xdata()) == [1, 5]
     assert list(rnd.get_ydata()) == pytest.approx([.4, .6])
     band = paired.collections[0].get_paths()[0].vertices[:, 1]
-    assert band.min() == pytest.approx(.4 - .158113883) and band.max() == pytest.approx(.6)
+    assert band.min() == pytest.approx(mean_ci([.2, .3, .4, .5, .6])[0])   # 1 pair, random
+    assert band.max() == pytest.approx(.6)                   # 5 pairs: five seeds of .6
+    bands = [len(c.get_paths()[0].vertices) if c.get_paths() else 0 for c in hybrid.collections]
+    assert bands[:3] == [0, 0, 0] and all(bands[3:])   # hybrid: 2 seeds, no band; paired: 5
     assert _labels(hybrid) == ["hybrid, random", "hybrid, kmedoids",
                                "hybrid, kmedoids, unbalanced", "unpaired only (200)",
                                "paired only, random", "paired only, kmedoids",

@@ -12,6 +12,7 @@ import pytest
 
 from analysis import build_report, build_table, load_results, selection_effects, with_planned
 from analysis.axes import NA
+from analysis.inference import delta_ci, mean_ci, permutation_p
 from sweeps.plan import grids
 from sweeps.store import results
 from trainer.core.config import TrialConfig
@@ -138,7 +139,12 @@ def test_selection_effects_for_every_selector_in_randoms_spread(science_rows):
     one = effects.loc[(1, "typiclust")]
     assert (one["n"], one["n_random"]) == (10, 10)
     assert one["delta_mean"] == pytest.approx(.01)
-    assert one["delta_in_random_std"] == pytest.approx(.01 / .0948683298)   # ~0.1 std: noise
+    # .48 x 10 vs .50 x 9 and .20: typiclust beats only random's bad seed
+    assert one["p_improve"] == pytest.approx(10 / 100)
+    x, y = [.48] * 10, [.5] * 9 + [.2]
+    assert one["p"] == pytest.approx(permutation_p(x, y)) and one["p"] > .5       # noise
+    assert (one["delta_ci_low"], one["delta_ci_high"]) == pytest.approx(delta_ci(x, y))
+    assert one["delta_ci_low"] < 0 < one["delta_ci_high"]
     assert one["delta_worst"] == pytest.approx(.28)
     assert effects.loc[(5, "kmedoids"), "delta_mean"] == pytest.approx(.08)
 
@@ -161,6 +167,8 @@ def test_hybrid_cells_expect_their_three_planned_seeds(science_rows):
 def test_report_of_the_science_rows_prints_both_tables_and_a_seed_plot(science_rows, tmp_path):
     root, _, planned = science_rows
     built = build_report(root, "science", planned=planned, seed_plot=tmp_path / "seeds.png")
-    assert "0.470 ± 0.095" in built.text and "typiclust" in built.text
+    low, high = mean_ci([.5] * 9 + [.2])       # random, one pair: .47
+    assert f".470 [{low:.3f}, {high:.3f}]".replace("0.", ".") in built.text
+    assert "typiclust" in built.text
     assert [Path(p).name for p in built.plots] == ["seeds.png"]
     assert (tmp_path / "seeds.png").stat().st_size > 0

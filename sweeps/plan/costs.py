@@ -11,6 +11,7 @@ measured on a GPU, the paper's sizes' rates stand in (an upper bound for smaller
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -98,9 +99,24 @@ def cost_lines(plan: SweepPlan, gpus_per_trial: float, cores: int | None = None)
     return lines
 
 
+def describe_adaptive(plan: SweepPlan, gpus_per_trial: float, cores: int | None = None) -> str:
+    """The bounds and the cost of the fewest and the most trials adaptive seeds can run."""
+    cores = cores or os.cpu_count() or 1
+    rule, left = plan.adaptive, plan.untrained or []
+    low, high = (describe(unpacked_cost(dataclasses.replace(plan, todo=c), gpus_per_trial), cores)
+                 for c in (plan.todo, left))
+    return (f"adaptive seeds {rule.bounds.low}-{rule.bounds.high} over "
+            f"{len(rule.comparisons)} comparisons (target Δ CI width {rule.target_width:g}): "
+            f"at least {len(plan.todo)} trials ({low}), at most {len(left)} if no comparison "
+            f"resolves ({high}); the table lists the worst case")
+
+
 def print_dry_run(plan: SweepPlan, gpus_per_trial: float) -> None:
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(plan_table(plan).to_string(index=False))
+    left = plan.untrained if plan.adaptive else plan.todo
     print(f"\ngrid {plan.grid}: {len(plan.cfgs)} trials, {len(plan.todo)} to run, "
-          f"{len(plan.cfgs) - len(plan.todo)} done")
+          f"{len(plan.cfgs) - len(left)} done")
     print("\n".join(cost_lines(plan, gpus_per_trial)))
+    if plan.adaptive:
+        print(describe_adaptive(plan, gpus_per_trial))

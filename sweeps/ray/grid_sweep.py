@@ -8,14 +8,15 @@ import sys
 import textwrap
 from pathlib import Path
 
-from analysis.cli import DefaultsFormatter, parse_seeds
+from analysis.cli import DefaultsFormatter
 from sweeps.store import lease, results
+from sweeps.plan.adaptive import DEFAULT_BOUNDS, DEFAULT_TARGET_WIDTH, seeds_arg
 from sweeps.plan.cli_args import USER_ERRORS, add_cluster_arguments, add_tracking_arguments
 from sweeps.plan.grids import GridError, grid_names
 from sweeps.ray.launch import KEEP_CHECKPOINTS, connect, prepare_manifests, trial_resources
 from sweeps.plan.costs import print_dry_run
 from sweeps.plan.packs import pack_resources, parse_pack, with_packs
-from sweeps.plan.sweep import SweepPlan, plan_sweep, print_plan
+from sweeps.plan.sweep import SweepPlan, finish_adaptive, plan_sweep, print_plan
 from sweeps.plan.preflight import check_paths
 from sweeps.store.paths import RAY_DIR
 from sweeps.ray.tracking import check_available
@@ -38,9 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a TrialConfig field in every trial, e.g. steps=300 or "
                         "precision=bf16 (python -m trainer.train --help lists the fields); "
                         "repeatable")
-    p.add_argument("--seeds", type=parse_seeds, metavar="LIST",
-                   help="run every setting with these seeds, e.g. 0-9 or 0,3 "
-                        "[default: each arm's own]")
+    p.add_argument("--seeds", type=seeds_arg, metavar="LIST",
+                   help="run every setting with these seeds, e.g. 0-9 or 0,3; or adaptive[:MIN-MAX] "
+                        f"(default bounds {DEFAULT_BOUNDS[0]}-{DEFAULT_BOUNDS[1]}): every "
+                        "selector arm and its random arm start with MIN seeds, and a comparison "
+                        "whose Δ 95%% CI still holds 0 and is wider than --target-width gets one "
+                        "more seed in both arms, up to MAX [default: each arm's own]")
+    p.add_argument("--target-width", type=float, default=DEFAULT_TARGET_WIDTH, metavar="W",
+                   help="adaptive seeds: a comparison is settled once its Δ 95%% CI (selector - "
+                        "random, in metric units) excludes 0 or is at most W wide")
     p.add_argument("--weights", help="cycle=..,identity=..,paired=..[,adv=..]: override the λs "
                                      "(an arm that switches a term off keeps it off)")
     p.add_argument("--storage", default="results", help="results root: a folder or s3://...")
@@ -85,13 +92,35 @@ def param_space(plan: SweepPlan, todo_only: bool = True) -> dict:
             for name in points[0]} if points else {}
 
 
-def search_alg(plan: SweepPlan, max_concurrent: int | None = None):
+def search_alg(plan: SweepPlan, max_concurrent: int | None = None, force: bool = False):
     """Tune's basic generator over exactly the planned points (num_samples = their number), at
     most `max_concurrent` at once. (Tune ignores TuneConfig.max_concurrent_trials, with a mere
-    warning, when it is given a generator: the limit must be the generator's own.)"""
+    warning, when it is given a generator: the limit must be the generator's own.) With
+    adaptive seeds, the searcher that follows the rule (sweeps.ray.adaptive)."""
+    if plan.adaptive is not None:
+        return _adaptive_search(plan, max_concurrent, force)
     from ray.tune.search.basic_variant import BasicVariantGenerator
     return BasicVariantGenerator(points_to_evaluate=trial_points(plan),
                                  max_concurrent=max_concurrent or 0)
+
+
+def _adaptive_search(plan: SweepPlan, max_concurrent: int | None, force: bool):
+    from functools import partial
+
+    from ray.tune.search import ConcurrencyLimiter
+    from sweeps.plan.sweep import read_outcome
+    from sweeps.ray.adaptive import AdaptiveSeedSearch
+    points = {p["trial_key"]: p for p in trial_points(plan, todo_only=False)}
+    search = AdaptiveSeedSearch(plan.adaptive, points, partial(read_outcome, plan, failed_too=True),
+                                outcome={} if force else read_outcome(plan))
+    return ConcurrencyLimiter(search, max_concurrent) if max_concurrent else search
+
+
+def num_samples(plan: SweepPlan) -> int:
+    """How many Tune trials at most: the planned points; adaptive: its worst case."""
+    if plan.adaptive is not None:
+        return max(1, len(plan.untrained or []))
+    return len(trial_points(plan))
 
 
 def trainable_for(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
@@ -118,7 +147,7 @@ def make_tuner(plan: SweepPlan, trainable, args: argparse.Namespace):
         # The space again (Tune keeps none of it): the generator, limited by --max-concurrent,
         # may still have points to ask, and resolves them against it (same keys as before).
         return tune.Tuner.restore(plan.experiment, trainable, resume_unfinished=True,
-                                  resume_errored=True, param_space=param_space(plan, False))
+                                  resume_errored=True, param_space=_space(plan, False))
     run_config = tune.RunConfig(
         name=plan.grid, storage_path=f"{plan.results.rstrip('/')}/{RAY_DIR}", verbose=1,
         failure_config=tune.FailureConfig(max_failures=args.max_failures),
@@ -126,9 +155,15 @@ def make_tuner(plan: SweepPlan, trainable, args: argparse.Namespace):
         callbacks=callbacks(plan, args))
     tune_config = tune.TuneConfig(  # reuse_actors: torch is imported once per actor, not per trial
         trial_dirname_creator=_trial_dirname, reuse_actors=True,
-        search_alg=search_alg(plan, args.max_concurrent), num_samples=len(trial_points(plan)))
-    return tune.Tuner(trainable, param_space=param_space(plan), tune_config=tune_config,
+        search_alg=search_alg(plan, args.max_concurrent, args.force),
+        num_samples=num_samples(plan))
+    return tune.Tuner(trainable, param_space=_space(plan), tune_config=tune_config,
                       run_config=run_config)
+
+
+def _space(plan: SweepPlan, todo_only: bool = True) -> dict:
+    """param_space, or none for adaptive seeds (its searcher suggests whole configs)."""
+    return {} if plan.adaptive is not None else param_space(plan, todo_only)
 
 
 def callbacks(plan: SweepPlan, args: argparse.Namespace) -> list:
@@ -246,8 +281,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     base = plan_sweep(args)   # the pipeline: plan -> packs (auto on GPUs: probed at launch)
     pack = parse_pack(args.pack)
+    packable = base.cfgs and base.adaptive is None   # adaptive seeds' trials run alone
     plan = with_packs(base, pack, args.gpus_per_trial, slots=_slots(args, os.cpu_count() or 1)) \
-        if base.cfgs else base
+        if packable else base
     check_paths(plan.cfgs, plan.results, plan.grid, write=not args.dry_run)
     if args.dry_run:
         print_dry_run(plan, args.gpus_per_trial)
@@ -261,12 +297,15 @@ def _run(args: argparse.Namespace) -> int:
             print(f"curves: tensorboard --logdir {plan.experiment}   (Ray's own hint below names "
                   f"a temporary copy)")
             connect(args.address)
-            if pack == "auto" and base.cfgs:
+            if pack == "auto" and packable:
                 plan = _probed(base, args)
             print_plan(plan)
             grid_result = run_sweep(plan, args)
         if grid_result.errors:
             print(f"{len(grid_result.errors)} trials failed after retries", file=sys.stderr)
+    if plan.adaptive is not None:
+        plan, verdicts = finish_adaptive(plan)
+        print(verdicts)
     print(summarize(plan))
     if plan.note:
         print("\n" + textwrap.fill(plan.note, width=100))
