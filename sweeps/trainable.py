@@ -35,6 +35,7 @@ from ray.tune.result import TIMESTEPS_TOTAL
 from sweeps import results
 from sweeps.lease import pid_alive
 from trainer.config import TrialConfig
+from trainer.run.checks import check_trial
 
 TrainFn = Callable[..., object]   # trainer.train.train(cfg, workdir, report) -> TrialResult
 HEADLINE = ("pixel_acc", "mean_class_acc", "mean_iou", "maps_pixel_acc", "pixel_acc_archmean",
@@ -116,6 +117,7 @@ def _train_and_record(cfg: TrialConfig, sweep: Sweep, workdir: str, path: str,
     started = results.utc_now()
     common = dict(code_version=sweep.code_version, started_at=started)
     try:
+        check_trial(cfg)   # the plan checked it; a value that slips through fails here, for good
         outcome = train_fn(cfg, workdir, report=report_to_tune).to_row()
         outcome["samples_png"] = _keep_samples(outcome.get("samples_png"), cfg, sweep)
     except Exception as err:   # recorded; raised again for Tune to retry unless a retry is futile

@@ -62,4 +62,5 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(small_root, capsys, monkeypa
 
 def test_unknown_dataset_is_one_line(capsys):
     assert main(["--dataset", "citiscapes", "--budget", "1"]) == 2
-    assert capsys.readouterr().err.startswith("error: unknown dataset 'citiscapes' (valid: cityscapes,")
+    assert capsys.readouterr().err.startswith(
+        "error: unknown dataset 'citiscapes' (did you mean 'cityscapes'?) (valid: cityscapes,")

@@ -70,7 +70,8 @@ def test_set_overrides_every_trial_and_is_typed_by_trialconfig(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--set", "stepz=3"], "--set stepz: unknown TrialConfig field (valid: arch, balance, beta1"),
+    (["--set", "stepz=3"], "--set stepz: unknown TrialConfig field (did you mean 'steps'?) "
+                          "(valid: arch, balance, beta1"),
     (["--set", "steps=lots"], "--set steps=lots: steps takes a int"),
     (["--set", "steps"], "--set 'steps': expected FIELD=VALUE"),
     (["--set", "dataset=cityscapes"], "--set dataset: use --dataset"),

@@ -12,6 +12,8 @@ import math
 import typing
 from dataclasses import dataclass, fields
 
+from trainer.registry import did_you_mean
+
 MODES = ("paired", "unpaired", "hybrid")          # pix2pix-like | CycleGAN | the paper's hybrid
 MIXES = ("interleave", "alternate", "staged")      # how paired and unpaired steps are ordered
 VARIANTS = ("paper", "released")   # the paper's text | the authors' released training step
@@ -136,7 +138,8 @@ class TrialConfig:
         for name, allowed in choices.items():
             value = getattr(self, name)
             if value not in allowed:
-                raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+                raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}"
+                                  f"{did_you_mean(value, allowed)}")
         for name in ("lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired", "eval_limit",
                      "image_pool", "steps", "report_every", "checkpoint_every", "eval_every"):
             if getattr(self, name) < 0:
@@ -194,14 +197,16 @@ class TrialConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"unknown config field {unknown[0]!r} "
+            raise ConfigError(f"unknown config field {unknown[0]!r}"
+                              f"{did_you_mean(unknown[0], known)} "
                               f"(valid: {', '.join(sorted(known))})")
         return cls(**dict(values))
 
     def replace(self, **changes: object) -> "TrialConfig":
         unknown = sorted(set(changes) - {f.name for f in fields(self)})
         if unknown:
-            raise ConfigError(f"unknown config field {unknown[0]!r}")
+            raise ConfigError(f"unknown config field {unknown[0]!r}"
+                              f"{did_you_mean(unknown[0], (f.name for f in fields(self)))}")
         return dataclasses.replace(self, **changes)
 
     def to_row(self) -> dict[str, object]:
