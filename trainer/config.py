@@ -101,7 +101,8 @@ class TrialConfig:
     device: str = "auto"               # torch device (cpu, cuda, cuda:1); auto = cuda when
                                        # available, else cpu
     report_every: int = 100            # steps between report() calls
-    checkpoint_every: int = 500        # steps between checkpoints (0 = only at the end)
+    checkpoint_every: int = 500        # steps between checkpoints, at most half the trial's
+                                       # steps (so a short run resumes too); 0 = only at the end
     eval_every: int = 0                # steps between validation passes on eval_split (their
                                        # `val_score` rides on that step's report, for early
                                        # stopping); 0 = only the final evaluation

@@ -27,8 +27,10 @@ def check_trial(cfg: TrialConfig, *, open_data: bool = True) -> None:
 
 
 def _check_names(cfg: TrialConfig) -> None:
-    """dataset, unpaired_labels, selection, pool_selection, features and eval_split."""
+    """dataset (and that it can be scored), unpaired_labels, selection, pool_selection,
+    features and eval_split."""
     from trainer.data import DataError, dataset_info
+    from trainer.evaluate import EvaluationError, protocol_for
     from trainer.selection import EXTRACTORS, STRATEGIES, SelectionError
     try:
         info = dataset_info(cfg.dataset)
@@ -38,7 +40,8 @@ def _check_names(cfg: TrialConfig) -> None:
             STRATEGIES[name]
         if cfg.features != "auto":
             EXTRACTORS[cfg.features]
-    except (DataError, SelectionError) as err:
+        protocol_for(info.kind, cfg.direction, info.classes)   # e.g. a label-only set scores nothing
+    except (DataError, SelectionError, EvaluationError) as err:
         raise ConfigError(str(err)) from None
     splits = [*info.splits, HOLDOUT]
     if cfg.eval_split not in splits:
