@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from analysis.cli import DefaultsFormatter, parse_seeds
+from analysis.cli import DefaultsFormatter, OneLineParser, parse_seeds
 from sweeps import lease, results
 from sweeps.cli_args import USER_ERRORS, add_cluster_arguments, add_tracking_arguments
 from sweeps.grids import GridError, grid_names
@@ -20,7 +20,7 @@ DESCRIPTION = "Run a named grid on Ray Tune: one trial per TrialConfig, one Parq
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=DefaultsFormatter)
+    p = OneLineParser(description=DESCRIPTION, formatter_class=DefaultsFormatter)
     p.add_argument("--grid", help=f"a named grid: {', '.join(grid_names())} [default: demo]")
     p.add_argument("--grid-file", metavar="YAML",
                    help="a grid as plain data (YAML or JSON: name, dataset, base, arms; "

@@ -9,7 +9,7 @@ import sys
 
 import pandas as pd
 
-from analysis.cli import DefaultsFormatter
+from analysis.cli import DefaultsFormatter, OneLineParser
 from sweeps import lease, results
 from sweeps.cli_args import add_cluster_arguments, add_tracking_arguments
 from sweeps.grids import WEIGHT_FIELDS
@@ -26,7 +26,7 @@ DESCRIPTION = "Tune the loss weights with Optuna on the sweep's cluster; one Par
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=DefaultsFormatter)
+    p = OneLineParser(description=DESCRIPTION, formatter_class=DefaultsFormatter)
     p.add_argument("--dataset", help="dataset to tune on (default toy-streets)")
     p.add_argument("--grid", help="grid whose sizes, steps and pool the trials share, and that "
                    "the printed command runs (default demo)")

@@ -42,6 +42,18 @@ def test_json_output_is_the_manifest_written_by_the_module_entry_point(small_roo
     assert stored == {k: v for k, v in printed.items() if k != "path"}
 
 
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(small_root):
+    """`... --json | head`: the reader is gone before the manifest is printed (its end of the
+    pipe closed at once, as head's is after the lines it wanted)."""
+    run = subprocess.Popen([sys.executable, "-m", "trainer.selection", "--dataset",
+                            "toy-streets", "--root", small_root, "--pool", "-1", "--strategy",
+                            "random", "--budget", "5", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run.stdout.close()
+    err = run.stderr.read()
+    assert run.wait(timeout=120) == 0 and err == "", err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--budget", "0"], "error: --budget=0 must be >= 1 (or -1: the whole pool)"),
     (["--budget", "3", "--strategy", "best"], "error: unknown selection strategy 'best' "
