@@ -19,6 +19,8 @@ from PIL import Image, UnidentifiedImageError
 
 PANEL_HEIGHT = 128   # px, trainer.evaluate.SAMPLE_HEIGHT
 PADDING = 2          # px, trainer.evaluate.SAMPLE_PADDING
+LABEL_HEIGHT = 16    # px, trainer.evaluate.SAMPLE_LABEL_HEIGHT: the column labels' strip on top
+                     # (0 in samples written before it)
 COLUMNS = 3          # input | output | truth
 WHITE = 255
 MAX_WIDTH = 1400     # px: wider grids (many seeds) are scaled down to the page's width, which
@@ -45,12 +47,15 @@ def read_panels(path: str | os.PathLike) -> Panels | None:
         return None
     height, width = pixels.shape[:2]
     panel_w, extra_w = divmod(width - (COLUMNS + 1) * PADDING, COLUMNS)
-    rows, extra_h = divmod(height - PADDING, PANEL_HEIGHT + PADDING)
-    if extra_w or extra_h or rows < 1 or panel_w < 1:
+    fits = [(header, *divmod(height - PADDING - header, PANEL_HEIGHT + PADDING))
+            for header in (LABEL_HEIGHT, 0)]
+    fits = [(header, rows) for header, rows, extra_h in fits if not extra_h and rows >= 1]
+    if extra_w or not fits or panel_w < 1:
         return None
+    header, rows = fits[0]
     out = []
     for r in range(rows):
-        top = PADDING + r * (PANEL_HEIGHT + PADDING)
+        top = header + PADDING + r * (PANEL_HEIGHT + PADDING)
         lefts = [PADDING + c * (panel_w + PADDING) for c in range(COLUMNS)]
         row = tuple(pixels[top:top + PANEL_HEIGHT, x:x + panel_w] for x in lefts)
         out.append(row)

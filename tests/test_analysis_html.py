@@ -78,6 +78,12 @@ def test_samples_panels_are_cut_where_the_trainer_drew_them(tmp_path):
     assert np.array_equal(panels[1][1], panels[1][2])                # output == truth panels
     sky = panels[0][2][5, 5].astype(int)                             # inside, not the padding
     assert np.abs(sky - (70, 130, 180)).max() <= 2
+    # a samples PNG written before the column labels: cut the same
+    with Image.open(tmp_path / "s.png") as image:
+        image.crop((0, gallery.LABEL_HEIGHT, image.width, image.height)).save(tmp_path / "o.png")
+    old = gallery.read_panels(tmp_path / "o.png")
+    assert all(np.array_equal(a, b) for row, before in zip(panels, old)
+               for a, b in zip(row, before))
 
 
 def test_page_holds_tables_grids_configs_and_plots(report_page):
