@@ -29,12 +29,18 @@ MAX_WIDTH = 1400     # px: wider grids (many seeds) are scaled down to the page'
 Panels = list[tuple[np.ndarray, np.ndarray, np.ndarray]]   # per row: [H, W, 3] uint8 each
 
 
+JPEG_QUALITY = 80   # the grids' encoding: photos and GAN outputs are noisy, so lossless PNG
+                    # made a demo report 8.8 MB; JPEG at 80 with full-resolution colour (4:4:4:
+                    # label colours keep their edges) is a few times smaller and looks the same
+
+
 @dataclass(frozen=True)
 class Grid:
-    png: bytes                 # the composed image
+    image: bytes               # the composed image, JPEG-encoded (mime)
     columns: tuple[str, ...]   # its column titles, left to right
     width: int                 # px
     note: str = ""             # why some trials are not shown, or ""
+    mime: str = "image/jpeg"
 
 
 def read_panels(path: str | os.PathLike) -> Panels | None:
@@ -80,11 +86,11 @@ def cell_grid(trials: list[tuple[str, str | None]]) -> Grid | None:
     if image.width > MAX_WIDTH:
         image = image.resize((MAX_WIDTH, round(image.height * MAX_WIDTH / image.width)),
                              Image.Resampling.BOX)
-    return Grid(_png(image), ("input", *(t for t, _ in shown), "truth"), image.width, note)
+    return Grid(_jpeg(image), ("input", *(t for t, _ in shown), "truth"), image.width, note)
 
 
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
 
 def _same_inputs(panels: Panels, reference: Panels) -> bool:
@@ -106,7 +112,8 @@ def _compose(rows: list[list[np.ndarray]]) -> np.ndarray:
     return canvas
 
 
-def _png(image: Image.Image) -> bytes:
+def _jpeg(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    image.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0,
+                              optimize=True)
     return buffer.getvalue()

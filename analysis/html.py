@@ -19,7 +19,8 @@ import pandas as pd
 
 from analysis import gallery
 from analysis.axes import NA, derive_axes, display
-from analysis.display import Spelling, describe_cell, display_frame, missing_lines, notes
+from analysis.cell_words import cell_words
+from analysis.display import Spelling, display_frame, missing_lines, notes
 from analysis.load import Results
 from analysis.plots import plot_budget_curves, plot_seed_distributions, plot_targets
 from analysis.render import effects_frame, failed_frame, title
@@ -110,7 +111,7 @@ def _cell_html(table: TableResult, cell: pd.Series, rows: pd.DataFrame,
                results: Results) -> str:
     primary = table.headline[0]
     rows = rows.sort_values("seed") if "seed" in rows else rows
-    head = (f"<div class='cell'><b>{_e(describe_cell(table, cell))}</b> "
+    head = (f"<div class='cell'><b>{_e(cell_words(table, cell))}</b> "
             f"<span class='muted'>· {int(cell['n'])} seeds ok · {_e(primary)} "
             f"{cell[f'{primary}.mean']:.3f}</span>")
     ok = rows[rows["status"] == "ok"] if len(rows) else rows
@@ -127,7 +128,7 @@ def _grid_html(grid: gallery.Grid) -> str:
     return (f"<div class='grid' style='max-width:{grid.width}px'>"
             f"<div class='cols' style='grid-template-columns:repeat({len(grid.columns)},1fr)'>"
             f"{columns}</div><img alt='qualitative grid: {_e(', '.join(grid.columns))}' "
-            f"src='{gallery.data_uri(grid.png)}' width='{grid.width}'></div>{note}")
+            f"src='{gallery.data_uri(grid.image, grid.mime)}' width='{grid.width}'></div>{note}")
 
 
 def _trial_html(row: pd.Series, primary: str) -> str:

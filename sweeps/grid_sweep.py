@@ -11,6 +11,7 @@ from analysis.cli import DefaultsFormatter, OneLineParser, parse_seeds
 from sweeps import lease, results
 from sweeps.cli_args import USER_ERRORS, add_cluster_arguments, add_tracking_arguments
 from sweeps.grids import GridError, grid_names
+from sweeps.hints import replace_ray_hints
 from sweeps.launch import KEEP_CHECKPOINTS, RAY_DIR, connect, prepare_manifests, trial_resources
 from sweeps.plan import SweepPlan, plan_sweep, print_dry_run, print_plan
 from sweeps.preflight import check_paths

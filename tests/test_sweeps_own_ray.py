@@ -101,3 +101,30 @@ def test_driver_starts_its_own_ray_beside_a_running_cluster(other_cluster):
     said = [line for line in out.splitlines() if line.startswith("ray: ")]
     assert len(said) == 1 and "local Ray of this driver's own (" in said[0], out[-2000:]
     assert "--address" in said[0] and "RAY_ADDRESS" in said[0]
+
+
+def test_tunes_restore_hint_becomes_the_drivers_resume_command():
+    """Tune's warning after an interrupted fit(), as tune.py logs it, through the filter the
+    drivers install: fewpair's command, not a Python call."""
+    import logging
+    from sweeps.hints import TUNE_LOGGER, replace_ray_hints
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    logger, keep = logging.getLogger(TUNE_LOGGER), Keep()
+    logger.addHandler(keep)
+    hint = replace_ray_hints(["--grid", "demo", "--storage", "res"])
+    try:
+        logger.warning("Experiment has been interrupted, but the most recent state was saved.\n"
+                       "Resume experiment with: %s", 'Tuner.restore(path="res/_ray/demo", '
+                       'trainable=...)')
+        logger.warning("Trials did not complete: %s", ["t1"])
+    finally:
+        logger.removeHandler(keep)
+        logger.removeFilter(hint)
+    assert seen[0].endswith(" --grid demo --storage res --resume") and "Tuner" not in seen[0]
+    assert seen[0].startswith("interrupted; the finished trials' rows are kept. Resume: python ")
+    assert seen[1] == "Trials did not complete: ['t1']"
