@@ -214,6 +214,7 @@ def plot_dir(root: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    replace_ray_hints(argv)
     try:
         return _run(args)
     except USER_ERRORS as err:
