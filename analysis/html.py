@@ -18,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import gallery
-from analysis.axes import NA, derive_axes, display
+from analysis.axes import display
 from analysis.cell_words import cell_words
+from analysis.computed import rows_by_cell
 from analysis.display import Spelling, display_frame, missing_lines, notes
 from analysis.load import Results
 from analysis.plots import plot_budget_curves, plot_seed_distributions, plot_targets
@@ -158,15 +159,8 @@ def _plots_section(results: Results, dataset: str | None, metric: str | None) ->
 
 # --- helpers ----------------------------------------------------------------------------------
 def _trials_by_cell(table: TableResult, results: Results) -> dict[tuple, pd.DataFrame]:
-    """The rows (ok and failed) behind each cell, keyed by the cell's displayed axis values,
-    selected as analysis.tables selects them."""
-    rows = derive_axes(results.all)
-    rows = rows[(rows["protocol"] == table.spec.protocol) & (rows["dataset"] == table.dataset)]
-    rows = rows[table.spec.select(rows).astype(bool)]
-    for column in table.axes[len(table.spec.axes):]:
-        rows[column] = rows[column].astype(object).where(rows[column].notna(), NA)
-    keys = [tuple(display(r[a]) for a in table.axes) for _, r in rows.iterrows()]
-    return {key: rows[[k == key for k in keys]] for key in set(keys)}
+    """The rows (ok and failed) behind each cell (analysis.computed.rows_by_cell)."""
+    return rows_by_cell(table, results.all)
 
 
 def _samples_path(row: pd.Series, results: Results) -> str | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from analysis.computed import computed_notes
 from analysis.errors import AnalysisError
 from analysis.load import Results, load_results, with_planned
 from analysis.plots import plot_budget_curves, plot_seed_distributions, plot_targets
@@ -61,6 +62,9 @@ def build_report(results_dir: str | os.PathLike, grid: str | None = None, *,
     failed = results.failed if dataset is None else results.failed[
         results.failed["dataset"] == dataset]
     text = render(built, fmt, failed)
+    differently = computed_notes(built, results)
+    if fmt == "md" and differently:
+        text += "\n" + "\n".join(f"- {line}" for line in differently) + "\n"
     if fmt == "md" and (not built or tables and empty):
         text = f"No rows for table {', '.join(empty)} in {results.root}.\n\n" + text
     plots = [*_plots(plot_budget_curves, results, plot, dataset, metric),

@@ -139,9 +139,19 @@ def _keep_samples(png: str | None, cfg: TrialConfig, sweep: Sweep) -> str | None
     return results.copy_file(png, results.samples_path(sweep.results_root, sweep.grid, cfg))
 
 
-def _write(path: str, cfg: TrialConfig, grid: str, status: str, **fields) -> None:
-    row = results.make_row(cfg, grid, status, finished_at=results.utc_now(), **fields)
+def _write(path: str, cfg: TrialConfig, grid: str, status: str, *, result: dict | None = None,
+           **fields) -> None:
+    row = results.make_row(cfg, grid, status, result={**computed_with(), **(result or {})},
+                           finished_at=results.utc_now(), **fields)
     results.write_row(path, row)
+
+
+def computed_with() -> dict[str, object]:
+    """How this process computes a trial, beside the row's device and precision: what must be
+    equal for a rerun to repeat it bit for bit (a pack's rows say their own pack_size)."""
+    import torch
+    return {"pack_size": 1, "torch_threads": torch.get_num_threads(),
+            "torch_version": torch.__version__}
 
 
 def report_to_tune(metrics: dict, checkpoint_dir: str | None) -> None:
