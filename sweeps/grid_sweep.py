@@ -9,6 +9,7 @@ from pathlib import Path
 
 from analysis.cli import DefaultsFormatter, OneLineParser, parse_seeds
 from sweeps import lease, results
+from sweeps.board import BOARD_DIR
 from sweeps.cli_args import USER_ERRORS, add_cluster_arguments, add_tracking_arguments
 from sweeps.grids import GridError, grid_names
 from sweeps.hints import replace_ray_hints
@@ -119,8 +120,9 @@ def make_tuner(plan: SweepPlan, trainable, args: argparse.Namespace):
         failure_config=tune.FailureConfig(max_failures=args.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
         callbacks=callbacks(plan, args))
+    from sweeps.board import run_name
     tune_config = tune.TuneConfig(  # reuse_actors: torch is imported once per actor, not per trial
-        trial_dirname_creator=_trial_dirname, reuse_actors=True,
+        trial_dirname_creator=_trial_dirname, trial_name_creator=run_name, reuse_actors=True,
         search_alg=search_alg(plan, args.max_concurrent), num_samples=len(trial_points(plan)))
     return tune.Tuner(trainable, param_space=param_space(plan), tune_config=tune_config,
                       run_config=run_config)
@@ -138,7 +140,8 @@ def callbacks(plan: SweepPlan, args: argparse.Namespace) -> list:
         unit = "packs"
         planned = {p.id: max(planned.get(k, 0) for k in p.keys) for p in plan.packs
                    if set(p.keys) & set(planned)}
-    return [SweepProgress(plan.grid, planned, unit=unit),
+    from sweeps.board import clean_board
+    return [SweepProgress(plan.grid, planned, unit=unit), clean_board(),
             *tracking_callbacks(args.mlflow, args.wandb, plan.grid, configs)]
 
 
@@ -234,8 +237,8 @@ def _run(args: argparse.Namespace) -> int:
               f"(--force retrains)")
     else:
         with lease.hold(plan.results, plan.grid):   # one driver per grid
-            print(f"curves: tensorboard --logdir {plan.experiment}   (Ray's own hint below names "
-                  f"a temporary copy)")
+            print(f"curves: tensorboard --logdir {plan.experiment}/{BOARD_DIR}   (Ray's own "
+                  f"hint below names a temporary copy)")
             connect(args.address)
             if args.pack == "auto":      # measured now, on a GPU worker when trials get GPUs
                 from sweeps.packs import plan_packs

@@ -11,6 +11,7 @@ import pandas as pd
 
 from analysis.cli import DefaultsFormatter, OneLineParser
 from sweeps import lease, results
+from sweeps.board import BOARD_DIR
 from sweeps.cli_args import add_cluster_arguments, add_tracking_arguments
 from sweeps.grids import WEIGHT_FIELDS
 from sweeps.hints import replace_ray_hints
@@ -81,6 +82,7 @@ def make_tuner(study: Study, trainable, args: argparse.Namespace):
     from optuna.samplers import TPESampler
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
+    from sweeps.board import clean_board, run_name
     from sweeps.journal_search import FinishedInJournal, JournalOptunaSearch
     if args.resume:   # open_study checked that Tune's state is there
         return tune.Tuner.restore(study.experiment, trainable, resume_unfinished=True,
@@ -96,14 +98,14 @@ def make_tuner(study: Study, trainable, args: argparse.Namespace):
     tune_config = tune.TuneConfig(
         metric=VAL_SCORE, mode="max", search_alg=search, scheduler=scheduler,
         num_samples=study.setup["trials"], max_concurrent_trials=args.max_concurrent,
-        reuse_actors=True, trial_dirname_creator=_trial_dirname)
+        reuse_actors=True, trial_dirname_creator=_trial_dirname, trial_name_creator=run_name)
     run_config = tune.RunConfig(
         name=study.grid_name, storage_path=f"{study.results.rstrip('/')}/{RAY_DIR}",
         verbose=1, stop=FinishedInJournal(storage, study.name),   # reruns after a resume
         failure_config=tune.FailureConfig(max_failures=args.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
-        callbacks=tracking_callbacks(args.mlflow, args.wandb, study.grid_name, {},
-                                     base=study.base.to_row()))
+        callbacks=[clean_board(), *tracking_callbacks(args.mlflow, args.wandb, study.grid_name, {},
+                                                     base=study.base.to_row())])
     return tune.Tuner(trainable, param_space=param_space(study.setup), tune_config=tune_config,
                       run_config=run_config)
 
@@ -237,8 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         check_available(args.mlflow, args.wandb)
         with lease.hold(study.results, study.grid_name):   # one driver per study
             finish_finished(study)
-            print(f"curves: tensorboard --logdir {study.experiment}   (Ray's own hint below "
-                  f"names a temporary copy)")
+            print(f"curves: tensorboard --logdir {study.experiment}/{BOARD_DIR}   (Ray's own "
+                  f"hint below names a temporary copy)")
             connect(args.address)
             outcome = run_study(study, args)
     except USER_ERRORS as err:
