@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from analysis.cli import DefaultsFormatter, parse_seeds
+from analysis.cli import DefaultsFormatter, OneLineParser, parse_seeds
 from analysis.errors import AnalysisError
 from analysis.render import WRITERS
 from analysis.report import build_report
@@ -20,7 +20,7 @@ from analysis.tables import TABLES
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[2],
+    parser = OneLineParser(prog="python -m analysis", description=__doc__.splitlines()[2],
                                      formatter_class=DefaultsFormatter)
     parser.add_argument("results_dir", metavar="RESULTS_DIR",
                         help="results folder (or a grid's folder, or a URI such as s3://...)")

@@ -1,5 +1,6 @@
 """Command-line pieces shared by `python -m analysis` and the sweep CLIs (which call the
-analysis at a grid's end): seed lists and help that shows each flag's default."""
+analysis at a grid's end): seed lists, one-line flag errors and help that shows each flag's
+default."""
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,17 @@ def parse_seeds(text: str) -> tuple[int, ...]:
                 raise ValueError(part)
             seeds += span
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected e.g. 0-9 or 0,1,5") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: expected e.g. 0-9 or 0,1,5 (a range runs "
+                                         f"upwards)") from None
     return tuple(sorted(set(seeds)))
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A bad flag is one `error:` line (exit 2), not argparse's usage dump (13 lines for
+    run_grid) above the line that matters."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (`{self.prog} --help` lists the flags)\n")
 
 
 class DefaultsFormatter(argparse.HelpFormatter):

@@ -19,6 +19,8 @@ from PIL import Image, UnidentifiedImageError
 
 PANEL_HEIGHT = 128   # px, trainer.eval.evaluate.SAMPLE_HEIGHT
 PADDING = 2          # px, trainer.eval.evaluate.SAMPLE_PADDING
+LABEL_HEIGHT = 16    # px, trainer.eval.evaluate.SAMPLE_LABEL_HEIGHT: the column labels' strip on top
+                     # (0 in samples written before it)
 COLUMNS = 3          # input | output | truth
 WHITE = 255
 MAX_WIDTH = 1400     # px: wider grids (many seeds) are scaled down to the page's width, which
@@ -27,12 +29,18 @@ MAX_WIDTH = 1400     # px: wider grids (many seeds) are scaled down to the page'
 Panels = list[tuple[np.ndarray, np.ndarray, np.ndarray]]   # per row: [H, W, 3] uint8 each
 
 
+JPEG_QUALITY = 80   # the grids' encoding: photos and GAN outputs are noisy, so lossless PNG
+                    # made a demo report 8.8 MB; JPEG at 80 with full-resolution colour (4:4:4:
+                    # label colours keep their edges) is a few times smaller and looks the same
+
+
 @dataclass(frozen=True)
 class Grid:
-    png: bytes                 # the composed image
+    image: bytes               # the composed image, JPEG-encoded (mime)
     columns: tuple[str, ...]   # its column titles, left to right
     width: int                 # px
     note: str = ""             # why some trials are not shown, or ""
+    mime: str = "image/jpeg"
 
 
 def read_panels(path: str | os.PathLike) -> Panels | None:
@@ -45,12 +53,15 @@ def read_panels(path: str | os.PathLike) -> Panels | None:
         return None
     height, width = pixels.shape[:2]
     panel_w, extra_w = divmod(width - (COLUMNS + 1) * PADDING, COLUMNS)
-    rows, extra_h = divmod(height - PADDING, PANEL_HEIGHT + PADDING)
-    if extra_w or extra_h or rows < 1 or panel_w < 1:
+    fits = [(header, *divmod(height - PADDING - header, PANEL_HEIGHT + PADDING))
+            for header in (LABEL_HEIGHT, 0)]
+    fits = [(header, rows) for header, rows, extra_h in fits if not extra_h and rows >= 1]
+    if extra_w or not fits or panel_w < 1:
         return None
+    header, rows = fits[0]
     out = []
     for r in range(rows):
-        top = PADDING + r * (PANEL_HEIGHT + PADDING)
+        top = header + PADDING + r * (PANEL_HEIGHT + PADDING)
         lefts = [PADDING + c * (panel_w + PADDING) for c in range(COLUMNS)]
         row = tuple(pixels[top:top + PANEL_HEIGHT, x:x + panel_w] for x in lefts)
         out.append(row)
@@ -75,11 +86,11 @@ def cell_grid(trials: list[tuple[str, str | None]]) -> Grid | None:
     if image.width > MAX_WIDTH:
         image = image.resize((MAX_WIDTH, round(image.height * MAX_WIDTH / image.width)),
                              Image.Resampling.BOX)
-    return Grid(_png(image), ("input", *(t for t, _ in shown), "truth"), image.width, note)
+    return Grid(_jpeg(image), ("input", *(t for t, _ in shown), "truth"), image.width, note)
 
 
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
 
 def _same_inputs(panels: Panels, reference: Panels) -> bool:
@@ -101,7 +112,8 @@ def _compose(rows: list[list[np.ndarray]]) -> np.ndarray:
     return canvas
 
 
-def _png(image: Image.Image) -> bytes:
+def _jpeg(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    image.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0,
+                              optimize=True)
     return buffer.getvalue()

@@ -19,9 +19,11 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import gallery
-from analysis.axes import NA, derive_axes, display
-from analysis.display import (Spelling, describe_cell, display_frame, effects_caption,
-                              effects_frame, missing_lines, notes)
+from analysis.axes import display
+from analysis.cell_words import cell_words
+from analysis.computed import rows_by_cell
+from analysis.display import (Spelling, display_frame, effects_caption, effects_frame,
+                              missing_lines, notes)
 from analysis.load import Results
 from analysis.plots import plot_budget_curves, plot_seed_distributions, plot_targets
 from analysis.render import failed_frame, title
@@ -113,7 +115,7 @@ def _cell_html(table: TableResult, cell: pd.Series, rows: pd.DataFrame,
                results: Results) -> str:
     primary = table.headline[0]
     rows = rows.sort_values("seed") if "seed" in rows else rows
-    head = (f"<div class='cell'><b>{_e(describe_cell(table, cell))}</b> "
+    head = (f"<div class='cell'><b>{_e(cell_words(table, cell))}</b> "
             f"<span class='muted'>· {int(cell['n'])} seeds ok · {_e(primary)} "
             f"{cell[f'{primary}.mean']:.3f}</span>")
     ok = rows[rows["status"] == "ok"] if len(rows) else rows
@@ -130,7 +132,7 @@ def _grid_html(grid: gallery.Grid) -> str:
     return (f"<div class='grid' style='max-width:{grid.width}px'>"
             f"<div class='cols' style='grid-template-columns:repeat({len(grid.columns)},1fr)'>"
             f"{columns}</div><img alt='qualitative grid: {_e(', '.join(grid.columns))}' "
-            f"src='{gallery.data_uri(grid.png)}' width='{grid.width}'></div>{note}")
+            f"src='{gallery.data_uri(grid.image, grid.mime)}' width='{grid.width}'></div>{note}")
 
 
 def _trial_html(row: pd.Series, primary: str) -> str:
@@ -160,15 +162,8 @@ def _plots_section(results: Results, dataset: str | None, metric: str | None) ->
 
 # --- helpers ----------------------------------------------------------------------------------
 def _trials_by_cell(table: TableResult, results: Results) -> dict[tuple, pd.DataFrame]:
-    """The rows (ok and failed) behind each cell, keyed by the cell's displayed axis values,
-    selected as analysis.tables selects them."""
-    rows = derive_axes(results.all)
-    rows = rows[(rows["protocol"] == table.spec.protocol) & (rows["dataset"] == table.dataset)]
-    rows = rows[table.spec.select(rows).astype(bool)]
-    for column in table.axes[len(table.spec.axes):]:
-        rows[column] = rows[column].astype(object).where(rows[column].notna(), NA)
-    keys = [tuple(display(r[a]) for a in table.axes) for _, r in rows.iterrows()]
-    return {key: rows[[k == key for k in keys]] for key in set(keys)}
+    """The rows (ok and failed) behind each cell (analysis.computed.rows_by_cell)."""
+    return rows_by_cell(table, results.all)
 
 
 def _samples_path(row: pd.Series, results: Results) -> str | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from analysis.computed import computed_notes
 from analysis.errors import AnalysisError
 from analysis.load import Results, load_results, with_planned
 from analysis.plots import plot_budget_curves, plot_seed_distributions, plot_targets
@@ -56,9 +57,14 @@ def build_report(results_dir: str | os.PathLike, grid: str | None = None, *,
         found = build_table(table_id, results, dataset, expected_seeds, per_cell=bool(planned))
         built += found
         empty += [] if found else [table_id]
+    if tables and not built:   # asked for tables none of whose cells has a row
+        raise AnalysisError(_no_rows(ids, results, dataset))
     failed = results.failed if dataset is None else results.failed[
         results.failed["dataset"] == dataset]
     text = render(built, fmt, failed)
+    differently = computed_notes(built, results)
+    if fmt == "md" and differently:
+        text += "\n" + "\n".join(f"- {line}" for line in differently) + "\n"
     if fmt == "md" and (not built or tables and empty):
         text = f"No rows for table {', '.join(empty)} in {results.root}.\n\n" + text
     plots = [*_plots(plot_budget_curves, results, plot, dataset, metric),
@@ -68,6 +74,16 @@ def build_report(results_dir: str | os.PathLike, grid: str | None = None, *,
         from analysis.html import write_html
         page = write_html(results, built, html, metric=metric, dataset=dataset)
     return Report(text, tuple(plots), page)
+
+
+def _no_rows(ids: list[str], results: Results, dataset: str | None) -> str:
+    """Why the tables asked for are empty, and what would fill them."""
+    grids = sorted(set(results.ok["grid"])) if "grid" in results.ok else []
+    there = f"its ok rows are from grid {', '.join(grids)}" if grids else "it has no ok rows"
+    on = f" on dataset {dataset!r}" if dataset else ""
+    asked = ", ".join(f"{i} ({get_spec(i).title})" for i in ids)
+    return (f"no rows for table {asked} in {results.root}{on}: {there} (sweeps/run_grid.py "
+            f"--grid table{ids[0]} runs that table's grid)")
 
 
 def _plots(draw, results: Results, path: str | os.PathLike | None, dataset: str | None,

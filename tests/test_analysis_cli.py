@@ -37,12 +37,20 @@ def test_module_user_mistake_is_one_line(tmp_path):
     (["--grid", "other"], "error: {root}: no grid 'other' (grids found: paper)"),
     (["--plot", "{tmp}/no/such/c.png"], "error: {tmp}/no/such: no such folder for the plot c.png"),
     (["--out", "{tmp}/no/such/t.md"], "error: {tmp}/no/such: no such folder for --out"),
+    (["--table", "1", "--dataset", "toy-maps"],   # asked for, but no row fills it
+     "error: no rows for table 1 (photos -> labels, paired only: samples x selection) in {root} "
+     "on dataset 'toy-maps': its ok rows are from grid paper (sweeps/run_grid.py --grid table1"),
+    (["--seeds", "5-1"], "error: argument --seeds: '5-1': expected e.g. 0-9 or 0,1,5"),
     (["--dataset", "toy-maps", "--plot", "{tmp}/c.png"],
      "error: {root}: no finished trials to plot for dataset 'toy-maps'"),
 ])
 def test_main_errors(paper_grid_root, tmp_path, capsys, argv, message):
     argv = [a.format(tmp=tmp_path) for a in argv]
-    assert main([str(paper_grid_root), *argv]) == 2
+    try:
+        code = main([str(paper_grid_root), *argv])
+    except SystemExit as exit_:   # argparse's own errors exit
+        code = exit_.code
+    assert code == 2
     err = capsys.readouterr().err
     assert err.startswith(message.format(root=paper_grid_root, tmp=tmp_path)) and err.count("\n") == 1
 

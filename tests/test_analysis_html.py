@@ -11,8 +11,10 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -78,6 +80,12 @@ def test_samples_panels_are_cut_where_the_trainer_drew_them(tmp_path):
     assert np.array_equal(panels[1][1], panels[1][2])                # output == truth panels
     sky = panels[0][2][5, 5].astype(int)                             # inside, not the padding
     assert np.abs(sky - (70, 130, 180)).max() <= 2
+    # a samples PNG written before the column labels: cut the same
+    with Image.open(tmp_path / "s.png") as image:
+        image.crop((0, gallery.LABEL_HEIGHT, image.width, image.height)).save(tmp_path / "o.png")
+    old = gallery.read_panels(tmp_path / "o.png")
+    assert all(np.array_equal(a, b) for row, before in zip(panels, old)
+               for a, b in zip(row, before))
 
 
 def test_page_holds_tables_grids_configs_and_plots(report_page):
@@ -88,7 +96,7 @@ def test_page_holds_tables_grids_configs_and_plots(report_page):
     assert "<td>+.200 [+.047, +.347]</td>" in text and "Holm" in text   # the comparisons
     assert "pixel_acc (Cityscapes paper)" in text and "<td>0.401</td>" in text
     assert "Selection vs random" in text and "Failed trials (1)" in text
-    grids = re.findall(r"<img alt='qualitative grid: ([^']*)' src='data:image/png;base64,", text)
+    grids = re.findall(r"<img alt='qualitative grid: ([^']*)' src='data:image/jpeg;base64,", text)
     assert len(grids) == len(TABLE_1_VALUES) + 1   # a cell each; all pairs is Table 2's too
     assert "input, seed 0, seed 1, seed 2, seed 3, seed 4, truth" in grids   # 5 random seeds
     assert "input, seed 0, seed 1, seed 2, truth" in grids       # k-medoids: seed 3 failed
@@ -96,6 +104,8 @@ def test_page_holds_tables_grids_configs_and_plots(report_page):
     for row in rows:
         assert f"<code>{row['trial_key']}</code>" in text
     assert "<th class='txt'>lambda_paired</th><td class='txt'>150.0</td>" in text
+    cells = re.findall(r"<div class='cell'><b>([^<]*)</b>", text)   # cells named in words
+    assert "1 pair, random" in cells and "5 pairs, k-medoids" in cells, cells
     assert "budget curves" in text and "per-seed distributions" in text
     assert "src='file:" not in text and "http" not in text       # self-contained
 
@@ -149,6 +159,34 @@ def test_cli_writes_the_page_or_names_a_missing_folder(report_page, tmp_path, ca
         f"error: {tmp_path / 'no'}: no such folder for the report r.html\n"
 
 
+def test_grids_of_real_photos_are_a_fraction_of_their_lossless_size(small_streets, tmp_path):
+    """Real toy-streets photos and labels, as the trainer writes them: the report's JPEG grid
+    against the same pixels as an optimised PNG (what the report inlined before)."""
+    from trainer.data import open_split
+    reader = open_split("toy-streets", "val", small_streets)
+    trials = []
+    for seed in range(3):
+        triplets = [(reader[i].a, reader[(i + seed) % len(reader)].b, reader[i].b)
+                    for i in range(4)]
+        write_samples(tmp_path / f"{seed}.png", triplets)
+        trials.append((f"seed {seed}", str(tmp_path / f"{seed}.png")))
+    grid = gallery.cell_grid(trials)
+    lossless = io.BytesIO()
+    Image.open(io.BytesIO(grid.image)).save(lossless, format="PNG", optimize=True)
+    assert grid.mime == "image/jpeg" and len(grid.image) * 3 < len(lossless.getvalue())
+
+
+def test_cells_are_named_in_words():
+    from analysis.cell_words import cell_words
+    table = SimpleNamespace(axes=("n_unpaired", "n_paired", "selector", "balanced"))
+    cell = pd.Series({"n_unpaired": 40, "n_paired": 1, "selector": "kmedoids", "balanced": True})
+    assert cell_words(table, cell) == "40 unpaired, 1 pair, k-medoids, balanced"
+    alone = pd.Series({"n_unpaired": 40, "n_paired": "-", "selector": "-", "balanced": "-"})
+    assert cell_words(table, alone) == "40 unpaired, no pairs"
+    every = pd.Series({"n_unpaired": "-", "n_paired": 40, "selector": "-", "balanced": "-"})
+    assert cell_words(table, every) == "40 pairs"
+
+
 def test_a_many_seed_grid_is_scaled_to_the_page_width(tmp_path):
     photo, truth = _scene(0)
     trials = []
@@ -156,7 +194,7 @@ def test_a_many_seed_grid_is_scaled_to_the_page_width(tmp_path):
         write_samples(tmp_path / f"{seed}.png", [(photo, truth, truth)] * 2)
         trials.append((f"seed {seed}", str(tmp_path / f"{seed}.png")))
     grid = gallery.cell_grid([*trials, ("seed 10", None)])
-    image = Image.open(io.BytesIO(grid.png))
+    image = Image.open(io.BytesIO(grid.image))
     assert grid.width == image.width == gallery.MAX_WIDTH            # 12 panels of 256 px
     assert grid.columns[1:3] == ("seed 0", "seed 1") and len(grid.columns) == 12
     assert grid.note == "1 of 11 trials have no samples image to show"

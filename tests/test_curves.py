@@ -1,5 +1,6 @@
 """Training curves: real Tune trials of the real trainer, watched three ways at once --
-TensorBoard event files (Ray's TBX logger, read back with TensorBoard's own event reader),
+TensorBoard event files (fewpair's CleanBoard: runs named by the fields that vary, metrics under
+their own names, read back with TensorBoard's own event reader),
 an MLflow file store (one run per trial, every config field a parameter, metrics against
 steps) and Weights & Biases in offline mode (a run folder per trial)."""
 from __future__ import annotations
@@ -12,6 +13,7 @@ from ray import tune
 from sweeps.plan import grids
 from sweeps.ray.tracking import tracking_callbacks
 from sweeps.ray.trainable import Sweep, run_trial
+from sweeps.ray.board import BOARD_DIR, clean_board, run_name
 
 LOSS_TERMS = ("g_total", "adv_g", "d_x", "d_y", "cycle_x", "idt_x")   # in every unpaired step
 STEPS = [2, 4]
@@ -38,21 +40,31 @@ def test_tensorboard_mlflow_and_wandb_see_each_trial_against_its_steps(
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
     (tmp_path / "wandb").mkdir()
-    callbacks = tracking_callbacks(str(tmp_path / "mlruns"), "fewpair-test", "curves", configs)
+    callbacks = [clean_board(), *tracking_callbacks(str(tmp_path / "mlruns"), "fewpair-test",
+                                                    "curves", configs)]
     trainable = tune.with_parameters(run_trial, configs=configs,
                                      sweep=Sweep("curves", str(tmp_path / "rows"), "git:t", False))
-    tuner = tune.Tuner(trainable, param_space={"trial_key": tune.grid_search(list(configs))},
-                       run_config=tune.RunConfig(name="curves", storage_path=str(tmp_path / "ray"),
-                                                 verbose=0, callbacks=callbacks))
+    points = [{"trial_key": c.key(), "selection": c.selection} for c in cfgs]   # as run_grid's
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+    space = {k: tune.choice([p[k] for p in points]) for k in points[0]}
+    tuner = tune.Tuner(trainable, param_space=space, tune_config=tune.TuneConfig(
+        search_alg=BasicVariantGenerator(points_to_evaluate=points), num_samples=len(points),
+        trial_name_creator=run_name),
+        run_config=tune.RunConfig(name="curves", storage_path=str(tmp_path / "ray"), verbose=0,
+                                  callbacks=callbacks))
     assert not tuner.fit().errors
 
-    events = sorted((tmp_path / "ray" / "curves").glob("*/events.out.tfevents.*"))
-    assert len(events) == 2
-    for event_file in events:
-        scalars = _scalars(event_file.parent)
-        for term in LOSS_TERMS:                    # the trainer's steps, not the report count
-            assert [step for step, _ in scalars[f"ray/tune/{term}"]] == STEPS, term
-        assert {s for s, _ in scalars["ray/tune/mean_iou"]} == {STEPS[-1]}
+    board = tmp_path / "ray" / "curves" / BOARD_DIR
+    names = {f"selection={c.selection},{c.key()[:6]}": c for c in cfgs}
+    assert sorted(p.name for p in board.iterdir()) == sorted(names)   # no hashes, no ids
+    assert not list((tmp_path / "ray" / "curves").glob("*/events.out.tfevents.*"))  # no 2nd
+    for name in names:
+        scalars = _scalars(board / name)
+        assert not [t for t in scalars if t.startswith("ray/") or t in
+                    ("done", "row_written", "skipped", "training_iteration", "time_total_s")]
+        for term in LOSS_TERMS:                    # each report_every: the trainer's steps
+            assert [step for step, _ in scalars[term]] == STEPS, term
+        assert {s for s, _ in scalars["mean_iou"]} == {STEPS[-1]}
 
     import mlflow
     client = mlflow.MlflowClient(f"file:{tmp_path / 'mlruns'}")
@@ -60,6 +72,7 @@ def test_tensorboard_mlflow_and_wandb_see_each_trial_against_its_steps(
     assert sorted(r.data.params["trial_key"] for r in runs) == sorted(configs)
     for run in runs:
         cfg = configs[run.data.params["trial_key"]]
+        assert names[run.info.run_name].key() == run.data.params["trial_key"]   # named alike
         assert run.data.params["selection"] == cfg["selection"]
         assert run.data.params["lambda_paired"] == "150.0" and run.info.status == "FINISHED"
         history = client.get_metric_history(run.info.run_id, "g_total")

@@ -66,7 +66,8 @@ def _odd_ab_width(tmp):
 
 
 def _unknown_dataset(tmp):
-    return "cityscape", "val", tmp, "unknown dataset 'cityscape' (valid: cityscapes, gta5"
+    return "cityscape", "val", tmp, ("unknown dataset 'cityscape' (did you mean 'cityscapes'?) "
+                                       "(valid: cityscapes, gta5")
 
 
 def _real_set_without_root(tmp):

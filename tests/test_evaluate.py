@@ -93,9 +93,14 @@ def test_samples_png_holds_input_output_truth_triplets(toy, val_samples, tmp_pat
     grid = np.asarray(Image.open(path).convert("RGB"))
     h, w = val_samples[0].mask.shape
     ph, pw = ev.SAMPLE_HEIGHT, round(w * ev.SAMPLE_HEIGHT / h)
-    assert grid.shape == (ev.SAMPLE_ROWS * (ph + 2) + 2, 3 * (pw + 2) + 2, 3)
+    head = ev.SAMPLE_LABEL_HEIGHT
+    assert grid.shape == (head + ev.SAMPLE_ROWS * (ph + 2) + 2, 3 * (pw + 2) + 2, 3)
+    for column in range(3):   # each column's label: dark text on the white strip above it
+        strip = grid[:head, 2 + column * (pw + 2):2 + column * (pw + 2) + pw]
+        assert (strip.min(axis=2) < 128).sum() > 10
+    assert (grid[:head, :2] == 255).all()   # nothing outside the columns
     for row in range(ev.SAMPLE_ROWS):
-        top = 2 + row * (ph + 2)
+        top = head + 2 + row * (ph + 2)
         output = grid[top:top + ph, 2 + pw + 2:2 + 2 * pw + 2]
         assert (output == ROAD_RGB).all()                  # the middle panel is the output
         truth = grid[top:top + ph, 2 + 2 * (pw + 2):2 + 2 * (pw + 2) + pw]

@@ -259,7 +259,7 @@ def test_a_torn_journal_is_repaired_and_the_trial_it_finished_counts(small_stree
     from sweeps.study import study_run
     journal = tmp_path / "j.journal"
     argv = ["--grid", "smoke", "--data-root", small_streets, "--trials", "2", "--eval-every",
-            "1", "--storage", str(journal), "--results", str(tmp_path / "res"),
+            "1", "--journal", str(journal), "--storage", str(tmp_path / "res"),
             "--gpus-per-trial", "0"]
     started = studies.open_study(study_run.build_parser().parse_args([*argv, "--study", "a"]))
     ot_study = optuna.load_study(study_name="a", storage=studies.journal_storage(str(journal)))

@@ -42,6 +42,18 @@ def test_json_output_is_the_manifest_written_by_the_module_entry_point(small_roo
     assert stored == {k: v for k, v in printed.items() if k != "path"}
 
 
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(small_root):
+    """`... --json | head`: the reader is gone before the manifest is printed (its end of the
+    pipe closed at once, as head's is after the lines it wanted)."""
+    run = subprocess.Popen([sys.executable, "-m", "trainer.selection", "--dataset",
+                            "toy-streets", "--root", small_root, "--pool", "-1", "--strategy",
+                            "random", "--budget", "5", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run.stdout.close()
+    err = run.stderr.read()
+    assert run.wait(timeout=120) == 0 and err == "", err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--budget", "0"], "error: --budget=0 must be >= 1 (or -1: the whole pool)"),
     (["--budget", "3", "--strategy", "best"], "error: unknown selection strategy 'best' "
@@ -62,4 +74,5 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(small_root, capsys, monkeypa
 
 def test_unknown_dataset_is_one_line(capsys):
     assert main(["--dataset", "citiscapes", "--budget", "1"]) == 2
-    assert capsys.readouterr().err.startswith("error: unknown dataset 'citiscapes' (valid: cityscapes,")
+    assert capsys.readouterr().err.startswith(
+        "error: unknown dataset 'citiscapes' (did you mean 'cityscapes'?) (valid: cityscapes,")

@@ -72,15 +72,17 @@ def test_set_overrides_every_trial_and_is_typed_by_trialconfig(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--set", "stepz=3"], "--set stepz: unknown TrialConfig field (valid: arch, balance, beta1"),
+    (["--set", "stepz=3"], "--set stepz: unknown TrialConfig field (did you mean 'steps'?) "
+                          "(valid: arch, balance, beta1"),
     (["--set", "steps=lots"], "--set steps=lots: steps takes a int"),
     (["--set", "steps"], "--set 'steps': expected FIELD=VALUE"),
     (["--set", "dataset=cityscapes"], "--set dataset: use --dataset"),
     (["--set", "precision=fp8"], "--set: precision='fp8' is not one of fp32, bf16"),
     (["--set", "paired_budget=3"], "--set: paired_budget=3 must be 0 in mode='unpaired'"),
     (["--grid", "demo", "--grid-file", "x.yaml"], "give --grid or --grid-file, not both"),
-    (["--seeds", "0-x"], None),    # argparse's own error (exit 2, usage line)
-    (["--seeds", "3-1"], None),    # a range with no seed in it, not an empty sweep
+    (["--seeds", "0-x"], "argument --seeds: '0-x': expected e.g. 0-9 or 0,1,5"),
+    (["--seeds", "3-1"], "argument --seeds: '3-1': expected e.g. 0-9 or 0,1,5 (a range runs "
+                         "upwards)"),   # a range with no seed in it, not an empty sweep
 ])
 def test_bad_custom_flags_are_one_line_and_exit_2(tmp_path, capsys, argv, message):
     try:

@@ -45,7 +45,7 @@ def study_argv(tmp_path: Path, root: str) -> list[str]:
     ASHA's decisions do not hang on which trial Ray ran first; 1 CPU and no GPU each."""
     return ["--grid", "smoke", "--data-root", root, "--trials", str(TRIALS), "--eval-every", "1",
             "--eval-limit", "4", "--seed", "3", "--study", STUDY,
-            "--storage", str(tmp_path / "optuna.journal"), "--results", str(tmp_path / "res"),
+            "--journal", str(tmp_path / "optuna.journal"), "--storage", str(tmp_path / "res"),
             "--gpus-per-trial", "0", "--max-concurrent", "1"]
 
 
@@ -67,7 +67,7 @@ def check_study_and_rows(tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
     base = TrialConfig.from_dict(study.user_attrs["fewpair"]["base"])   # the stored setup
     assert (base.mode, base.paired_budget, base.eval_split, base.eval_every) == \
         ("hybrid", 5, "holdout", 1)
-    rows = results.read_rows(str(tmp_path / "res"), GRID).set_index("trial_key")
+    rows = results.read_rows(str(tmp_path / "res" / "_tune"), GRID).set_index("trial_key")
     by_key = {study_setup.trial_config(base, t.params).key(): t for t in trials}
     assert sorted(rows.index) == sorted(by_key)
     for key, trial in by_key.items():
@@ -91,6 +91,10 @@ def test_a_study_records_its_trials_stops_weak_ones_and_prints_usable_weights(
     assert tune_weights.main(study_argv(tmp_path, small_root)) == 0
     out = capsys.readouterr().out
     trials = check_study_and_rows(tmp_path)
+    # the study's rows are not the grids': `python -m analysis <storage>` does not read them
+    assert [p.name for p in (tmp_path / "res").iterdir()] == ["_tune"]
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert out.count("below an ASHA rung's cutoff, PRUNED in study") == len(pruned)
     states = [t.state for t in trials]
     assert TrialState.PRUNED in states and TrialState.COMPLETE in states   # ASHA stopped some
     best = max((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
@@ -140,7 +144,7 @@ def test_a_killed_study_resumes_to_the_requested_trials_none_duplicated(
     assert first.returncode == -signal.SIGKILL, log.read_text()[-3000:]
     before = load_study(tmp_path).trials
     assert 1 <= len([t for t in before if t.state.is_finished()]) < TRIALS
-    kept = {f: os.stat(f).st_mtime_ns for f in results.row_files(str(tmp_path / "res"), GRID)
+    kept = {f: os.stat(f).st_mtime_ns for f in results.row_files(str(tmp_path / "res" / "_tune"), GRID)
             if results.row_status(f) == "ok"}
 
     assert tune_weights.main([*argv, "--resume"]) == 0
@@ -162,10 +166,19 @@ def _started(tmp_path: Path, root: str) -> study_setup.Study:
 
 def test_bad_input_is_one_line_and_exit_2(small_root, tmp_path, capsys):
     argv = study_argv(tmp_path, small_root)
+    at = argv.index("--journal")
+    no_journal = argv[:at] + argv[at + 2:]
     cases = [
         ([*argv, "--resume"], "--resume: no journal file "),
         ([*argv, "--eval-every", "4"], "--eval-every 4 must be in [1, 3]"),
-        ([*argv, "--storage", "s3://bucket/optuna.journal"], "the Optuna journal is a file path"),
+        ([*argv, "--journal", "s3://bucket/optuna.journal"], "the Optuna journal is a file path"),
+        ([*no_journal, "--storage", "s3://bucket/res"], "--storage s3://bucket/res: a URI holds no "
+                                                  "Optuna journal; give --journal FILE"),
+        ([*argv, "--results", "res"], "--results res: say --storage res (the results root, as "
+                                      "in run_grid); the Optuna journal is --journal FILE"),
+        ([*argv, "--storage", "results/optuna.journal"],   # the old meaning of --storage
+         "--storage results/optuna.journal: a journal file; --storage is the results root now "
+         "(as in run_grid), the journal --journal results/optuna.journal"),
         ([*argv, "--study", "a b"], "--study 'a b': use letters"),
         ([*argv, "--trials", "0"], "--trials 0 must be >= 1"),
         ([*argv, "--grid", "demo"], "grid demo's pool of 40 unpaired images leaves none of "
@@ -191,6 +204,22 @@ def test_bad_input_is_one_line_and_exit_2(small_root, tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
     assert not (tmp_path / "res").exists()   # no trial ran, no Tune state was written
+
+
+def test_a_best_of_too_few_finishers_says_so(small_root, tmp_path):
+    """One trial ran to its end, two were pruned: the best is named as the best of one."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+    study = _started(tmp_path, small_root)        # its trial 0 asked, never told
+    ot_study = load_study(tmp_path)
+    space = {k: FloatDistribution(*bounds, log=True) for k, bounds in study_setup.SEARCH.items()}
+    params = {k: bounds[0] for k, bounds in study_setup.SEARCH.items()}
+    ot_study.add_trial(create_trial(params=params, distributions=space, value=0.3))
+    ot_study.add_trial(create_trial(params=params, distributions=space,
+                                    state=TrialState.PRUNED, intermediate_values={1: 0.1}))
+    text, found = study_run.summarize(study)
+    assert found and "note: only 1 of 3 trials ran to their end" in text
+    assert "best: trial 1, mean_iou 0.3 " in text
 
 
 def test_read_row_returns_the_asked_columns_it_has(tmp_path):

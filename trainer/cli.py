@@ -124,11 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     from trainer.data import DataError
     from trainer.engine import NonFiniteLoss
     from trainer.eval.evaluate import EvaluationError
+    from trainer.run.checks import check_trial
     from trainer.selection import SelectionError
     from trainer.train import TrainError, train
     args = build_parser().parse_args(argv)
     try:
         cfg = config_from_args(args)
+        check_trial(cfg)   # names, sizes and pools: one line now, not a traceback mid-training
         result = train(cfg, args.workdir, progress=True)
     except (ConfigError, DataError, SelectionError, EvaluationError, TrainError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -167,3 +167,10 @@ def lr_factor(step: int, total: int) -> float:
     if step < half:
         return 1.0
     return max(0.0, (total - step) / max(1, total - half))
+
+
+def checkpoint_interval(every: int, total: int) -> int:
+    """Steps between checkpoints for cfg.checkpoint_every = `every` in a trial of `total`
+    steps: at most half the trial (a default 500 in a 300-step trial would save nothing before
+    the end, and an interrupted run could not resume); 0 stays 0 (only at the end)."""
+    return min(every, max(1, total // 2)) if every > 0 else 0

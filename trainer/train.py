@@ -34,7 +34,7 @@ from trainer.engine import (LossWatch, StepRules, TrainState, build_state,
                             has_checkpoint, load_checkpoint, state_payload, train_step,
                             translator, write_checkpoint)
 from trainer.feed import Feed, build_feed
-from trainer.schedule import StepPlan, default_steps
+from trainer.schedule import StepPlan, checkpoint_interval, default_steps
 
 CHECKPOINT_DIR = "checkpoint"     # under workdir; the contract's resume folder
 SAMPLES_PNG = "samples.png"       # under workdir; a few input / output / truth rows
@@ -191,6 +191,11 @@ class TrialRun:
         return self.trial.plan.total
 
     @property
+    def checkpoint_every(self) -> int:
+        """cfg.checkpoint_every, at most half the trial (schedule.checkpoint_interval)."""
+        return checkpoint_interval(self.cfg.checkpoint_every, self.total)
+
+    @property
     def done(self) -> bool:
         return self.state.step >= self.total
 
@@ -198,7 +203,7 @@ class TrialRun:
         """The next step at which to flush losses, report, validate or checkpoint."""
         cfg, step, total = self.cfg, self.state.step, self.total
         return min(next_due(every, step, total) for every in
-                   (WATCH_EVERY, cfg.report_every, cfg.checkpoint_every, cfg.eval_every))
+                   (WATCH_EVERY, cfg.report_every, self.checkpoint_every, cfg.eval_every))
 
     def advance(self) -> dict[str, float]:
         """Train to the next stop, then do what is due there; returns the stretch's loss means
@@ -216,7 +221,7 @@ class TrialRun:
 
     def checkpoint_if_due(self) -> str | None:
         """Save the state when a checkpoint is due; its folder, else None."""
-        due_now = due(self.cfg.checkpoint_every, self.state.step, self.total)
+        due_now = due(self.checkpoint_every, self.state.step, self.total)
         return str(self.save()) if due_now else None
 
     def validate_and_report(self, losses: dict[str, float], folder: str | None) -> None:

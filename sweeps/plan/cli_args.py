@@ -27,7 +27,9 @@ def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-concurrent", type=int, help="most trials at once (default: as fit)")
     p.add_argument("--max-failures", type=int, default=MAX_FAILURES, help="retries per trial")
     p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
-                   help="join this Ray cluster (default: $RAY_ADDRESS, else start a local one)")
+                   help="join this Ray cluster ('auto': the one running on this machine; default: "
+                        "$RAY_ADDRESS, else start a local Ray of this driver's own, never "
+                        "joining one that is already running)")
 
 
 def add_tracking_arguments(p: argparse.ArgumentParser) -> None:

@@ -24,6 +24,7 @@ from typing import Sequence
 
 from sweeps.plan.grids import Arm, Grid, GridError
 from trainer.core.config import ConfigError, TrialConfig
+from trainer.core.registry import did_you_mean
 
 GRID_KEYS = {"name", "dataset", "description", "base", "arms"}
 ARM_KEYS = {"label", "fixed", "axes"}
@@ -73,8 +74,8 @@ def _arm(path: str, index: int, arm: object) -> Arm:
 def _no_unknown(path: str, where: str, data: dict, known: set[str]) -> None:
     unknown = sorted(set(data) - known)
     if unknown:
-        raise GridError(f"--grid-file {path}: unknown key {where}{unknown[0]!r} "
-                        f"(valid: {', '.join(sorted(known))})")
+        raise GridError(f"--grid-file {path}: unknown key {where}{unknown[0]!r}"
+                        f"{did_you_mean(unknown[0], known)} (valid: {', '.join(sorted(known))})")
 
 
 def parse_sets(items: Sequence[str]) -> dict[str, object]:
@@ -88,8 +89,9 @@ def parse_sets(items: Sequence[str]) -> dict[str, object]:
         if name in NOT_SETTABLE:
             raise GridError(f"--set {name}: use {NOT_SETTABLE[name]}")
         if name not in types:
-            raise GridError(f"--set {name}: unknown TrialConfig field "
-                            f"(valid: {', '.join(sorted(set(types) - set(NOT_SETTABLE)))})")
+            settable = sorted(set(types) - set(NOT_SETTABLE))
+            raise GridError(f"--set {name}: unknown TrialConfig field"
+                            f"{did_you_mean(name, settable)} (valid: {', '.join(settable)})")
         out[name] = _typed(name, types[name], text)
     return out
 

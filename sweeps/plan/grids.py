@@ -23,6 +23,7 @@ from typing import Callable, Mapping, Sequence
 
 from trainer.core.config import ALL, VARIANTS, TrialConfig
 from trainer.data import dataset_info, dataset_names
+from trainer.core.registry import did_you_mean
 
 SEEDS = tuple(range(10))      # the paper averages 10 runs per arm (Tables 1, 8)
 BUDGETS = (1, 5, 10, 20, 40)  # paired samples, Tables 1, 2, 7, 8, 9
@@ -84,7 +85,8 @@ def grid_names() -> list[str]:
 def get_grid(name: str, dataset: str | None = None) -> Grid:
     """Grid `name` on `dataset` (default: the grid's own); unknown names list the valid ones."""
     if name not in _GRIDS:
-        raise GridError(f"unknown grid {name!r} (valid: {', '.join(grid_names())})")
+        raise GridError(f"unknown grid {name!r}{did_you_mean(name, grid_names())} "
+                        f"(valid: {', '.join(grid_names())})")
     return _GRIDS[name](dataset or _DEFAULT_DATASET[name])
 
 

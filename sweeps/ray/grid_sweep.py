@@ -8,11 +8,13 @@ import sys
 import textwrap
 from pathlib import Path
 
-from analysis.cli import DefaultsFormatter
+from analysis.cli import DefaultsFormatter, OneLineParser
 from sweeps.store import lease, results
 from sweeps.plan.adaptive import DEFAULT_BOUNDS, DEFAULT_TARGET_WIDTH, seeds_arg
 from sweeps.plan.cli_args import USER_ERRORS, add_cluster_arguments, add_tracking_arguments
 from sweeps.plan.grids import GridError, grid_names
+from sweeps.ray.board import BOARD_DIR
+from sweeps.ray.hints import replace_ray_hints
 from sweeps.ray.launch import KEEP_CHECKPOINTS, connect, prepare_manifests, trial_resources
 from sweeps.plan.costs import print_dry_run
 from sweeps.plan.packs import pack_resources, parse_pack, with_packs
@@ -25,7 +27,7 @@ DESCRIPTION = "Run a named grid on Ray Tune: one trial per TrialConfig, one Parq
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=DefaultsFormatter)
+    p = OneLineParser(description=DESCRIPTION, formatter_class=DefaultsFormatter)
     p.add_argument("--grid", help=f"a named grid: {', '.join(grid_names())} [default: demo]")
     p.add_argument("--grid-file", metavar="YAML",
                    help="a grid as plain data (YAML or JSON: name, dataset, base, arms; "
@@ -153,8 +155,9 @@ def make_tuner(plan: SweepPlan, trainable, args: argparse.Namespace):
         failure_config=tune.FailureConfig(max_failures=args.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
         callbacks=callbacks(plan, args))
+    from sweeps.ray.board import run_name
     tune_config = tune.TuneConfig(  # reuse_actors: torch is imported once per actor, not per trial
-        trial_dirname_creator=_trial_dirname, reuse_actors=True,
+        trial_dirname_creator=_trial_dirname, trial_name_creator=run_name, reuse_actors=True,
         search_alg=search_alg(plan, args.max_concurrent, args.force),
         num_samples=num_samples(plan))
     return tune.Tuner(trainable, param_space=_space(plan), tune_config=tune_config,
@@ -178,7 +181,8 @@ def callbacks(plan: SweepPlan, args: argparse.Namespace) -> list:
         unit = "packs"
         planned = {p.id: max(planned.get(k, 0) for k in p.keys) for p in plan.packs
                    if set(p.keys) & set(planned)}
-    return [SweepProgress(plan.grid, planned, unit=unit),
+    from sweeps.ray.board import clean_board
+    return [SweepProgress(plan.grid, planned, unit=unit), clean_board(),
             *tracking_callbacks(args.mlflow, args.wandb, plan.grid, configs)]
 
 
@@ -271,6 +275,7 @@ def _slots(args: argparse.Namespace, cpus: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    replace_ray_hints(argv)
     try:
         return _run(args)
     except USER_ERRORS as err:
@@ -294,8 +299,8 @@ def _run(args: argparse.Namespace) -> int:
               f"(--force retrains)")
     else:
         with lease.hold(plan.results, plan.grid):   # one driver per grid
-            print(f"curves: tensorboard --logdir {plan.experiment}   (Ray's own hint below names "
-                  f"a temporary copy)")
+            print(f"curves: tensorboard --logdir {plan.experiment}/{BOARD_DIR}   (Ray's own "
+                  f"hint below names a temporary copy)")
             connect(args.address)
             if pack == "auto" and packable:
                 plan = _probed(base, args)

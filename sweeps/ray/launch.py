@@ -18,7 +18,8 @@ AUTOSCALER_CONFIG = "~/ray_bootstrap_config.yaml"   # written on the head node b
 
 # --- the cluster ------------------------------------------------------------------------------
 def connect(address: str | None) -> None:
-    """Join `address`, or start a local Ray; reuse one this process already started."""
+    """Join `address` (--address / RAY_ADDRESS), else start a local Ray of this driver's own;
+    reuse one this process already started. One line says which."""
     import ray
     if ray.is_initialized():
         return
@@ -27,9 +28,15 @@ def connect(address: str | None) -> None:
             os.environ[name] = absolute(os.environ[name])
     if address:   # workers of a joined cluster do not inherit this shell: pass the paths on
         env = forwarded_env()
+        print(f"ray: joining the cluster at {address}")
         ray.init(address=address, runtime_env={"env_vars": env} if env else None)
-    else:         # a local Ray; its workers inherit this environment
-        ray.init(include_dashboard=False)
+    else:
+        # address="local": never the cluster another job started on this machine (address=None
+        # joins the last `ray start` found under /tmp/ray); its workers inherit this environment
+        ray.init(address="local", include_dashboard=False)
+        cpus = ray.cluster_resources().get("CPU", 0)
+        print(f"ray: started a local Ray of this driver's own ({cpus:g} CPUs); to join a "
+              f"running cluster pass --address (auto: the one on this machine) or RAY_ADDRESS")
 
 
 def forwarded_env() -> dict[str, str]:

@@ -35,6 +35,7 @@ from ray.tune.result import TIMESTEPS_TOTAL
 from sweeps.store import results
 from sweeps.store.lease import pid_alive
 from trainer.core.config import TrialConfig
+from trainer.run.checks import check_trial
 
 TrainFn = Callable[..., object]   # trainer.train.train(cfg, workdir, report) -> TrialResult
 HEADLINE = ("pixel_acc", "mean_class_acc", "mean_iou", "maps_pixel_acc", "pixel_acc_archmean",
@@ -116,6 +117,7 @@ def _train_and_record(cfg: TrialConfig, sweep: Sweep, workdir: str, path: str,
     started = results.utc_now()
     common = dict(code_version=sweep.code_version, started_at=started)
     try:
+        check_trial(cfg)   # the plan checked it; a value that slips through fails here, for good
         outcome = train_fn(cfg, workdir, report=report_to_tune).to_row()
         outcome["samples_png"] = _keep_samples(outcome.get("samples_png"), cfg, sweep)
     except Exception as err:   # recorded; raised again for Tune to retry unless a retry is futile
@@ -137,9 +139,19 @@ def _keep_samples(png: str | None, cfg: TrialConfig, sweep: Sweep) -> str | None
     return results.copy_file(png, results.samples_path(sweep.results_root, sweep.grid, cfg))
 
 
-def _write(path: str, cfg: TrialConfig, grid: str, status: str, **fields) -> None:
-    row = results.make_row(cfg, grid, status, finished_at=results.utc_now(), **fields)
+def _write(path: str, cfg: TrialConfig, grid: str, status: str, *, result: dict | None = None,
+           **fields) -> None:
+    row = results.make_row(cfg, grid, status, result={**computed_with(), **(result or {})},
+                           finished_at=results.utc_now(), **fields)
     results.write_row(path, row)
+
+
+def computed_with() -> dict[str, object]:
+    """How this process computes a trial, beside the row's device and precision: what must be
+    equal for a rerun to repeat it bit for bit (a pack's rows say their own pack_size)."""
+    import torch
+    return {"pack_size": 1, "torch_threads": torch.get_num_threads(),
+            "torch_version": torch.__version__}
 
 
 def report_to_tune(metrics: dict, checkpoint_dir: str | None) -> None:

@@ -17,7 +17,10 @@ from sweeps.plan.preflight import check_paths, check_storage
 from trainer.core.config import HOLDOUT, TrialConfig
 from trainer.schedule import total_steps
 
-JOURNAL = os.path.join("results", "optuna.journal")   # default --storage
+JOURNAL = "optuna.journal"   # default --journal, in the --storage folder
+TUNE_DIR = "_tune"           # under --storage: the studies' rows, Tune state and leases; the
+                             # leading "_" keeps `python -m analysis <storage>` (the grids' tables
+                             # and failed rows) from reading tuning trials as grid trials
 SEARCH = {                   # searched λ -> log-uniform range: a decade either side of the paper's
     "lambda_cycle": (1.0, 100.0),
     "lambda_identity": (1.0, 100.0),
@@ -45,7 +48,7 @@ USER_ERRORS = (*cli_args.USER_ERRORS, StudyError, JournalError)   # one line, ex
 class Study:
     name: str
     journal: str               # absolute path of the journal file
-    results: str               # absolute results root or URI
+    results: str               # absolute root of the study's rows (<storage>/_tune) or URI
     setup: dict                # SETUP_DEFAULTS' keys, as the study was started
     base: TrialConfig          # what every trial shares; the searched fields vary
 
@@ -108,7 +111,7 @@ def journal_storage(path: str):
 
 def _refuse_uri(path: str) -> None:
     if "://" in path:
-        raise StudyError(f"--storage {path}: the Optuna journal is a file path (put it on a "
+        raise StudyError(f"--journal {path}: the Optuna journal is a file path (put it on a "
                          f"shared mount), not a URI")
 
 
@@ -116,8 +119,8 @@ def check_journal_path(path: str) -> None:
     """The journal is a file in a folder we can write (made on first use)."""
     _refuse_uri(path)
     if os.path.isdir(path):
-        raise StudyError(f"--storage {path}: a folder; give the journal file's path in it")
-    check_storage(os.path.dirname(os.path.abspath(path)), [], "--storage", write=True)
+        raise StudyError(f"--journal {path}: a folder; give the journal file's path in it")
+    check_storage(os.path.dirname(os.path.abspath(path)), [], "--journal", write=True)
 
 
 def open_study(args: argparse.Namespace) -> Study:
@@ -129,38 +132,55 @@ def open_study(args: argparse.Namespace) -> Study:
     name = args.study or f"{setup['dataset']}-{setup['grid']}-b{setup['paired_budget']}"
     if not STUDY_NAME.fullmatch(name):
         raise StudyError(f"--study {name!r}: use letters, digits, '.', '_' and '-'")
-    root = results.resolve_root(args.results)
+    root, journal = study_paths(args)
     if not args.resume:   # bad setup flags and paths fail before the journal is touched
         base = base_config(setup)
         check_setup(setup, base)
-        check_paths([base], root, f"tune-{name}", flag="--results")
-        check_journal_path(args.storage)
-    elif not os.path.isfile(args.storage):
-        raise StudyError(f"--resume: no journal file {args.storage}; run without --resume")
-    note = check_journal(os.path.abspath(args.storage))   # a record cut by a crash, set aside
+        check_paths([base], root, f"tune-{name}")
+        check_journal_path(journal)
+    elif not os.path.isfile(journal):
+        raise StudyError(f"--resume: no journal file {journal}; run without --resume")
+    note = check_journal(os.path.abspath(journal))   # a record cut by a crash, set aside
     if note:
         print(note, file=sys.stderr)
-    storage = journal_storage(args.storage)
+    storage = journal_storage(journal)
     found = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}.get(name)
     if args.resume:
         if found is None or SETUP_ATTR not in found.user_attrs:
-            raise StudyError(f"--resume: no study {name!r} in {args.storage}; run without --resume")
+            raise StudyError(f"--resume: no study {name!r} in {journal}; run without --resume")
         setup, base = resumed_setup(name, found.user_attrs[SETUP_ATTR], given)
-        check_paths([base], root, f"tune-{name}", flag="--results")
+        check_paths([base], root, f"tune-{name}")
     else:
         if found is not None and found.n_trials:
             raise StudyError(f"study {name!r} already holds {found.n_trials} trials in "
-                             f"{args.storage}; --resume continues it, --study NAME starts another")
+                             f"{journal}; --resume continues it, --study NAME starts another")
         created = optuna.create_study(storage=storage, study_name=name, direction="maximize",
                                       load_if_exists=True)
         created.set_user_attr(SETUP_ATTR, {"setup": setup, "base": base.to_row()})
-    study = Study(name, os.path.abspath(args.storage), root, setup, base)
+    study = Study(name, os.path.abspath(journal), root, setup, base)
     if args.resume:
         from ray import tune
         if not tune.Tuner.can_restore(study.experiment):
             raise StudyError(f"--resume: no Tune state of study {name!r} at {study.experiment}; "
                              f"start another with --study NAME")
     return study
+
+
+def study_paths(args: argparse.Namespace) -> tuple[str, str]:
+    """(root of the study's rows: <storage>/_tune, the journal file). The flags' old spellings
+    (--storage the journal, --results the root) are refused with the new ones."""
+    if args.results is not None:
+        raise StudyError(f"--results {args.results}: say --storage {args.results} (the results "
+                         f"root, as in run_grid); the Optuna journal is --journal FILE")
+    if args.storage.endswith(".journal") or os.path.isfile(args.storage):
+        raise StudyError(f"--storage {args.storage}: a journal file; --storage is the results "
+                         f"root now (as in run_grid), the journal --journal {args.storage}")
+    root = results.resolve_root(args.storage)
+    if args.journal is None and "://" in root:
+        raise StudyError(f"--storage {args.storage}: a URI holds no Optuna journal; give "
+                         f"--journal FILE on a shared mount")
+    journal = args.journal or os.path.join(root, JOURNAL)
+    return f"{root.rstrip('/')}/{TUNE_DIR}", journal
 
 
 def resumed_setup(name: str, stored: dict, given: dict) -> tuple[dict, TrialConfig]:

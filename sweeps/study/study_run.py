@@ -9,25 +9,28 @@ import sys
 
 import pandas as pd
 
-from analysis.cli import DefaultsFormatter
+from analysis.cli import DefaultsFormatter, OneLineParser
 from sweeps.store import lease, results
 from sweeps.plan.cli_args import add_cluster_arguments, add_tracking_arguments
 from sweeps.plan.grids import WEIGHT_FIELDS
+from sweeps.ray.board import BOARD_DIR
+from sweeps.ray.hints import replace_ray_hints
 from sweeps.study.journal_file import finish_from_rows
 from sweeps.ray.launch import KEEP_CHECKPOINTS, connect, prepare_manifests, trial_resources
-from sweeps.study.study import (ADV_RANGE, HALVING, JOURNAL, RUNGS, SEARCH, USER_ERRORS, VAL_LIMIT,
-                          Study, journal_storage, open_study, trial_config)
+from sweeps.study.study import (ADV_RANGE, HALVING, JOURNAL, RUNGS, SEARCH, TUNE_DIR, USER_ERRORS,
+                                VAL_LIMIT, Study, journal_storage, open_study, trial_config)
 from sweeps.ray.tracking import check_available, tracking_callbacks
 from sweeps.store.paths import RAY_DIR
 from trainer.core.config import VAL_SCORE, TrialConfig
 from trainer.losses import GAN_LOSSES
 from trainer.schedule import total_steps
 
+MIN_FINISHERS = 3   # fewer trials ran to their end: the "best" is named as a best of too few
 DESCRIPTION = "Tune the loss weights with Optuna on the sweep's cluster; one Parquet row per trial."
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=DefaultsFormatter)
+    p = OneLineParser(description=DESCRIPTION, formatter_class=DefaultsFormatter)
     p.add_argument("--dataset", help="dataset to tune on (default toy-streets)")
     p.add_argument("--grid", help="grid whose sizes, steps and pool the trials share, and that "
                    "the printed command runs (default demo)")
@@ -42,9 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tune-gan-loss", action="store_true", default=None,
                    help=f"search the GAN loss too ({', '.join(GAN_LOSSES)})")
     p.add_argument("--seed", type=int, help="TPE sampler seed (default 0)")
-    p.add_argument("--storage", default=JOURNAL, help="Optuna journal file (on shared storage)")
+    p.add_argument("--storage", default="results",
+                   help=f"results root, as in run_grid: a folder or s3://... (the study's rows "
+                        f"go to <storage>/{TUNE_DIR}/tune-<study>/, apart from the grids' rows)")
+    p.add_argument("--journal", help=f"Optuna journal file, on shared storage on a cluster "
+                                     f"[default: <storage>/{JOURNAL}]")
     p.add_argument("--study", help="study name (default <dataset>-<grid>-b<paired budget>)")
-    p.add_argument("--results", default="results", help="results root: a folder or s3://...")
+    p.add_argument("--results", help=argparse.SUPPRESS)   # the old --storage: refused, with a hint
     p.add_argument("--resume", action="store_true", help="continue this study's killed run")
     add_cluster_arguments(p)
     add_tracking_arguments(p)
@@ -76,6 +83,7 @@ def make_tuner(study: Study, trainable, args: argparse.Namespace):
     from optuna.samplers import TPESampler
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
+    from sweeps.ray.board import clean_board, run_name
     from sweeps.study.journal_search import FinishedInJournal, JournalOptunaSearch
     if args.resume:   # open_study checked that Tune's state is there
         return tune.Tuner.restore(study.experiment, trainable, resume_unfinished=True,
@@ -91,14 +99,14 @@ def make_tuner(study: Study, trainable, args: argparse.Namespace):
     tune_config = tune.TuneConfig(
         metric=VAL_SCORE, mode="max", search_alg=search, scheduler=scheduler,
         num_samples=study.setup["trials"], max_concurrent_trials=args.max_concurrent,
-        reuse_actors=True, trial_dirname_creator=_trial_dirname)
+        reuse_actors=True, trial_dirname_creator=_trial_dirname, trial_name_creator=run_name)
     run_config = tune.RunConfig(
         name=study.grid_name, storage_path=f"{study.results.rstrip('/')}/{RAY_DIR}",
         verbose=1, stop=FinishedInJournal(storage, study.name),   # reruns after a resume
         failure_config=tune.FailureConfig(max_failures=args.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
-        callbacks=tracking_callbacks(args.mlflow, args.wandb, study.grid_name, {},
-                                     base=study.base.to_row()))
+        callbacks=[clean_board(), *tracking_callbacks(args.mlflow, args.wandb, study.grid_name, {},
+                                                     base=study.base.to_row())])
     return tune.Tuner(trainable, param_space=param_space(study.setup), tune_config=tune_config,
                       run_config=run_config)
 
@@ -142,6 +150,7 @@ def record_stopped(study: Study, outcome) -> None:
                                code_version=version, started_at=started,
                                finished_at=results.utc_now())
         results.write_row(path, row)
+        print(f"trial {cfg.key()} {why} (Tune's own line calls it completed: it ended it)")
 
 
 # --- the end ----------------------------------------------------------------------------------
@@ -181,6 +190,11 @@ def summarize(study: Study) -> tuple[str, bool]:
     if not complete:
         return "\n".join([*lines, "no trial completed: no weights to recommend"]), False
     best = ot_study.best_trial
+    if len(complete) < MIN_FINISHERS:
+        lines.append(f"note: only {len(complete)} of {len(frame)} trials ran to their end (the "
+                     f"others were pruned or failed): the best below is the best of "
+                     f"{len(complete)}, not a ranking of the study; a study with more --trials "
+                     f"ranks more")
     lines.append(f"best: trial {best.number}, {objective_column(study.base)} {best.value:.4g} on the "
                  f"holdout ({study.base.eval_limit or 'all'} images): "
                  + ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
@@ -220,11 +234,14 @@ def objective_column(cfg: TrialConfig) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    replace_ray_hints(argv)
     try:
         study = open_study(args)
         check_available(args.mlflow, args.wandb)
         with lease.hold(study.results, study.grid_name):   # one driver per study
             finish_finished(study)
+            print(f"curves: tensorboard --logdir {study.experiment}/{BOARD_DIR}   (Ray's own "
+                  f"hint below names a temporary copy)")
             connect(args.address)
             outcome = run_study(study, args)
     except USER_ERRORS as err:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 
 from trainer.core.errors import ConfigError
 from trainer.core.vocabulary import ARCHITECTURES, GAN_LOSSES
+from trainer.core.registry import did_you_mean
 
 MODES = ("paired", "unpaired", "hybrid")          # pix2pix-like | CycleGAN | the paper's hybrid
 MIXES = ("interleave", "alternate", "staged")      # how paired and unpaired steps are ordered
@@ -98,7 +99,8 @@ class TrialConfig:
     device: str = "auto"               # torch device (cpu, cuda, cuda:1); auto = cuda when
                                        # available, else cpu
     report_every: int = 100            # steps between report() calls
-    checkpoint_every: int = 500        # steps between checkpoints (0 = only at the end)
+    checkpoint_every: int = 500        # steps between checkpoints, at most half the trial's
+                                       # steps (so a short run resumes too); 0 = only at the end
     eval_every: int = 0                # steps between validation passes on eval_split (their
                                        # `val_score` rides on that step's report, for early
                                        # stopping); 0 = only the final evaluation
@@ -133,7 +135,8 @@ class TrialConfig:
         for name, allowed in choices.items():
             value = getattr(self, name)
             if value not in allowed:
-                raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+                raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}"
+                                  f"{did_you_mean(value, allowed)}")
         for name in ("lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired", "eval_limit",
                      "image_pool", "steps", "report_every", "checkpoint_every", "eval_every"):
             if getattr(self, name) < 0:
@@ -191,14 +194,16 @@ class TrialConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"unknown config field {unknown[0]!r} "
+            raise ConfigError(f"unknown config field {unknown[0]!r}"
+                              f"{did_you_mean(unknown[0], known)} "
                               f"(valid: {', '.join(sorted(known))})")
         return cls(**dict(values))
 
     def replace(self, **changes: object) -> "TrialConfig":
         unknown = sorted(set(changes) - {f.name for f in fields(self)})
         if unknown:
-            raise ConfigError(f"unknown config field {unknown[0]!r}")
+            raise ConfigError(f"unknown config field {unknown[0]!r}"
+                              f"{did_you_mean(unknown[0], (f.name for f in fields(self)))}")
         return dataclasses.replace(self, **changes)
 
     def to_row(self) -> dict[str, object]:

@@ -9,7 +9,14 @@ test checks that no declared name is left without its entry.
 """
 from __future__ import annotations
 
+import difflib
 import typing
+
+
+def did_you_mean(name: object, valid: typing.Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the valid name closest to a misspelt `name`, else ''."""
+    close = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class Registry:
@@ -44,7 +51,8 @@ class Registry:
             raise RuntimeError(f"{self.kind} {name!r} is declared but not registered: "
                                f"import {self.home or 'its module'} first")
         if name not in self._items:
-            raise self.error(f"unknown {self.kind} {name!r} (valid: {', '.join(self.names())})")
+            raise self.error(f"unknown {self.kind} {name!r}{did_you_mean(name, self.names())} "
+                             f"(valid: {', '.join(self.names())})")
         return self._items[name]
 
     def __contains__(self, name: object) -> bool:

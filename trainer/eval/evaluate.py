@@ -33,7 +33,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torch.utils.data import Subset
 from torchvision.transforms import InterpolationMode
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import make_grid
 
 from trainer.eval import metrics
 from trainer.core.atomic import atomic_write
@@ -49,6 +49,8 @@ EVAL_BATCH = 4       # images per translate() call: amortises launches, small at
 SAMPLE_ROWS = 4      # input / output / truth triplets in the per-trial samples PNG
 SAMPLE_HEIGHT = 128  # px: height of each panel in the samples PNG (width keeps the aspect)
 SAMPLE_PADDING = 2   # px between and around the panels of the samples PNG
+SAMPLE_COLUMNS = ("input", "output", "truth")   # the column labels above the panels
+SAMPLE_LABEL_HEIGHT = 16   # px: the white strip above the panels holding those labels
 EXPORT_SUFFIX = "_leftImg8bit.png"   # exported segmentation: named like the Cityscapes photo
 
 Translate = Callable[[torch.Tensor], torch.Tensor]  # [B, 3, S, S] in [-1, 1] -> same
@@ -258,7 +260,8 @@ def _score_batch(translate: Translate, protocol, batch: list[Sample], size: int,
 
 
 def write_samples(path: str | Path, triplets: list[tuple[np.ndarray, ...]]) -> None:
-    """One PNG: a row per triplet (input | output | truth), each panel SAMPLE_HEIGHT px high."""
+    """One PNG: a row per triplet (input | output | truth), each panel SAMPLE_HEIGHT px high,
+    under a strip labelling the columns."""
     if not triplets:
         return
     h, w = triplets[0][2].shape[:2]
@@ -268,4 +271,17 @@ def write_samples(path: str | Path, triplets: list[tuple[np.ndarray, ...]]) -> N
               for row in triplets for img in row]
     grid = make_grid(torch.stack(panels).float() / 255, nrow=3, padding=SAMPLE_PADDING,
                      pad_value=1.0)
-    atomic_write(path, lambda tmp: save_image(grid, tmp, format="PNG"))
+    image = _labelled(TF.to_pil_image(grid), size[1])
+    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+
+
+def _labelled(grid, panel_w: int):
+    """`grid` (a PIL image) under a SAMPLE_LABEL_HEIGHT strip naming each column."""
+    from PIL import Image, ImageDraw
+    out = Image.new("RGB", (grid.width, grid.height + SAMPLE_LABEL_HEIGHT), "white")
+    out.paste(grid, (0, SAMPLE_LABEL_HEIGHT))
+    draw = ImageDraw.Draw(out)
+    for i, label in enumerate(SAMPLE_COLUMNS):
+        centre = SAMPLE_PADDING + i * (panel_w + SAMPLE_PADDING) + panel_w / 2
+        draw.text((centre, SAMPLE_LABEL_HEIGHT / 2 + 1), label, fill="black", anchor="mm")
+    return out

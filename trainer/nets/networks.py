@@ -17,6 +17,9 @@ running stats either (pix2pix trains and tests at batch 1 on each image's own st
 """
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Callable
 
 import torch
@@ -202,3 +205,63 @@ def generator_for(cfg, generator: torch.Generator) -> nn.Module:
 def discriminator_for(cfg, generator: torch.Generator) -> nn.Module:
     """cfg.arch's discriminator, initialised from `generator` (CPU)."""
     return build_discriminator(architecture(cfg.arch).discriminator, generator, ndf=cfg.ndf)
+
+
+# ---------------------------------------------------------------------------------------------
+# Image sizes an architecture accepts, traced through its own layers
+
+SIZE_SEARCH = 4   # look for accepted sizes up to SIZE_SEARCH x the asked one
+
+
+def size_problem(arch_name: str, image_size: int) -> str | None:
+    """Why `arch_name`'s networks cannot train on image_size² crops (e.g. the ResNet generator
+    returns 32² for 31², the PatchGAN's patch map shrinks to 0), with the nearest sizes they
+    accept; None when they can."""
+    why = _size_trace(arch_name, image_size)
+    if why is None:
+        return None
+    near = [s for s in (_nearest(arch_name, image_size, -1), _nearest(arch_name, image_size, 1))
+            if s]
+    hint = f"; nearest sizes it accepts: {' or '.join(map(str, near))}" if near else ""
+    return f"image_size={image_size}: arch {arch_name!r}: {why}{hint}"
+
+
+def _nearest(arch_name: str, size: int, step: int) -> int | None:
+    candidates = range(size + step, 0 if step < 0 else SIZE_SEARCH * size + 1, step)
+    return next((s for s in candidates if _size_trace(arch_name, s) is None), None)
+
+
+@functools.lru_cache(maxsize=None)
+def _size_trace(arch_name: str, size: int) -> str | None:
+    """Trace size² through cfg.arch's generator (out must equal in: L1, cycle and skip
+    connections compare them) and its discriminator (every map >= 1²), built at width 1:
+    only strides, kernels and paddings matter."""
+    arch = architecture(arch_name)
+    shape = SimpleNamespace(ngf=1, n_blocks=1, image_size=size)
+    try:
+        gen = _lookup(GENERATORS, "generator", arch.generator)(**arch.generator_kwargs(shape))
+    except ValueError as err:   # e.g. a U-Net too shallow for this size
+        return str(err)
+    out = _trace(gen, size)
+    if out != size:
+        return f"its {arch.generator} generator turns {size}² into {max(out, 0)}²"
+    if _trace(_lookup(DISCRIMINATORS, "discriminator", arch.discriminator)(ndf=1), size) < 1:
+        return f"its {arch.discriminator} discriminator's patch map shrinks to nothing"
+    return None
+
+
+def _trace(net: nn.Module, size: int) -> int:
+    """The spatial size after `net`'s padding and conv layers in order (modules() walks a
+    U-Net's down convs, then its up convs innermost first); < 1 as soon as a map vanishes."""
+    for m in net.modules():
+        if isinstance(m, nn.ReflectionPad2d):
+            size += m.padding[0] + m.padding[1]
+        elif isinstance(m, nn.Conv2d):
+            size = (size + 2 * m.padding[0] - m.dilation[0] * (m.kernel_size[0] - 1) - 1) \
+                // m.stride[0] + 1
+        elif isinstance(m, nn.ConvTranspose2d):
+            size = ((size - 1) * m.stride[0] - 2 * m.padding[0]
+                    + m.dilation[0] * (m.kernel_size[0] - 1) + m.output_padding[0] + 1)
+        if size < 1:
+            return size
+    return size

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 
 from trainer.core.config import TrialConfig
@@ -77,11 +78,21 @@ def main(argv: list[str] | None = None) -> int:
                                   pool_strategy=args.pool_strategy, pool_size=args.pool,
                                   strategy=args.strategy, budget=args.budget, seed=args.seed,
                                   device=args.device)
-        print(json.dumps(dataclasses.asdict(manifest), indent=1) if args.json else describe(manifest))
+        _print(json.dumps(dataclasses.asdict(manifest), indent=1) if args.json
+               else describe(manifest))
     except (SelectionError, DataError, DeviceError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _print(text: str) -> None:
+    """Print; a reader that closed the pipe early (`| head`) has what it wanted: no
+    BrokenPipeError traceback, neither here nor at exit's flush."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

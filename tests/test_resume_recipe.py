@@ -1,0 +1,74 @@
+"""The README's interrupt-and-resume recipe, literally: `python -m trainer.train ... --steps N`
+with the default checkpoint_every, Ctrl-C (SIGINT) once it has saved, the same command again:
+it resumes from the checkpoint and ends exactly where an uninterrupted run ends."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from trainer.schedule import checkpoint_interval
+
+ROOT = Path(__file__).resolve().parent.parent
+STEPS = 60   # default checkpoint_every 500 -> a checkpoint at step 30 (half the trial)
+
+
+@pytest.mark.parametrize("every, total, expected", [
+    (500, 300, 150), (500, 2000, 500), (500, 1, 1), (7, 300, 7), (0, 300, 0)])
+def test_checkpoints_come_at_least_every_half_trial(every, total, expected):
+    assert checkpoint_interval(every, total) == expected
+
+
+def _command(data: str, workdir: Path) -> list[str]:
+    return [sys.executable, "-m", "trainer.train", "--dataset", "toy-streets", "--data-root",
+            data, "--mode", "hybrid", "--paired-budget", "1", "--unpaired", "16", "--seed", "0",
+            "--steps", str(STEPS), "--image-size", "32", "--ngf", "8", "--ndf", "8",
+            "--n-blocks", "2", "--eval-limit", "4", "--workdir", str(workdir), "--json"]
+
+
+def _env() -> dict:
+    # one thread in every run: the same threads, so the same arithmetic (a resumed run repeats
+    # an uninterrupted one bit for bit on one machine with one thread count)
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+def _finish(data: str, workdir: Path) -> tuple[dict, str]:
+    """The run's JSON line and its progress bar (stderr)."""
+    done = subprocess.run(_command(data, workdir), capture_output=True, text=True, env=_env(),
+                          cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+
+
+@pytest.mark.slow
+def test_readme_interrupt_and_resume_recipe_resumes(small_streets, tmp_path):
+    state = tmp_path / "one" / "checkpoint" / "state.pt"
+    run = subprocess.Popen(_command(small_streets, tmp_path / "one"), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=_env(), cwd=ROOT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not state.exists() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        run.send_signal(signal.SIGINT)   # Ctrl-C
+        run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode != 0, "the run ended before it could be interrupted"
+    saved = torch.load(state, weights_only=True)["step"]
+    assert saved == STEPS // 2
+
+    resumed, bar = _finish(small_streets, tmp_path / "one")
+    assert f" {saved}/{STEPS} " in bar and f" 0/{STEPS} " not in bar   # it started at the save
+    alone, _ = _finish(small_streets, tmp_path / "alone")
+    assert resumed["steps_done"] == alone["steps_done"] == STEPS
+    for name in ("pixel_acc", "mean_class_acc", "mean_iou"):
+        assert resumed[name] == alone[name], name   # exact: resume repeats the run bit for bit
