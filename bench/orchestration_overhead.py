@@ -62,7 +62,7 @@ def direct_seconds(cfgs, threads: int) -> list[float]:
     """Wall seconds of each trial, trained directly one after the other, on as many torch
     threads as a trial's actor gets (Ray sets OMP_NUM_THREADS to its CPUs)."""
     import torch
-    from trainer.train import train
+    from trainer.run.loop import train
     torch.set_num_threads(threads)
     seconds = []
     for cfg in cfgs:

@@ -31,13 +31,13 @@ from step_throughput import (POOL_INDICES, WATCH_EVERY, FewpairTrainer, Referenc
 
 from trainer.config import TrialConfig
 from trainer.engine import StepRules, build_state
-from trainer.feed import build_feed
+from trainer.run.feed import build_feed
 from trainer.fused import fuse
 from trainer.networks import build_discriminator, build_generator
 from trainer.pack import PackWatch
 from trainer.pack_graph import GraphedPackStep
 from trainer.pack_step import PackStep
-from trainer.schedule import StepPlan
+from trainer.run.schedule import StepPlan
 
 CPU_SIZES = (32, 8, 2)   # the demo's size: (image size, width, blocks)
 

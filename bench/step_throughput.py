@@ -31,9 +31,9 @@ from torchvision import transforms
 from trainer.config import TrialConfig
 from trainer.data import open_split
 from trainer.engine import LossWatch, StepRules, build_state, train_step
-from trainer.feed import build_feed
+from trainer.run.feed import build_feed
 from trainer.networks import build_discriminator, build_generator
-from trainer.schedule import StepPlan
+from trainer.run.schedule import StepPlan
 
 WATCH_EVERY = 25   # as trainer.train: one loss flush (GPU sync) per 25 steps
 POOL_SIZE = 50     # CycleGAN's image pool

@@ -1,4 +1,4 @@
-"""Packing a sweep (trainer.pack): which trials share one process and one fused step, how many
+"""Packing a sweep (trainer.run.packing): which trials share one process and one fused step, how many
 (`--pack K` or `--pack auto`), and what the measured rates say a packed grid costs.
 
 The rates are the project's own measurements, one row each in `sweeps/measured_rates.csv`
@@ -19,7 +19,7 @@ import pandas as pd
 
 from sweeps.grids import GridError
 from trainer.config import TrialConfig
-from trainer.pack import group_packs
+from trainer.run.packing import group_packs
 
 if TYPE_CHECKING:
     from sweeps.plan import SweepPlan
@@ -51,7 +51,7 @@ def parse_pack(value: str) -> int | str:
 
 
 def make_packs(cfgs: list[TrialConfig], size: int) -> list[Pack]:
-    """Compatible trials in packs of at most `size` (trainer.pack.group_packs)."""
+    """Compatible trials in packs of at most `size` (trainer.run.packing.group_packs)."""
     packs = []
     for members in group_packs(cfgs, size):
         keys = tuple(cfg.key() for cfg in members)
@@ -104,7 +104,7 @@ def pack_gpu_hours(cfgs: list[TrialConfig], packs: list[Pack]) -> float:
     """GPU-hours of the packs, one GPU each, at the GPU rates measured at the paper's sizes
     (the pack's own size where measured, else the largest measured below it, else one
     trial's fp32 rate: no gain is claimed that was not measured)."""
-    from trainer.schedule import total_steps
+    from trainer.run.schedule import total_steps
     by_key = {cfg.key(): cfg for cfg in cfgs}
     seconds = 0.0
     for pack in packs:
@@ -120,15 +120,15 @@ def probe_member_memory(row: dict) -> tuple[float, float]:
     """(GB of GPU memory per member, GB of the card): a pack of two of this config trains
     two steps on random images; peak memory over the pack, per member."""
     import torch
-    from trainer.engine import StepRules, build_state
-    from trainer.pack_step import PackStep
+    from trainer.step.paper import PaperStep
+    from trainer.step.state import StepRules, build_state
     cfg = TrialConfig.from_dict(row).replace(device="cuda")
     device = torch.device("cuda")
     torch.cuda.reset_peak_memory_stats(device)
     base = torch.cuda.memory_allocated(device)
     members = [cfg.replace(seed=k) for k in range(2)]
-    step = PackStep([build_state(c, device, 10) for c in members],
-                    [StepRules.from_config(c, device) for c in members], 10, cfg.lr, cfg.beta1)
+    step = PaperStep([build_state(c, device, 10) for c in members],
+                     [StepRules.from_config(c, device) for c in members])
     images = torch.rand(1, 6, cfg.image_size, cfg.image_size, device=device) * 2 - 1
     for paired in ([True, True], [False, False]):
         step(images, images.flip(-1), paired)

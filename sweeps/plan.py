@@ -16,7 +16,7 @@ from sweeps.grids import (Grid, GridError, expand, get_grid, parse_labels_roots,
 from sweeps.launch import RAY_DIR
 from trainer.config import TrialConfig
 from trainer.data import dataset_info
-from trainer.schedule import total_steps
+from trainer.run.schedule import total_steps
 
 # Aggregate generator steps/s of one GPU by trials sharing it (bench/step_throughput.py on an
 # H200, fp32, 256², the paper's networks): 1 trial 11-15, 4 trials 26 in total. Used only by

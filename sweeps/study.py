@@ -14,7 +14,7 @@ from sweeps.journal_file import JournalError, check_journal
 from sweeps.launch import RAY_DIR
 from sweeps.preflight import check_paths, check_storage
 from trainer.config import HOLDOUT, TrialConfig
-from trainer.schedule import total_steps
+from trainer.run.schedule import total_steps
 
 JOURNAL = os.path.join("results", "optuna.journal")   # default --storage
 SEARCH = {                   # searched λ -> log-uniform range: a decade either side of the paper's

@@ -19,8 +19,8 @@ from sweeps.study import (ADV_RANGE, HALVING, JOURNAL, RUNGS, SEARCH, USER_ERROR
                           Study, journal_storage, open_study, trial_config)
 from sweeps.tracking import check_available, tracking_callbacks
 from trainer.config import VAL_SCORE, TrialConfig
-from trainer.losses import GAN_LOSSES
-from trainer.schedule import total_steps
+from trainer.step.losses import GAN_LOSSES
+from trainer.run.schedule import total_steps
 
 DESCRIPTION = "Tune the loss weights with Optuna on the sweep's cluster; one Parquet row per trial."
 

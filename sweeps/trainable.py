@@ -71,7 +71,7 @@ def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
         return
     _limit_threads(sweep.cpus)
     if train_fn is None:
-        from trainer.train import train as train_fn   # torch is imported in the trial only
+        from trainer.run.loop import train as train_fn   # the loop, imported when a trial runs
     remove_dead_workdirs()
     with tempfile.TemporaryDirectory(prefix=f"fewpair-{key}-{os.getpid()}-") as workdir:
         _restore_checkpoint(workdir)
@@ -105,7 +105,7 @@ def remove_dead_workdirs() -> list[str]:
 def deterministic(err: BaseException) -> bool:
     """An error a retry would raise again: bad input (the rooms' ValueErrors: ConfigError,
     DataError, SelectionError, ...) or a non-finite loss (training resumes bit for bit)."""
-    from trainer.engine import NonFiniteLoss
+    from trainer.step.watch import NonFiniteLoss
     return isinstance(err, NonFiniteLoss) or (isinstance(err, ValueError)
                                               and not isinstance(err, OSError))
 

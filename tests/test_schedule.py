@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from trainer.config import TrialConfig
-from trainer.schedule import StepPlan, default_steps, lr_factor, total_steps
+from trainer.run.schedule import StepPlan, default_steps, lr_factor, total_steps
 
 
 def plan(mode="hybrid", mix="interleave", balance=True, n_pairs=5, n_pool=20, n_y=20, total=400):

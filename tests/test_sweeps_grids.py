@@ -12,7 +12,7 @@ import pytest
 
 from sweeps import grids, plan as sweep_plan, results, run_grid
 from trainer.config import TrialConfig
-from trainer.schedule import total_steps
+from trainer.run.schedule import total_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -128,7 +128,7 @@ class TrialConfig:
 
     # ---------------------------------------------------------------------------------------
     def _check_values(self) -> None:
-        from trainer.losses import GAN_LOSSES   # the registries themselves: a new loss or
+        from trainer.step.losses import GAN_LOSSES   # the registries themselves: a new loss or
         from trainer.networks import ARCHITECTURES   # architecture is one registration
         choices = {"mode": MODES, "mix": MIXES, "gan_loss": GAN_LOSSES.names(),
                    "direction": DIRECTIONS, "precision": PRECISIONS, "variant": VARIANTS,
