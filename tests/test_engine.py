@@ -142,6 +142,7 @@ def run(state, step, steps):
         train_step(step, *images(s), s % 3 == 0)
 
 
+@pytest.mark.numerics
 def test_resume_from_a_checkpoint_is_bit_exact(tmp_path):
     total = 8
     straight, straight_step = setup(total=total, image_pool=2)   # the pool fills and swaps

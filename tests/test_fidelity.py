@@ -28,7 +28,8 @@ TINY = dict(image_size=32, load_size=32, ngf=8, ndf=8, n_blocks=2)
 # weight by ~lr = 2e-4, so 1e-9 still tells any real difference apart).
 TOLERANCE = 1e-9
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+# one_thread: tests/conftest.py; numerics: .ci/run reruns these under other CPU kernel levels
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.numerics]
 
 
 def double_state(total: int = 10, epoch_length: int = 0, checkpoint=None, **changes):

@@ -90,6 +90,7 @@ def test_default_steps_follow_the_epoch(tmp_path):
     assert total_steps(tiny(steps=0)) == trial.plan.total      # what the sweeps plan with
 
 
+@pytest.mark.numerics
 def test_train_reports_checkpoints_and_resumes_exactly(tmp_path):
     cfg = tiny(steps=8, report_every=2, checkpoint_every=4)
     calls = []
