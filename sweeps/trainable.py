@@ -4,7 +4,7 @@ Parquet row. Imports only `ray.tune` (in Ray 2.60 `ray.train.report` inside a Tu
 A trial's Tune config holds its `trial_key` (plus the varying fields, for Ray's progress table);
 everything else comes through `tune.with_parameters` from sweeps.grid_sweep: `configs` (trial key
 -> TrialConfig row, for the whole grid), a `Sweep` (grid, results root, code version, force),
-and `train_fn` (default trainer.train.train; tests wrap it to inject a failure).
+and `train_fn` (default trainer.run.loop.train; tests wrap it to inject a failure).
 
 Failures: a deterministic error (bad config or data, a non-finite loss: `deterministic`) would
 fail again on every retry, so the trial writes its `failed` row and ends normally, its last
@@ -36,7 +36,7 @@ from sweeps import results
 from sweeps.lease import pid_alive
 from trainer.config import TrialConfig
 
-TrainFn = Callable[..., object]   # trainer.train.train(cfg, workdir, report) -> TrialResult
+TrainFn = Callable[..., object]   # trainer.run.loop.train(cfg, workdir, report) -> TrialResult
 HEADLINE = ("pixel_acc", "mean_class_acc", "mean_iou", "maps_pixel_acc", "pixel_acc_archmean",
             "mean_iou_archmean", "maps_pixel_acc_archmean", "val_score", "train_s", "steps_done",
             "steps_per_s", "eval_s")   # the final result Tune shows; the row has every column
@@ -104,7 +104,7 @@ def remove_dead_workdirs() -> list[str]:
 
 def deterministic(err: BaseException) -> bool:
     """An error a retry would raise again: bad input (the rooms' ValueErrors: ConfigError,
-    DataError, SelectionError, ...) or a non-finite loss (training resumes bit for bit)."""
+    DataError, SelectionError, ...) or a non-finite loss (a rerun reaches the same step again)."""
     from trainer.step.watch import NonFiniteLoss
     return isinstance(err, NonFiniteLoss) or (isinstance(err, ValueError)
                                               and not isinstance(err, OSError))

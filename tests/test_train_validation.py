@@ -10,7 +10,7 @@ from eval_helpers import ROAD_RGB, all_road_scores, constant_translate
 from trainer.run.cli import main
 from trainer.config import ConfigError, TrialConfig
 from trainer.data import open_split, toy_root
-from trainer.engine import CHECKPOINT_FILE
+from trainer.step.checkpoint import CHECKPOINT_FILE
 from trainer.evaluate import PROTOCOLS, EvaluationError, eval_samples, evaluate, main_metric
 from trainer.selection import manifest_for
 from trainer.run.loop import train

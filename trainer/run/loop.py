@@ -26,8 +26,11 @@ import torch
 from tqdm import tqdm
 
 from trainer.config import TrialConfig
+from trainer.run.feed import Feed
 from trainer.run.packing import PackError, check_compatible
+from trainer.run.schedule import StepPlan
 from trainer.run.trial import Report, TrainError, TrialResult, TrialRun
+from trainer.step.base import Step
 from trainer.step.build import make_step
 from trainer.step.watch import LossWatch, NonFiniteLoss
 
@@ -60,7 +63,6 @@ class Run:
         for k, member in enumerate(self.members):
             member.payload = (lambda k=k: self.step.payload(k))
         self.watch = LossWatch(len(self.members))
-        self.device = self.members[0].trial.device
 
     @property
     def failures(self) -> dict[int, str]:
@@ -101,28 +103,39 @@ class Run:
             self.members[k].validate_and_report(losses[k], folders[k])
 
     def run_steps(self, until: int) -> None:
-        """Steps up to `until` (steps done). The stretch's paired flags go to the device in
-        one non-blocking copy (pinned memory on CUDA), so no step waits on the host."""
-        plans = [m.trial.plan for m in self.members]
-        slots = [[plan.slot(s) for plan in plans] for s in range(self.steps_done, until)]
-        table = torch.tensor([[slot.paired for slot in row] for row in slots], dtype=torch.bool)
-        if self.device.type == "cuda":
-            table = table.pin_memory()
-        masks = table.to(self.device, non_blocking=True)   # [steps, K]
-        for i, row in enumerate(slots):
-            xs, ys = [], []
-            for member, slot in zip(self.members, row):   # each member's own crop, flip (rng)
-                x, y = member.trial.feed.batch(slot, member.state.rng)
-                xs.append(x)
-                ys.append(y)
-            paired = [slot.paired for slot in row]
-            terms = self.step(torch.cat(xs, dim=1), torch.cat(ys, dim=1), paired, masks[i])
-            self.watch.record(self.steps_done, terms, paired)
+        """Steps up to `until` (steps done), every step's terms into the watch."""
+        trials = [m.trial for m in self.members]
+        step_through(self.step, [t.feed for t in trials], [t.plan for t in trials], until,
+                     self.watch)
 
     def finish(self) -> list[MemberOutcome]:
         """Evaluate every member that trained to the end; the failed ones keep their message."""
         return [MemberOutcome(m.cfg, failure=self.failures[k]) if k in self.failures
                 else MemberOutcome(m.cfg, result=m.finish()) for k, m in enumerate(self.members)]
+
+
+def step_through(step: Step, feeds: Sequence[Feed], plans: Sequence[StepPlan], until: int,
+                 watch: LossWatch) -> None:
+    """The one slot -> batch -> step loop: step's members (member k on feeds[k] in the order of
+    plans[k], its crops and flips from its own generator) up to `until` steps done. The
+    stretch's paired flags go to the device in one non-blocking copy (pinned memory on CUDA),
+    so no step waits on the host."""
+    states = step.states
+    start = states[0].step
+    slots = [[plan.slot(s) for plan in plans] for s in range(start, until)]
+    table = torch.tensor([[slot.paired for slot in row] for row in slots], dtype=torch.bool)
+    if step.device.type == "cuda":
+        table = table.pin_memory()
+    masks = table.to(step.device, non_blocking=True)   # [steps, K]
+    for i, row in enumerate(slots):
+        xs, ys = [], []
+        for feed, state, slot in zip(feeds, states, row):
+            x, y = feed.batch(slot, state.rng)
+            xs.append(x)
+            ys.append(y)
+        paired = [slot.paired for slot in row]
+        terms = step(torch.cat(xs, dim=1), torch.cat(ys, dim=1), paired, masks[i])
+        watch.record(states[0].step, terms, paired)
 
 
 def stop_requested() -> bool:

@@ -15,6 +15,7 @@ Never imports Ray.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,12 +118,25 @@ def check_learnable(cfg: TrialConfig) -> None:
         raise TrainError(f"mode={cfg.mode!r} with every lambda of its terms at 0 trains nothing")
 
 
+def set_determinism(deterministic: bool, device: torch.device) -> None:
+    """What is exact where (docs/contracts.md): the CPU repeats a trial bit for bit for the same
+    key, pack, threads and machine either way. On CUDA, by default cudnn.benchmark picks the
+    fastest conv kernels per shape (autotuned: a rerun or a resume may pick others and round
+    differently); `deterministic` turns that off and asks for deterministic algorithms
+    (warn_only: an op without a deterministic CUDA kernel warns instead of failing; unmeasured
+    on a GPU so far). Process-wide settings: each trial sets them for itself."""
+    if deterministic and device.type == "cuda":   # cuBLAS needs it before its first handle
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.benchmark = device.type == "cuda" and not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+
+
 def prepare(cfg: TrialConfig, workdir: str | Path) -> Trial:
     """Select, decode, plan and build (or resume) the state of one trial."""
     check_learnable(cfg)
     device = resolve_device(cfg.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True   # fixed shapes: pick the fastest conv kernels
+    set_determinism(cfg.deterministic, device)
     paired, unpaired = selected_indices(cfg)
     feed = build_feed(cfg, paired, unpaired, device)
     plan = make_plan(cfg, feed)
