@@ -111,14 +111,16 @@ class GraphedPaperStep(PaperStep):
 
     def _self_check(self, part: int) -> dict[str, Tensor]:
         """Replay, keep the result, restore the state, run eagerly, compare; returns the eager
-        result (the state is the eager step's either way)."""
+        result (the state is the eager step's either way; a mismatch switches graphs off)."""
         tensors = self._state_tensors(part)
         before = [t.clone() for t in tensors]
-        replayed = {n: v.clone() for n, v in self._replay(part).items()}
-        after_graph = [t.clone() for t in tensors]
-        with torch.no_grad():
-            for t, b in zip(tensors, before):
-                t.copy_(b)
+        try:
+            replayed = {n: v.clone() for n, v in self._replay(part).items()}
+            after_graph = [t.clone() for t in tensors]
+        finally:   # (a replay that fails leaves the state as it was)
+            with torch.no_grad():
+                for t, b in zip(tensors, before):
+                    t.copy_(b)
         eager = self._eager(part)
         pairs = [(f"term {n}", replayed[n], v) for n, v in eager.items()]
         pairs += [(f"state tensor {i}", g, t) for i, (g, t) in enumerate(zip(after_graph, tensors))]
@@ -126,7 +128,9 @@ class GraphedPaperStep(PaperStep):
             scale = max(1.0, want.detach().abs().max().item())
             diff = (got.float() - want.float()).abs().max().item()
             if not diff <= SELF_CHECK_RTOL * scale:   # (also catches nan)
-                raise GraphFallback(f"graph {part} {name} differs from the eager step by {diff:.3g}")
+                self._fall_back(GraphFallback(
+                    f"graph {part} {name} differs from the eager step by {diff:.3g}"))
+                break
         return eager
 
     def _state_tensors(self, part: int) -> list[Tensor]:
@@ -138,15 +142,19 @@ class GraphedPaperStep(PaperStep):
         return tensors
 
     def _guarded(self, fn):
-        """fn(); on an error or a self-check mismatch: one warning, eager from now on, None."""
+        """fn(); on an error: graphs off (one warning), None."""
         try:
             return fn()
-        except Exception as err:   # a capture error or mismatch: eager is always correct
-            self.graphs, self.outputs, self.capture = None, None, False
-            self.fallback = f"{type(err).__name__}: {err}"
-            warnings.warn(f"CUDA graphs off, the paper step runs eagerly: {self.fallback}",
-                          RuntimeWarning, stacklevel=3)
+        except Exception as err:   # a capture or replay error: eager is always correct
+            self._fall_back(err)
             return None
+
+    def _fall_back(self, err: Exception) -> None:
+        """Eager from now on, said once."""
+        self.graphs, self.outputs, self.capture = None, None, False
+        self.fallback = f"{type(err).__name__}: {err}"
+        warnings.warn(f"CUDA graphs off, the paper step runs eagerly: {self.fallback}",
+                      RuntimeWarning, stacklevel=4)
 
     @contextlib.contextmanager
     def _warmup_stream(self):
