@@ -199,8 +199,11 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
     date = datetime.date.today().isoformat()
-    out = Path(args.out) if args.out else (Path(tempfile.mkdtemp(prefix="gpu-check-smoke-"))
-                                           if args.smoke else ROOT / "bench/results" / f"{date}-gpu")
+    if args.out:
+        out = Path(args.out)
+    else:
+        out = (Path(tempfile.mkdtemp(prefix="gpu-check-smoke-")) if args.smoke
+               else ROOT / "bench" / "results" / f"{date}-gpu")
     out.mkdir(parents=True, exist_ok=True)
     clock, started = Clock(BUDGET_S), time.perf_counter()
     stages = {"pytest -m gpu": stage_pytest(out, clock, args.smoke),

@@ -1,1 +1,1 @@
-"""Running trials: one loop over K members, the feed, the step plan, packing rules and the trial CLI."""
+"""Running trials: the one loop over K members, feed, step plan, packing rules, trial CLI."""

@@ -1,1 +1,1 @@
-"""The training step: one Step per variant (paper, fused over K members; released; pix2pix), losses, pools, state, checkpoints."""
+"""The training step: one Step per variant, losses, image pools, lr rule, state, checkpoints."""
