@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.fewpair-installed
 
-.PHONY: install demo test test-numerics bench clean
+.PHONY: install demo test test-numerics bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,17 @@ test-numerics: install
 	    ATEN_CPU_CAPABILITY=$$level $(PY) -m pytest -q -m "numerics and not gpu" || exit 1; \
 	done
 
-bench: install
-	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+bench: install   # (gpu_check.py is make gpu-check; solo_step.py a baseline module, no script)
+	for b in bench/*.py; do \
+	    case $$b in bench/gpu_check.py|bench/solo_step.py) continue;; esac; \
+	    echo "== $$b"; $(PY) $$b || exit 1; \
+	done
+
+# The GPU path measured on one bare GPU machine (torch & co., no Ray, no Optuna, nothing
+# installed): pytest -m gpu, pack_throughput at 256^2, a real trial alone and a pack of 8;
+# <= 8 minutes on one H200; writes bench/results/<date>-gpu/ (bench/gpu_check.py).
+gpu-check:
+	PYTHONPATH=. $(PYTHON) bench/gpu_check.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

@@ -2,7 +2,7 @@
 the CPU, no training needed: both generators and discriminators (256² crops, ngf/ndf 64, 9
 blocks), Adam's two moments (they appear at the first step: one zero-gradient step makes them),
 both image pools full (`image_pool` fakes each). Prints the parts and the file written by
-trainer.engine.save_checkpoint, against the bare networks' size as the baseline.
+trainer.step.checkpoint.write_checkpoint, against the bare networks' size as the baseline.
 
     .venv/bin/python bench/checkpoint_size.py [--image-size 256] [--ngf 64] [--n-blocks 9]
 
@@ -19,7 +19,8 @@ import time
 import torch
 
 from trainer.core.config import TrialConfig
-from trainer.engine import CHECKPOINT_FILE, build_state, save_checkpoint
+from trainer.step.checkpoint import CHECKPOINT_FILE, state_payload, write_checkpoint
+from trainer.step.state import build_state
 
 NETS = ("g", "f", "d_y", "d_x")
 MB = 1e6
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     nets_mb, _, pools_mb = checkpoint_mb(cfg, params)
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        save_checkpoint(state, folder)
+        write_checkpoint(state_payload(state), folder)
         seconds = time.perf_counter() - started
         size_mb = os.path.getsize(os.path.join(folder, CHECKPOINT_FILE)) / MB
     print(f"parameters {params / 1e6:.2f} M: networks {nets_mb:.0f} MB, Adam {2 * nets_mb:.0f} MB, "

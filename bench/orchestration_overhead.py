@@ -1,7 +1,7 @@
 """Orchestration overhead per trial: what Ray Tune + the Parquet row add to a trial.
 
 Runs the same N trials twice, one at a time, in this run:
-  baseline  trainer.train.train called directly, in this process (torch already imported);
+  baseline  trainer.run.loop.train called directly, in this process (torch already imported);
   sweep     sweeps.ray.grid_sweep's Tuner: each trial runs in a Ray actor (reused across trials),
             every report goes through tune.report, every checkpoint is persisted to the storage
             path by Tune, and each trial writes its Parquet row.
@@ -64,7 +64,7 @@ def direct_seconds(cfgs, threads: int) -> list[float]:
     """Wall seconds of each trial, trained directly one after the other, on as many torch
     threads as a trial's actor gets (Ray sets OMP_NUM_THREADS to its CPUs)."""
     import torch
-    from trainer.train import train
+    from trainer.run.loop import train
     torch.set_num_threads(threads)
     seconds = []
     for cfg in cfgs:

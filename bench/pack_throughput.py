@@ -1,100 +1,78 @@
-"""Trial-steps per second of packs (trainer.pack_step) against one trial and the reference step.
+"""Trial-steps per second of the paper's step at K = 1, 4, 8, 16 (trainer.step.paper: K trials
+fused, one step for all; K = 1 is a trial alone) against the old solo step and the reference.
 
-reference   bench/step_throughput.py's reference-style step (the released code's way)
-fewpair K=1 one trial's own step (trainer.engine), as bench/step_throughput.py times it
-pack K      K trials fused into one network (grouped convolutions), one step for all K;
-            on CUDA also in bf16, replayed from CUDA graphs, and both ("bf16 graph")
+reference     bench/step_throughput.py's reference-style step (the released code's way)
+solo (old)    the paper step of a trial alone as trainer/engine.py wrote it before the fused
+              step replaced it (a copy kept in bench/solo_step.py as this baseline only)
+K=k           the trainer's loop (trainer.run.loop.step_through) and fused step, eager; on
+              CUDA also in bf16, replayed from CUDA graphs, and both ("bf16 graph")
 
 All train unpaired steps (adversarial rsgan + cycle + identity, batch 1 per trial) on the same
 toy-streets pool; a pack's rate counts K trial-steps per step. On the CPU the variants are built
 first and timed in alternating rounds (a busy machine slows all alike); on CUDA one at a time
 (they would not all fit), each after its warm-up, with its peak GPU memory per member.
-Defaults: the CPU at the demo's size (32^2, ngf 8, 2 blocks), packs of 4, 8, 16; CUDA at the
+Defaults: the CPU at the demo's size (32^2, ngf 8, 2 blocks), K = 1, 4, 8, 16; CUDA at the
 paper's (256^2, ngf 64, 9 blocks).
 
-    .venv/bin/python bench/pack_throughput.py [--device cpu|cuda] [--packs 4 8 16]
-        [--steps N] [--rounds R] [--threads T] [--fusion]
+    python3 bench/pack_throughput.py [--device cpu|cuda] [--packs 1 4 8 16]
+        [--steps N] [--rounds R] [--threads T] [--fusion] [--json PATH]
 
 --fusion also times the fused networks' forward + backward alone, grouped convolutions against
 `torch.func.stack_module_state` + `vmap` and against K separate networks (the choice
-trainer/nets/fused.py made).
+trainer/fused.py made). --json writes one record per variant (label, k, precision, graphs,
+trial_steps_per_s, gb_per_member) for make gpu-check.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import time
 
 import torch
+from solo_step import SoloTrainer
 from step_throughput import (POOL_INDICES, WATCH_EVERY, FewpairTrainer, ReferenceTrainer,
                              add_size_arguments, bench_setup, timed)
 
 from trainer.core.config import TrialConfig
-from trainer.engine import StepRules, build_state
-from trainer.feed import build_feed
 from trainer.nets.fused import fuse
 from trainer.nets.networks import build_discriminator, build_generator
-from trainer.pack import PackWatch
-from trainer.pack_graph import GraphedPackStep
-from trainer.pack_step import PackStep
-from trainer.schedule import StepPlan
+from trainer.run.feed import build_feed
+from trainer.run.schedule import StepPlan
+from trainer.step.state import StepRules, build_state
 
 CPU_SIZES = (32, 8, 2)   # the demo's size: (image size, width, blocks)
-
 TOTAL = 10 ** 6   # the lr schedule's length: constant lr throughout the bench
+BASELINE = "solo (old)"
 
 
-class PackTrainer:
-    """K unpaired trials (seeds 0..K-1) on one shared pool, stepped by one fused step."""
-
-    def __init__(self, cfg: TrialConfig, device: torch.device, k: int, graphs: bool = False):
-        self.k = k
-        self.feed = build_feed(cfg, [], POOL_INDICES, device)    # read-only, shared
-        cfgs = [cfg.replace(seed=m) for m in range(k)]
-        self.plans = [StepPlan("unpaired", "interleave", True, 0, self.feed.n_pool,
-                               self.feed.n_y, c.seed, total=TOTAL) for c in cfgs]
-        self.states = [build_state(c, device, TOTAL) for c in cfgs]
-        rules = [StepRules.from_config(c, device) for c in cfgs]
-        step_class = GraphedPackStep if graphs else PackStep
-        self.step_fn = step_class(self.states, rules, TOTAL, cfg.lr, cfg.beta1)
-        self.watch = PackWatch()
-
-    def step(self) -> None:
-        xs, ys = [], []
-        for plan, state in zip(self.plans, self.states):
-            x, y = self.feed.batch(plan.slot(state.step), state.rng)
-            xs.append(x)
-            ys.append(y)
-        paired = [False] * self.k
-        terms = self.step_fn(torch.cat(xs, dim=1), torch.cat(ys, dim=1), paired)
-        self.watch.record(self.states[0].step, terms, paired)
-        if self.states[0].step % WATCH_EVERY == 0:
-            self.flush()
-
-    def flush(self) -> None:
-        failed = {k: v for k, v in self.watch.flush(list(range(self.k))).items()
-                  if isinstance(v, str)}
-        if failed:
-            raise RuntimeError(f"pack member diverged: {failed}")
+def solo_trainer(cfg: TrialConfig, device: torch.device) -> SoloTrainer:
+    feed = build_feed(cfg, [], POOL_INDICES, device)
+    plan = StepPlan("unpaired", "interleave", True, 0, feed.n_pool, feed.n_y, cfg.seed,
+                    total=TOTAL)
+    return SoloTrainer(feed, plan, build_state(cfg, device, TOTAL),
+                       StepRules.from_config(cfg, device), WATCH_EVERY)
 
 
 def variants(cfg: TrialConfig, device: torch.device, packs: list[int]) -> dict:
-    """label -> (trials per step, factory): built lazily so CUDA can hold one at a time."""
-    out = {"reference": (1, lambda: ReferenceTrainer(cfg, device)),
-           "fewpair K=1": (1, lambda: FewpairTrainer(cfg, device))}
+    """label -> (k, precision, graphs, factory): built lazily so CUDA can hold one at a time."""
+    out = {"reference": (1, "fp32", False, lambda: ReferenceTrainer(cfg, device)),
+           BASELINE: (1, "fp32", False, lambda: solo_trainer(cfg, device))}
+    precisions = ("fp32", "bf16") if device.type == "cuda" else ("fp32",)
     for k in packs:
-        out[f"pack {k}"] = (k, lambda k=k: PackTrainer(cfg, device, k))
-        if device.type == "cuda":
-            bf16 = cfg.replace(precision="bf16")
-            out[f"pack {k} bf16"] = (k, lambda k=k: PackTrainer(bf16, device, k))
-            out[f"pack {k} graph"] = (k, lambda k=k: PackTrainer(cfg, device, k, graphs=True))
-            out[f"pack {k} bf16 graph"] = (k, lambda k=k: PackTrainer(bf16, device, k, True))
+        for precision in precisions:
+            for graphs in ((False, True) if device.type == "cuda" else (False,)):
+                c = cfg.replace(precision=precision)
+                label = f"K={k}" + (" bf16" if precision == "bf16" else "") + \
+                    (" graph" if graphs else "")
+                out[label] = (k, precision, graphs,
+                              lambda c=c, k=k, g=graphs: FewpairTrainer(c, device, k, g))
     return out
 
 
 def run_alternating(table: dict, steps: int, rounds: int, device) -> dict[str, float]:
     """CPU: every variant built, then timed in alternating rounds. label -> trial-steps/s."""
-    built = {label: factory() for label, (_, factory) in table.items()}
+    built = {label: spec[-1]() for label, spec in table.items()}
     for trainer in built.values():
         timed(trainer, 3, device)                              # warm-up
     seconds = dict.fromkeys(built, 0.0)
@@ -107,12 +85,12 @@ def run_alternating(table: dict, steps: int, rounds: int, device) -> dict[str, f
 def run_one_at_a_time(table: dict, steps: int, rounds: int, device) -> tuple[dict, dict]:
     """CUDA: each variant alone on the card. (label -> trial-steps/s, label -> GB per trial)."""
     rates, memory = {}, {}
-    for label, (k, factory) in table.items():
+    for label, (k, _, _, factory) in table.items():
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
         trainer = factory()
-        timed(trainer, 10, device)                           # cuDNN autotune, graph capture
+        timed(trainer, 10, device)                 # cuDNN autotune, graph capture, self-check
         seconds = sum(timed(trainer, steps, device) for _ in range(rounds))
         rates[label] = k * rounds * steps / seconds
         memory[label] = (torch.cuda.max_memory_allocated(device) - base) / k / 2 ** 30
@@ -171,16 +149,26 @@ def alternate(fns: dict, k: int, steps: int, rounds: int = 3) -> dict[str, float
 
 
 def print_rates(rates: dict[str, float], memory: dict[str, float]) -> None:
-    base, single = rates["reference"], rates["fewpair K=1"]
+    base, single = rates["reference"], rates[BASELINE]
     for label, rate in rates.items():
-        gb = f"   {memory[label]:6.2f} GB/trial" if label in memory else ""
+        gb = f"   {memory[label]:6.2f} GB/member" if label in memory else ""
         print(f"{label:>20}: {rate:8.2f} trial-steps/s   {rate / base:5.2f}x reference   "
-              f"{rate / single:5.2f}x K=1{gb}")
+              f"{rate / single:5.2f}x {BASELINE}{gb}")
+
+
+def records(table: dict, rates: dict, memory: dict, cfg: TrialConfig, device_name: str):
+    """One dict per variant, for --json."""
+    return [{"label": label, "k": k, "precision": precision, "graphs": graphs,
+             "image_size": cfg.image_size, "ngf": cfg.ngf, "n_blocks": cfg.n_blocks,
+             "device": device_name, "trial_steps_per_s": rates[label],
+             "gb_per_member": memory.get(label)}
+            for label, (k, precision, graphs, _) in table.items()]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--packs", type=int, nargs="+", default=[4, 8, 16], help="pack sizes")
+    parser.add_argument("--packs", type=int, nargs="+", default=[1, 4, 8, 16], help="pack sizes")
+    parser.add_argument("--json", default=None, help="also write the rates to this JSON file")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds")
     parser.add_argument("--fusion", action="store_true", help="also: grouped conv vs vmap")
@@ -198,6 +186,9 @@ def main() -> None:
     else:
         rates, memory = run_alternating(table, steps, args.rounds, device), {}
     print_rates(rates, memory)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(records(table, rates, memory, cfg, name), out, indent=1)
     if args.fusion:
         for k in args.packs:
             fused = fusion_rates(cfg, k, steps)

@@ -5,8 +5,9 @@ reference  the released-code style: every step decodes its two images from disk 
            ToTensor, Normalize) and copies them to the device; six separate generator
            forwards, separate real / fake discriminator forwards, a Python image pool, and
            unfused per-parameter Adam (foreach=False).
-fewpair    trainer.engine.train_step on a trainer.feed bank (decoded once, on the device, crops
-           and flips as tensor ops), batched forwards, fused Adam on CUDA (foreach on the CPU),
+fewpair    the trainer's own loop (trainer.run.loop.step_through) and step (trainer.step.paper,
+           K = 1, eager) on a trainer.run.feed bank (decoded once, on the device, crops and
+           flips as tensor ops), batched forwards, fused Adam on CUDA (foreach on the CPU),
            losses checked every 25 steps without a per-step sync.
 
 Both train the same networks (trainer.nets.networks) on the same toy-streets files, unpaired steps
@@ -30,10 +31,13 @@ from torchvision import transforms
 
 from trainer.core.config import TrialConfig
 from trainer.data import open_split
-from trainer.engine import LossWatch, StepRules, build_state, train_step
-from trainer.feed import build_feed
 from trainer.nets.networks import build_discriminator, build_generator
-from trainer.schedule import StepPlan
+from trainer.run.feed import build_feed
+from trainer.run.loop import step_through
+from trainer.run.schedule import StepPlan
+from trainer.step.build import make_step
+from trainer.step.state import StepRules, build_state
+from trainer.step.watch import LossWatch
 
 WATCH_EVERY = 25   # as trainer.train: one loss flush (GPU sync) per 25 steps
 POOL_SIZE = 50     # CycleGAN's image pool
@@ -112,25 +116,31 @@ class ReferenceTrainer:
 
 
 class FewpairTrainer:
-    """trainer.engine's step on a trainer.feed bank, unpaired slots of a StepPlan."""
+    """The trainer's loop and step for K trials (seeds 0..K-1; K = 1 a trial alone) on one
+    shared trainer.run.feed bank, unpaired slots of their StepPlans."""
 
-    def __init__(self, cfg: TrialConfig, device: torch.device):
-        self.feed = build_feed(cfg, [], POOL_INDICES, device)
-        self.plan = StepPlan("unpaired", "interleave", True, 0, self.feed.n_pool, self.feed.n_y,
-                             cfg.seed, total=10 ** 6)
-        self.state = build_state(cfg, device, 10 ** 6)
-        self.rules = StepRules.from_config(cfg, device)
-        self.watch = LossWatch()
+    def __init__(self, cfg: TrialConfig, device: torch.device, k: int = 1,
+                 graphs: bool = False):
+        self.feed = build_feed(cfg, [], POOL_INDICES, device)    # read-only, shared
+        cfgs = [cfg.replace(seed=m) for m in range(k)]
+        self.plans = [StepPlan("unpaired", "interleave", True, 0, self.feed.n_pool,
+                               self.feed.n_y, c.seed, total=10 ** 6) for c in cfgs]
+        self.step_fn = make_step([build_state(c, device, 10 ** 6) for c in cfgs],
+                                 [StepRules.from_config(c, device) for c in cfgs], graphs=graphs)
+        self.watch = LossWatch(k)
 
-    def step(self) -> None:
-        slot = self.plan.slot(self.state.step)
-        x, y = self.feed.batch(slot, self.state.rng)
-        self.watch.record(self.state.step + 1, train_step(self.state, x, y, False, self.rules))
-        if self.state.step % WATCH_EVERY == 0:
+    def run(self, steps: int) -> None:
+        """`steps` steps, the losses checked every WATCH_EVERY as the trainer does."""
+        done = self.step_fn.states[0].step
+        for until in range(done + WATCH_EVERY, done + steps + WATCH_EVERY, WATCH_EVERY):
+            step_through(self.step_fn, [self.feed] * self.step_fn.k, self.plans,
+                         min(until, done + steps), self.watch)
             self.flush()
 
     def flush(self) -> None:
-        self.watch.flush()
+        failed = self.watch.check()
+        if failed:
+            raise RuntimeError(f"member diverged: {failed}")
 
 
 def timed(trainer, steps: int, device: torch.device) -> float:
@@ -138,8 +148,11 @@ def timed(trainer, steps: int, device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
-    for _ in range(steps):
-        trainer.step()
+    if hasattr(trainer, "run"):           # the trainer's own loop
+        trainer.run(steps)
+    else:
+        for _ in range(steps):
+            trainer.step()
     if hasattr(trainer, "flush"):         # losses recorded on the device: check them too
         trainer.flush()
     if device.type == "cuda":

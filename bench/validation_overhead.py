@@ -19,7 +19,7 @@ import torch
 
 from trainer.core.config import TrialConfig
 from trainer.data import toy_root
-from trainer.train import train
+from trainer.run.loop import train
 
 
 def build_parser() -> argparse.ArgumentParser:

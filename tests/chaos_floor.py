@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from trainer.engine import CHECKPOINT_FILE
-from trainer.train import TrialRun
+from trainer.run.loop import Run
+from trainer.run.trial import TrialRun
+from trainer.step.checkpoint import CHECKPOINT_FILE
 
 FLOOR_FACTOR = 10.0
 # One float64 step: rounding only, nothing amplified yet (measured 3e-16..3e-14).
@@ -71,13 +72,14 @@ def drift(a: dict, b: dict, noise: dict[str, set[str]]) -> dict[str, float]:
     return {g: max((x - y).abs().max().item() for x, y in zip(ga[g], gb[g])) for g in ga}
 
 
-def nudged_checkpoint(cfg, workdir: str | Path) -> dict:
-    """Train `cfg` alone with the first weight of G moved by one ulp before the first step;
-    its final checkpoint."""
-    run = TrialRun(cfg, workdir)
-    weight = next(run.state.g.parameters()).view(-1)
+def nudged_checkpoint(cfg, workdir: str | Path, report=None) -> dict:
+    """Train `cfg` alone with the first weight of G moved by one ulp before the first step
+    (its reports to `report`, no final evaluation); its final checkpoint."""
+    trial = TrialRun(cfg, workdir, report)
+    weight = next(trial.state.g.parameters()).view(-1)   # (before the step copies it in)
     with torch.no_grad():
         weight[0] = torch.nextafter(weight[0], torch.tensor(float("inf"), dtype=weight.dtype))
+    run = Run([trial])
     while not run.done:
         run.advance()
     return checkpoint(workdir)

@@ -1,15 +1,18 @@
-"""The step over an explicit state: named finite terms per step kind, every network learns,
-the image pool, the lr curve, the loss watch, and bit-exact checkpoint/resume (random tensors;
-the real-data loop is in test_train.py)."""
+"""The paper's step (trainer.step.paper) of a trial alone, K = 1: named finite terms per step
+kind, every network learns, the image pool, the lr curve, the loss watch, and bit-exact
+checkpoint/resume (random tensors; the real-data loop is in test_train.py)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from trainer.core.config import TrialConfig
-from trainer.engine import (LossWatch, NonFiniteLoss, StepRules, build_state, has_checkpoint,
-                            load_checkpoint, save_checkpoint, train_step)
-from trainer.image_pool import ImagePool
+from trainer.step.build import make_step
+from trainer.step.checkpoint import has_checkpoint, load_checkpoint, write_checkpoint
+from trainer.step.image_pool import ImagePool
+from trainer.step.paper import PaperStep
+from trainer.step.state import StepRules, build_state
+from trainer.step.watch import LossWatch, NonFiniteLoss
 
 CPU = torch.device("cpu")
 TINY = dict(image_size=32, load_size=32, ngf=8, ndf=8, n_blocks=2)
@@ -27,9 +30,17 @@ def images(step: int, n: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     return tuple(torch.rand(n, 3, 32, 32, generator=gen) * 2 - 1 for _ in range(2))
 
 
-def setup(total: int = 10, **changes):
+def setup(total: int = 10, checkpoint=None, **changes):
+    """(state, step) of a fresh trial, resumed from `checkpoint` when given."""
     cfg = TrialConfig(**(TINY | changes))
-    return build_state(cfg, CPU, total), StepRules.from_config(cfg, CPU)
+    state = build_state(cfg, CPU, total)
+    if checkpoint:
+        load_checkpoint(state, checkpoint)
+    return state, make_step([state], [StepRules.from_config(cfg, CPU)])
+
+
+def train_step(step, x, y, paired: bool) -> dict[str, torch.Tensor]:
+    return step(x, y, [paired])
 
 
 @pytest.mark.parametrize("mode,paired,expected", [
@@ -40,29 +51,30 @@ def setup(total: int = 10, **changes):
 ])
 def test_each_step_kind_names_its_terms_and_they_are_finite(mode, paired, expected):
     budget = 0 if mode == "unpaired" else 5
-    state, rules = setup(mode=mode, paired_budget=budget)
-    terms = train_step(state, *images(0), paired, rules)
+    state, step = setup(mode=mode, paired_budget=budget)
+    assert isinstance(step, PaperStep) and step.k == 1
+    terms = train_step(step, *images(0), paired)
     assert set(terms) == expected
-    assert all(torch.isfinite(v) and v.ndim == 0 for v in terms.values())
+    assert all(torch.isfinite(v).all() and v.shape == (1,) for v in terms.values())
     assert state.step == 1
 
 
 @pytest.mark.parametrize("gan_loss", ["rsgan", "rasgan", "ralsgan", "lsgan"])
 def test_every_network_moves_under_every_gan_loss(gan_loss):
-    state, rules = setup(gan_loss=gan_loss)
+    state, step = setup(gan_loss=gan_loss)
     nets = (state.g, state.f, state.d_y, state.d_x)
     before = [[p.clone() for p in net.parameters()] for net in nets]
-    terms = train_step(state, *images(0), True, rules)
-    assert all(torch.isfinite(v) for v in terms.values())
+    terms = train_step(step, *images(0), True)
+    assert all(torch.isfinite(v).all() for v in terms.values())
     for net, old in zip(nets, before):   # (biases feeding instance norm get no gradient)
         assert all(not torch.equal(p, q) for p, q in zip(net.parameters(), old) if p.ndim == 4)
         assert all(p.requires_grad for p in net.parameters())
 
 
 def test_zero_adversarial_weight_skips_the_discriminators():
-    state, rules = setup(lambda_adv=0.0)
+    state, step = setup(lambda_adv=0.0)
     before = [p.clone() for p in state.d_y.parameters()]
-    terms = train_step(state, *images(0), True, rules)
+    terms = train_step(step, *images(0), True)
     assert set(terms) == CYCLE_IDT | PAIRED | {"g_total"}
     assert all(torch.equal(p, q) for p, q in zip(state.d_y.parameters(), before))
     # g_total is exactly 10*cycle + 10*identity + 150*paired
@@ -72,14 +84,14 @@ def test_zero_adversarial_weight_skips_the_discriminators():
 
 
 def test_lr_is_constant_for_half_then_falls_linearly_to_zero():
-    state, rules = setup(total=8)
+    state, step = setup(total=8)
     lrs = []
-    for step in range(8):
-        lrs.append(state.opt_gen.param_groups[0]["lr"])
-        train_step(state, *images(step), False, rules)
+    for s in range(8):
+        lrs.append(step.opt_gen.param_groups[0]["lr"])
+        train_step(step, *images(s), False)
     assert lrs == pytest.approx([2e-4] * 5 + [1.5e-4, 1e-4, 0.5e-4])
-    assert state.opt_gen.param_groups[0]["lr"] == 0.0
-    assert state.opt_disc.param_groups[0]["lr"] == 0.0
+    assert step.opt_gen.param_groups[0]["lr"] == 0.0
+    assert step.opt_disc.param_groups[0]["lr"] == 0.0
 
 
 def test_image_pool_fills_then_swaps_half_the_time():
@@ -102,55 +114,59 @@ def test_image_pool_fills_then_swaps_half_the_time():
 
 def test_loss_watch_names_the_first_non_finite_step_and_term():
     watch = LossWatch()
-    watch.record(1, {"adv_g": torch.tensor(1.0), "cycle_x": torch.tensor(3.0)})
-    watch.record(2, {"adv_g": torch.tensor(2.0), "cycle_x": torch.tensor(5.0)})
+    watch.record(1, {"adv_g": torch.tensor([1.0]), "cycle_x": torch.tensor([3.0])}, [False])
+    watch.record(2, {"adv_g": torch.tensor([2.0]), "cycle_x": torch.tensor([5.0])}, [False])
     assert watch.flush() == {"adv_g": 1.5, "cycle_x": 4.0}
-    watch.record(3, {"adv_g": torch.tensor(1.0), "cycle_x": torch.tensor(float("inf"))})
-    watch.record(4, {"adv_g": torch.tensor(float("nan")), "cycle_x": torch.tensor(1.0)})
+    watch.record(3, {"adv_g": torch.tensor([1.0]), "cycle_x": torch.tensor([float("inf")])},
+                 [False])
+    watch.record(4, {"adv_g": torch.tensor([float("nan")]), "cycle_x": torch.tensor([1.0])},
+                 [False])
     with pytest.raises(NonFiniteLoss, match="non-finite loss at step 3: cycle_x = inf"):
         watch.flush()
 
 
 def test_a_nan_input_is_caught_at_its_step():
-    state, rules = setup()
+    state, step = setup()
     watch = LossWatch()
-    for step in range(3):
-        x, y = images(step)
-        if step == 2:
+    for s in range(3):
+        x, y = images(s)
+        if s == 2:
             y[..., 0, 0] = float("nan")
-        watch.record(step + 1, train_step(state, x, y, False, rules))
+        watch.record(s + 1, train_step(step, x, y, False), [False])
     with pytest.raises(NonFiniteLoss, match="at step 3: adv_g = nan"):
         watch.flush()
 
 
-def run(state, rules, steps):
-    for step in range(state.step, steps):
-        train_step(state, *images(step), step % 3 == 0, rules)
+def run(state, step, steps):
+    for s in range(state.step, steps):
+        train_step(step, *images(s), s % 3 == 0)
 
 
 @pytest.mark.numerics
 def test_resume_from_a_checkpoint_is_bit_exact(tmp_path):
     total = 8
-    straight, rules = setup(total=total, image_pool=2)   # the pool fills and swaps within 8 steps
-    run(straight, rules, total)
+    straight, straight_step = setup(total=total, image_pool=2)   # the pool fills and swaps
+    run(straight, straight_step, total)                          # within 8 steps
 
-    first, _ = setup(total=total, image_pool=2)
-    run(first, rules, total // 2)
+    first, first_step = setup(total=total, image_pool=2)
+    run(first, first_step, total // 2)
     first.extra["train_s"] = 1.5
-    save_checkpoint(first, tmp_path / "checkpoint")
+    write_checkpoint(first_step.payload(0), tmp_path / "checkpoint")
     assert has_checkpoint(tmp_path / "checkpoint")
     assert [p.name for p in (tmp_path / "checkpoint").iterdir()] == ["state.pt"]  # no temp left
 
-    resumed, _ = setup(total=total, image_pool=2)
-    load_checkpoint(resumed, tmp_path / "checkpoint")
+    resumed, resumed_step = setup(total=total, image_pool=2, checkpoint=tmp_path / "checkpoint")
     assert resumed.step == total // 2 and resumed.extra == {"train_s": 1.5}
-    run(resumed, rules, total)
+    run(resumed, resumed_step, total)
     for name in ("g", "f", "d_y", "d_x"):
         for p, q in zip(getattr(straight, name).parameters(), getattr(resumed, name).parameters()):
             assert torch.equal(p, q), name
     assert torch.equal(straight.pool_y.images, resumed.pool_y.images)
     assert torch.equal(straight.rng.get_state(), resumed.rng.get_state())
-    assert straight.opt_disc.param_groups[0]["lr"] == resumed.opt_disc.param_groups[0]["lr"]
+    assert straight_step.opt_disc.param_groups[0]["lr"] == \
+        resumed_step.opt_disc.param_groups[0]["lr"]
+    for a, b in zip(straight_step.opt_gen.state.values(), resumed_step.opt_gen.state.values()):
+        assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
 
 
 def test_a_fresh_state_is_a_function_of_the_seed():
@@ -163,9 +179,9 @@ def test_a_fresh_state_is_a_function_of_the_seed():
 
 
 def test_bf16_autocast_keeps_terms_finite_and_float32():
-    state, rules = setup(precision="bf16")
-    terms = train_step(state, *images(0), True, rules)
-    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in terms.values())
+    state, step = setup(precision="bf16")
+    terms = train_step(step, *images(0), True)
+    assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in terms.values())
     assert state.pool_y.images.dtype == torch.bfloat16        # fakes are kept as produced
     assert all(p.dtype == torch.float32 for p in state.g.parameters())   # master weights
 
@@ -175,12 +191,13 @@ def test_bf16_autocast_keeps_terms_finite_and_float32():
 def test_cuda_step_with_fused_adam(precision):
     cuda = torch.device("cuda")
     cfg = TrialConfig(**(TINY | {"precision": precision}))
-    state, rules = build_state(cfg, cuda, 10), StepRules.from_config(cfg, cuda)
-    assert state.opt_gen.param_groups[0]["fused"] and state.opt_disc.param_groups[0]["fused"]
+    state = build_state(cfg, cuda, 10)
+    step = make_step([state], [StepRules.from_config(cfg, cuda)], graphs=False)
+    assert step.opt_gen.param_groups[0]["fused"] and step.opt_disc.param_groups[0]["fused"]
     watch = LossWatch()
-    for step in range(3):
-        x, y = (t.to(cuda) for t in images(step))
-        watch.record(step + 1, train_step(state, x, y, step == 0, rules))
+    for s in range(3):
+        x, y = (t.to(cuda) for t in images(s))
+        watch.record(s + 1, train_step(step, x, y, s == 0), [s == 0])
     means = watch.flush()
     assert {"paired_x", "cycle_x", "d_y"} <= set(means)
     assert all(v == v and abs(v) < 1e4 for v in means.values())

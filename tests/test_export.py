@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trainer.cli import main
+from trainer.run.cli import main
 from trainer.core.config import TrialConfig
 from trainer.data import open_split, toy_root
 from trainer.data.palette import CLASS_NAMES, TRAIN_TO_LABEL

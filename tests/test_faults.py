@@ -51,7 +51,7 @@ class Faults:
         self.marks, self.once, self.diverge = marks, once, diverge
 
     def __call__(self, cfg, workdir: str, report):
-        from trainer.train import train
+        from trainer.run.loop import train
         attempt = len(list(self.marks.glob(f"{cfg.key()}-*"))) + 1
         (self.marks / f"{cfg.key()}-{attempt}").write_text(workdir)
         if cfg.key() == self.once and attempt == 1:
@@ -105,7 +105,7 @@ def test_a_killed_worker_resumes_and_a_diverged_trial_fails_at_once(ray_session,
     assert not Path(tried[0].read_text()).exists()
     ok = rows.loc[once.key()]
     assert ok["status"] == "ok" and ok["steps_done"] == 4
-    from trainer.train import train
+    from trainer.run.loop import train
     alone = train(once, str(tmp_path / "alone")).to_row()
     assert [ok[c] for c in ("pixel_acc", "mean_iou")] == [alone[c] for c in ("pixel_acc",
                                                                            "mean_iou")]

@@ -11,12 +11,15 @@ import torch
 
 from reference_steps import Reference, cyclegan_step, pix2pix_step, released_step
 from trainer.core.config import ConfigError, TrialConfig
-from trainer.engine import (StepRules, build_state, load_checkpoint, save_checkpoint,
-                            train_step, translator)
-from trainer.core.vocabulary import ARCHITECTURES
-from trainer.nets.networks import count_parameters, discriminator_for, generator_for
-from trainer.schedule import epoch_lr_factor
-from trainer.cli import main
+from trainer.step.build import make_step
+from trainer.step.checkpoint import load_checkpoint, write_checkpoint
+from trainer.step.d_first import Pix2PixStep, ReleasedStep
+from trainer.step.paper import PaperStep
+from trainer.step.state import StepRules, build_state, translator
+from trainer.nets.networks import (ARCHITECTURES, count_parameters, discriminator_for,
+                              generator_for)
+from trainer.step.lr import epoch_lr_factor
+from trainer.run.cli import main
 
 CPU = torch.device("cpu")
 TINY = dict(image_size=32, load_size=32, ngf=8, ndf=8, n_blocks=2)
@@ -29,13 +32,16 @@ TOLERANCE = 1e-9
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.numerics]
 
 
-def double_state(total: int = 10, epoch_length: int = 0, **changes):
-    """A float64 state and its rules; the fresh Adam holds no state yet, so .double() is safe."""
+def double_state(total: int = 10, epoch_length: int = 0, checkpoint=None, **changes):
+    """A float64 state and the one Step of its variant (trainer.step.build), resumed from
+    `checkpoint` when given; the fresh Adam holds no state yet, so .double() is safe."""
     cfg = TrialConfig(**(TINY | changes))
     state = build_state(cfg, CPU, total, epoch_length)
     for net in (state.g, state.f, state.d_y, state.d_x):
         net.double()
-    return state, StepRules.from_config(cfg, CPU)
+    if checkpoint:
+        load_checkpoint(state, checkpoint)
+    return state, make_step([state], [StepRules.from_config(cfg, CPU)])
 
 
 def images(step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,12 +65,13 @@ def assert_same_parameters(state, ref: Reference) -> None:
 
 def test_the_paper_step_equals_upstream_cyclegan():
     """LSGAN, identity weight 5 (= CycleGAN's lambda_identity 0.5 x lambda_A 10)."""
-    state, rules = double_state(mode="unpaired", paired_budget=0, gan_loss="lsgan",
-                                lambda_identity=5.0)
+    state, step = double_state(mode="unpaired", paired_budget=0, gan_loss="lsgan",
+                               lambda_identity=5.0)
+    assert isinstance(step, PaperStep)   # the fused step, K = 1
     ref = reference_of(state)
-    for step in range(2):
-        x, y = images(step)
-        ours = train_step(state, x, y, False, rules)["g_total"]
+    for s in range(2):
+        x, y = images(s)
+        ours = step(x, y, [False])["g_total"]
         theirs = cyclegan_step(ref, x, y)
         assert abs(ours.item() - theirs.item()) <= TOLERANCE
     assert_same_parameters(state, ref)
@@ -72,11 +79,12 @@ def test_the_paper_step_equals_upstream_cyclegan():
 
 def test_the_released_step_equals_the_released_code():
     """A paired step, then an unpaired one, as the released hybrid model runs them."""
-    state, rules = double_state(variant="released", paired_budget=1)
+    state, step = double_state(variant="released", paired_budget=1)
+    assert isinstance(step, ReleasedStep)
     ref = reference_of(state)
-    for step, aligned in enumerate((True, False)):
-        x, y = images(step)
-        terms = train_step(state, x, y, aligned, rules)
+    for s, aligned in enumerate((True, False)):
+        x, y = images(s)
+        terms = step(x, y, [aligned])
         theirs = released_step(ref, x, y, aligned)
         assert abs(terms["g_total"].item() - theirs.item()) <= TOLERANCE
         assert list(terms)[:2] == ["d_y", "d_x"]          # the discriminators went first
@@ -87,9 +95,8 @@ def test_the_released_step_has_no_cycle_gradient():
     """lambda_cycle changes the reported total but not one parameter; in the paper's step it
     changes the generators."""
     def trained(**changes):
-        state, rules = double_state(paired_budget=1, **changes)
-        totals = [train_step(state, *images(s), s == 0, rules)["g_total"].item()
-                  for s in range(2)]
+        state, step = double_state(paired_budget=1, **changes)
+        totals = [step(*images(s), [s == 0])["g_total"].item() for s in range(2)]
         return state, totals
     released, released_totals = trained(variant="released")
     no_cycle, no_cycle_totals = trained(variant="released", lambda_cycle=0.0)
@@ -105,13 +112,14 @@ def test_the_released_step_has_no_cycle_gradient():
 def test_pix2pix_step_equals_pix2pix():
     """G and D_Y against pix2pix's A -> B model (F and D_X are the B -> A model, untouched by
     G's terms: Adam is elementwise, so one optimiser over both equals one each)."""
-    state, rules = double_state(arch="pix2pix", mode="paired", paired_budget=1)
+    state, step = double_state(arch="pix2pix", mode="paired", paired_budget=1)
+    assert isinstance(step, Pix2PixStep)
     g, d = copy.deepcopy(state.g), copy.deepcopy(state.d_y)
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    for step in range(2):
-        x, y = images(step)
-        terms = train_step(state, x, y, True, rules)
+    for s in range(2):
+        x, y = images(s)
+        terms = step(x, y, [True])
         theirs = pix2pix_step(g, d, opt_g, opt_d, x, y)
         ours = terms["adv_g"] + 100 * terms["paired_y"]
         assert abs(ours.item() - theirs.item()) <= TOLERANCE
@@ -121,22 +129,22 @@ def test_pix2pix_step_equals_pix2pix():
 
 
 def test_a_released_checkpoint_resumes_its_pools_exactly(tmp_path):
-    def run(state, rules, until):
-        for step in range(state.step, until):
-            train_step(state, *images(step), step % 2 == 0, rules)
-    straight, rules = double_state(variant="released", paired_budget=1, image_pool=2)
+    def run(state, step, until):
+        for s in range(state.step, until):
+            step(*images(s), [s % 2 == 0])
+    straight, straight_step = double_state(variant="released", paired_budget=1, image_pool=2)
     sizes = {name: pool.size for name, pool in straight.pools.items()}
     assert sizes == {"fake_y@paired": 10, "fake_x@paired": 10, "real_y@paired": 10,
                      "real_x@paired": 10, "real_y@unpaired": 2, "real_x@unpaired": 2}
     assert straight.pool_y.size == 2   # the unpaired steps' fakes: image_pool
-    run(straight, rules, 8)
-    first, _ = double_state(variant="released", paired_budget=1, image_pool=2)
-    run(first, rules, 4)
-    save_checkpoint(first, tmp_path)
-    resumed, _ = double_state(variant="released", paired_budget=1, image_pool=2)
-    load_checkpoint(resumed, tmp_path)
+    run(straight, straight_step, 8)
+    first, first_step = double_state(variant="released", paired_budget=1, image_pool=2)
+    run(first, first_step, 4)
+    write_checkpoint(first_step.payload(0), tmp_path)
+    resumed, resumed_step = double_state(variant="released", paired_budget=1, image_pool=2,
+                                         checkpoint=tmp_path)
     assert resumed.pools["real_y@unpaired"].count == 2
-    run(resumed, rules, 8)
+    run(resumed, resumed_step, 8)
     for p, q in zip(straight.g.parameters(), resumed.g.parameters()):
         assert torch.equal(p, q)
     for name, pool in straight.pools.items():   # (slots past `count` are never read)
@@ -150,11 +158,11 @@ def test_per_epoch_lr_follows_pix2pix_lambda_rule():
     assert [epoch_lr_factor(s, 12, 3) for s in range(0, 12, 3)] == pytest.approx(
         [1, 1, 2 / 3, 1 / 3])
     assert epoch_lr_factor(0, 2, 5) == 1.0   # shorter than one epoch: constant
-    state, rules = double_state(total=12, epoch_length=3, variant="released", paired_budget=1)
+    state, step = double_state(total=12, epoch_length=3, variant="released", paired_budget=1)
     lrs = []
-    for step in range(7):
+    for s in range(7):
         lrs.append(state.opt_gen.param_groups[0]["lr"])
-        train_step(state, *images(step), False, rules)
+        step(*images(s), [False])
     assert lrs == pytest.approx([2e-4] * 6 + [2e-4 * 2 / 3])
 
 
@@ -169,10 +177,10 @@ def test_pix2pix_networks_have_the_published_sizes():
 
 
 def test_pix2pix_translates_each_image_on_its_own_statistics():
-    state, rules = double_state(arch="pix2pix", mode="paired", paired_budget=1)
+    state, step = double_state(arch="pix2pix", mode="paired", paired_budget=1)
     x = torch.cat([images(0)[0], images(1)[0]])
-    together = translator(state, rules, "AtoB")(x)
-    alone = torch.cat([translator(state, rules, "AtoB")(x[i:i + 1]) for i in range(2)])
+    together = translator(state, step.rules, "AtoB")(x)
+    alone = torch.cat([translator(state, step.rules, "AtoB")(x[i:i + 1]) for i in range(2)])
     assert together.shape == (2, 3, 32, 32) and torch.allclose(together, alone, atol=1e-12)
     assert state.g.training   # back in training mode for the next step
 

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from trainer import losses
+from trainer.step import losses
 from trainer.core.config import TrialConfig
 from trainer.nets.networks import build_generator
 

@@ -12,12 +12,13 @@ import torch
 
 from chaos_floor import Floor, ONE_STEP_BOUND, checkpoint, drift, norm_fed, nudged_checkpoint
 from trainer.core.config import TrialConfig
-from trainer.engine import NonFiniteLoss
 from trainer.nets.networks import build_discriminator, build_generator
-from trainer import pack
-from trainer.pack import (PackRun, check_compatible, group_packs, pack_key, packable,
-                          train_pack)
-from trainer.train import TrainError, TrialRun, train
+from trainer.run.loop import Run, train, train_pack
+from trainer.core.packing import PackError, check_compatible, group_packs, pack_key, packable
+from trainer.run.trial import TrainError, TrialRun
+from trainer.step.d_first import ReleasedStep
+from trainer.step.paper import PaperStep
+from trainer.step.watch import NonFiniteLoss
 
 # 32^2 crops of 36^2, ngf/ndf 8, 2 blocks, a pool of 20, 4 test images; 20 steps, one
 # checkpoint (at the end) unless a test asks for more.
@@ -168,7 +169,7 @@ def test_compatible_configs_share_packs_and_keys_do_not_change():
     assert group_packs([a, b], size=1) == [[a], [b]]
     # a default step count comes from the sample counts, so those must agree then
     assert pack_key(a.replace(steps=0)) != pack_key(b.replace(steps=0, paired_budget=2))
-    with pytest.raises(TrainError, match="cannot share a pack: image_size 32 != 16"):
+    with pytest.raises(PackError, match="cannot share a pack: image_size 32 != 16"):
         check_compatible([a, other_size])
     released = cfg(variant="released")    # steps the fused step does not compute: alone
     pix2pix = cfg(arch="pix2pix", mode="paired", paired_budget=1, image_size=256, load_size=286)
@@ -181,11 +182,11 @@ def test_members_resuming_from_different_steps_do_not_share_a_pack(tmp_path):
     runs = [TrialRun(cfg(**MEMBERS[k], steps=4), tmp_path / str(k)) for k in range(2)]
     runs[1].state.step = 2
     with pytest.raises(TrainError, match=r"equal resume steps, got \[0, 2\]"):
-        PackRun(runs)
+        Run(runs)
 
 
 def test_the_static_buffer_step_of_cuda_graphs_equals_the_trials_alone(tmp_path, alone, floors):
-    """trainer.pack_graph without capture (the CPU): static buffers, paired terms always
+    """trainer.step.graph without capture (the CPU): static buffers, paired terms always
     computed and masked, outputs copied out; on a GPU the same step is captured and replayed."""
     cfgs = [cfg(**MEMBERS[k]) for k in (0, 2)]
     outcomes = train_pack(cfgs, [tmp_path / str(k) for k in (0, 2)], graphs=True)
@@ -211,38 +212,78 @@ def test_an_unpaired_only_member_shares_a_pack_with_a_hybrid_one(tmp_path, float
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_cuda_pack_captures_its_graphs_and_follows_the_eager_pack(tmp_path, precision):
-    """On a GPU: channels_last fused networks; the graphed pack is captured after its warm-up
-    and tracks the eager pack (float32 / bf16 kernels differ in rounding, not in the step)."""
+    """On a GPU: the graphed pack is captured after its warm-up, passes its self-check (first
+    replay vs an eager step on the same state) and tracks the eager pack (float32 / bf16
+    kernels differ in rounding, not in the step); channels_last stays off by default."""
     cfgs = [TrialConfig(**(TINY | m | {"device": "cuda", "steps": 8, "precision": precision}))
             for m in MEMBERS]   # (a pack of four, the unpaired-only member included)
     runs = {}
     for graphs in (False, True):
         members = [TrialRun(c, tmp_path / f"{graphs}{k}") for k, c in enumerate(cfgs)]
-        runs[graphs] = PackRun(members, graphs=graphs)
+        runs[graphs] = Run(members, graphs=graphs)
         while not runs[graphs].done:
             runs[graphs].advance()
-    assert runs[True].step.graphs is not None
+    assert runs[True].step.graphed and runs[True].step.fallback is None
     g_eager, g_graph = runs[False].step.nets["g"], runs[True].step.nets["g"]
-    assert g_graph[1].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not g_graph[1].weight.is_contiguous(memory_format=torch.channels_last)
     for p, q in zip(g_eager.parameters(), g_graph.parameters()):
         assert torch.isfinite(q).all()
         if p.ndim == 4 and precision == "fp32":   # < lr: not one step apart in 8
             assert (p - q).abs().max().item() <= 1e-4
 
 
-def test_a_config_the_fused_step_does_not_support_trains_as_a_trial_alone(tmp_path, alone,
-                                                                           monkeypatch):
-    """e.g. another step variant or architecture: a pack of one of it is the trial alone,
-    bit for bit."""
-    monkeypatch.setattr(pack, "packable", lambda cfg: False)
-    (outcome,) = train_pack([cfg(**MEMBERS[0])], [tmp_path])
-    result, straight = alone[0]
-    packed = checkpoint(tmp_path)
-    assert all(torch.equal(t, packed["nets"][net][name])
-               for net, weights in straight["nets"].items() for name, t in weights.items())
-    assert same_metrics(outcome.result.metrics, result.metrics)
-    with pytest.raises(TrainError, match="cannot be packed"):
-        check_compatible([cfg(**MEMBERS[0]), cfg(**MEMBERS[1])])
+def test_every_variant_runs_through_the_one_loop_and_only_the_paper_step_packs(tmp_path):
+    """A trial alone of the paper's step is the fused step at K = 1; the released step (and
+    pix2pix's) is a Step of its own, K = 1, through the same loop; neither packs."""
+    paper = Run([TrialRun(cfg(**MEMBERS[0], steps=2), tmp_path / "paper")])
+    assert isinstance(paper.step, PaperStep) and paper.step.k == 1
+    released = cfg(**MEMBERS[0], steps=2, variant="released")
+    run = Run([TrialRun(released, tmp_path / "released")])
+    assert isinstance(run.step, ReleasedStep)
+    while not run.done:
+        run.advance()
+    (outcome,) = run.finish()
+    assert outcome.result.steps_done == 2 and checkpoint(tmp_path / "released")["step"] == 2
+    with pytest.raises(PackError, match="cannot be packed"):
+        check_compatible([released, released.replace(seed=1)])
+
+
+def test_lambdas_weigh_in_the_runs_dtype(tmp_path, float64):
+    """λ_cycle = 1/3, which float32 cannot represent (off by 1e-8 relative): in a float64 run
+    g_total is the float64 sum of λ x term (summing ~10 float64 terms rounds at ~1e-15)."""
+    c = cfg(**MEMBERS[0], lambda_cycle=1 / 3, steps=1)
+    run = Run([TrialRun(c, tmp_path)])
+    assert {w.dtype for w in run.step.weights.values()} == {torch.float64}
+    member = run.members[0]
+    slot = member.trial.plan.slot(0)
+    terms = run.step(*member.trial.feed.batch(slot, member.state.rng), [slot.paired])
+    weights = member.trial.rules.weights
+    expected = sum(weights.of(n) * v.item() for n, v in terms.items()
+                   if n not in ("g_total", "d_y", "d_x"))
+    assert abs(terms["g_total"].item() - expected) <= 1e-13 * abs(expected)
+
+
+def test_each_member_reports_the_means_of_its_own_window(tmp_path, float64):
+    """Members reporting every 2 and every 3 steps share stops at 2, 3, 4, 6: each report's loss
+    means cover the member's own steps since its previous report, as alone (bounded by the
+    chaos floor of a 1-ulp nudge; a window one step off moves a mean by far more)."""
+    cfgs = [cfg(**MEMBERS[0], steps=6, report_every=2), cfg(**MEMBERS[1], steps=6,
+                                                              report_every=3)]
+    packed = [[] for _ in cfgs]
+    train_pack(cfgs, [tmp_path / f"pack{k}" for k in range(2)],
+               [lambda m, _, k=k: packed[k].append(m) for k in range(2)])
+    for k, c in enumerate(cfgs):
+        alone_reports, nudged_reports = [], []
+        train(c, tmp_path / f"alone{k}", lambda m, _: alone_reports.append(m))
+        nudged_checkpoint(c, tmp_path / f"nudged{k}", lambda m, _: nudged_reports.append(m))
+        assert [m["step"] for m in packed[k]] == [m["step"] for m in alone_reports]
+        for ours, theirs, nudged in zip(packed[k], alone_reports, nudged_reports):
+            for name in ("g_total", "d_y", "cycle_x"):
+                if name not in theirs:   # (the final metrics report)
+                    continue
+                floor = abs(nudged[name] - theirs[name])
+                bound = max(10 * floor, ONE_STEP_BOUND * abs(theirs[name]))
+                assert abs(ours[name] - theirs[name]) <= bound, (k, ours["step"], name)
 
 
 def test_the_floor_tells_a_real_difference_apart(tmp_path, alone, floors):

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from trainer import losses
+from trainer.step import losses
 from trainer.core.config import ConfigError, TrialConfig
 from trainer.data import dataset_info, open_split
 from trainer.data.registry import register_toy, unregister_dataset
 from trainer.data.toy_streets import write_toy_streets
 from trainer.eval.facts import dataset_facts
 from trainer.core.registry import Registry
-from trainer.schedule import total_steps
-from trainer.train import train
+from trainer.run.schedule import total_steps
+from trainer.run.loop import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainer.schedule import checkpoint_interval
+from trainer.run.schedule import checkpoint_interval
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 60   # default checkpoint_every 500 -> a checkpoint at step 30 (half the trial)

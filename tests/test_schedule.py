@@ -6,7 +6,8 @@ from collections import Counter
 import pytest
 
 from trainer.core.config import TrialConfig
-from trainer.schedule import StepPlan, default_steps, lr_factor, total_steps
+from trainer.run.schedule import StepPlan, default_steps, total_steps
+from trainer.step.lr import epoch_lr_factor, lr_factor, lr_rule
 
 
 def plan(mode="hybrid", mix="interleave", balance=True, n_pairs=5, n_pool=20, n_y=20, total=400):
@@ -90,3 +91,14 @@ def test_lr_factor_is_flat_then_linear_to_zero():
     assert [lr_factor(s, 10) for s in range(11)] == pytest.approx(
         [1, 1, 1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2, 0])
     assert lr_factor(0, 1) == 1.0 and lr_factor(1, 1) == 0.0
+
+
+def test_one_lr_rule_per_step_for_the_paper_per_epoch_for_released_and_pix2pix():
+    paper, released = TrialConfig(), TrialConfig(variant="released")
+    pix2pix = TrialConfig(arch="pix2pix", mode="paired", paired_budget=1, image_size=64)
+    assert [lr_rule(paper, 12, 3)(s) for s in range(12)] == [lr_factor(s, 12) for s in range(12)]
+    for cfg in (released, pix2pix):
+        assert [lr_rule(cfg, 12, 3)(s) for s in range(12)] == [
+            epoch_lr_factor(s, 12, 3) for s in range(12)]
+        assert lr_rule(cfg, 12)(7) == lr_factor(7, 12)   # no epoch known: per step
+

@@ -18,7 +18,7 @@ from sweeps.store import results
 from trainer.core.config import TrialConfig
 from trainer.data import toy_root
 from trainer.data.toy_streets import ARCHETYPES
-from trainer.train import train
+from trainer.run.loop import train
 
 SELECTORS = ("random", "kmedoids", "kcenter", "typiclust")
 NAMES = tuple(a.name for a in ARCHETYPES)   # downtown suburb highway park night (50 ... 4 %)

@@ -92,7 +92,7 @@ class FailOnce:
         self.marks, self.row = marks, row
 
     def __call__(self, cfg: TrialConfig, workdir: str, report):
-        from trainer.train import train
+        from trainer.run.loop import train
         attempt = len(list(self.marks.glob("attempt-*"))) + 1
         resumed = (Path(workdir) / "checkpoint").is_dir()
         row = results.read_rows(str(Path(self.row).parents[2]), "smoke")

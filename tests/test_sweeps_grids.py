@@ -14,7 +14,7 @@ from sweeps import run_grid
 from sweeps.plan import costs, grids, packs, sweep as sweep_plan
 from sweeps.store import results
 from trainer.core.config import TrialConfig
-from trainer.schedule import total_steps
+from trainer.run.schedule import total_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 

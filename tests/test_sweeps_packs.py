@@ -15,7 +15,7 @@ from sweeps import run_grid
 from sweeps.plan import grids, packs, sweep as sweep_plan
 from sweeps.store import results
 from sweeps.ray.grid_sweep import plan_status, run_sweep
-from trainer.schedule import total_steps
+from trainer.run.schedule import total_steps
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])   # PoisonAfterFirstStop: in trials
 
@@ -50,7 +50,7 @@ def test_a_packed_smoke_sweep_writes_the_same_trial_keys_each_ok_in_a_pack_of_th
 
 
 class PoisonAfterFirstStop:
-    """trainer.pack.train_pack's loop, but on attempt 1 the member `poisoned` gets an infinite
+    """trainer.run.loop.train_pack's loop, but on attempt 1 the member `poisoned` gets an infinite
     λ_cycle once the pack's first stop (a checkpoint at step 2) reached Tune: its g_total is inf
     from step 3. Each attempt notes its members, the step each resumes from, and the poisoned
     member's row as the attempt starts. With `crash`, attempt 1 raises instead (a lost process,
@@ -60,14 +60,14 @@ class PoisonAfterFirstStop:
         self.marks, self.poisoned, self.row, self.crash = marks, poisoned, row, crash
 
     def __call__(self, cfgs, workdirs, reports, on_stop):
-        from trainer.pack import PackRun
-        from trainer.train import TrialRun
+        from trainer.run.loop import Run
+        from trainer.run.trial import TrialRun
         attempt = len(list(self.marks.glob("attempt-*"))) + 1
         members = [TrialRun(c, w, r) for c, w, r in zip(cfgs, workdirs, reports)]
         row = results.read_row(self.row, ("status", "error")) if Path(self.row).is_file() else {}
         note = {"starts": {m.cfg.key(): m.state.step for m in members}, "row": row}
         (self.marks / f"attempt-{attempt}").write_text(json.dumps(note))
-        run = PackRun(members)
+        run = Run(members)
         while not run.done:
             run.advance()
             on_stop()

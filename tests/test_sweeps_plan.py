@@ -13,7 +13,7 @@ from sweeps import run_grid
 from sweeps.plan import costs, grids, packs
 from sweeps.plan.sweep import SweepPlan
 from trainer.core.config import TrialConfig
-from trainer.schedule import total_steps
+from trainer.run.schedule import total_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(image_size=32, load_size=36, ngf=8, ndf=8, n_blocks=2, steps=1500, unpaired=40,

@@ -11,15 +11,17 @@ from collections import Counter
 import pytest
 import torch
 
-from trainer.cli import main
+from trainer.run.cli import main
 from trainer.core.config import TrialConfig
-from trainer.engine import (CHECKPOINT_FILE, LossWatch, NonFiniteLoss, StepRules, build_state,
-                            translator)
 from trainer.eval.evaluate import evaluate
-from trainer.feed import label_indices
-from trainer.schedule import default_steps, total_steps
+from trainer.run.feed import label_indices
+from trainer.run.schedule import default_steps, total_steps
 from trainer.selection import manifest_for
-from trainer.train import TrainError, prepare, run_steps, train
+from trainer.run.loop import Run, train
+from trainer.run.trial import TrainError, TrialRun, prepare
+from trainer.step.checkpoint import CHECKPOINT_FILE
+from trainer.step.state import StepRules, build_state, translator
+from trainer.step.watch import NonFiniteLoss
 
 # 32^2 crops of 36^2, ngf/ndf 8, 2 blocks, a pool of 20 with 5 pairs, 4 test images.
 TINY = dict(dataset="toy-streets", image_size=32, load_size=36, ngf=8, ndf=8, n_blocks=2,
@@ -58,7 +60,8 @@ def test_every_mode_mix_and_balance_trains_on_the_right_samples(tmp_path, mode, 
     two_epochs = {"paired": 10, "unpaired": 40, "hybrid": 80 if balance else 50}[mode]
     cfg = tiny(mode=mode, mix=mix, balance=balance, paired_budget=0 if mode == "unpaired" else 5,
                steps=two_epochs)                         # (staged splits the whole schedule)
-    trial = prepare(cfg, tmp_path)
+    run = Run([TrialRun(cfg, tmp_path)])
+    trial = run.members[0].trial
     manifest = manifest_for(cfg)
     epoch = trial.plan.epoch_length
     used = split_indices(trial, 2 * epoch)
@@ -73,9 +76,8 @@ def test_every_mode_mix_and_balance_trains_on_the_right_samples(tmp_path, mode, 
         assert {y for p, _, y in used if not p} <= set(manifest.unpaired)
         per_pair = 2 * (4 if balance else 1) if mode == "hybrid" else 0   # 20 pool / 5 pairs
         assert paired == {i: per_pair for i in manifest.paired if per_pair}
-    watch = LossWatch()
-    run_steps(trial, 4, watch)
-    means = watch.flush()
+    run.run_steps(4)
+    means = run.watch.flush()
     assert trial.state.step == 4 and all(v == v for v in means.values())
     assert ("paired_x" in means) == (mode != "unpaired" and any(p for p, _, _ in used[:4]))
     assert ("cycle_x" in means) == (mode != "paired")
@@ -124,15 +126,15 @@ def test_train_reports_checkpoints_and_resumes_exactly(tmp_path):
 
 def test_synthetic_labels_feed_the_unpaired_y_domain(tmp_path):
     cfg = tiny(unpaired_labels="toy-synthlabels-close", unpaired=20)
-    trial = prepare(cfg, tmp_path)
+    run = Run([TrialRun(cfg, tmp_path)])
+    trial = run.members[0].trial
     labels = trial.feed.labels
     assert labels is not trial.feed.pool and labels.a is None
     assert labels.indices == label_indices(_split_size(cfg), 20, seed=0)
     ys = {y for p, _, y in split_indices(trial, trial.plan.epoch_length) if not p}
     assert ys <= set(labels.indices)
-    watch = LossWatch()
-    run_steps(trial, 3, watch)
-    assert {"cycle_y", "idt_y"} <= set(watch.flush())
+    run.run_steps(3)
+    assert {"cycle_y", "idt_y"} <= set(run.watch.flush())
 
 
 def _split_size(cfg: TrialConfig) -> int:

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from eval_helpers import ROAD_RGB, all_road_scores, constant_translate
-from trainer.cli import main
+from trainer.run.cli import main
 from trainer.core.config import ConfigError, TrialConfig
 from trainer.data import open_split, toy_root
-from trainer.engine import CHECKPOINT_FILE
+from trainer.step.checkpoint import CHECKPOINT_FILE
 from trainer.eval.evaluate import PROTOCOLS, EvaluationError, eval_samples, evaluate, main_metric
 from trainer.selection import manifest_for
-from trainer.train import train
+from trainer.run.loop import train
 
 # 32^2 crops, ngf/ndf 8, 2 blocks; a pool of 8 of the small set's 40 training images, 1 pair.
 TINY = dict(dataset="toy-streets", image_size=32, load_size=36, ngf=8, ndf=8, n_blocks=2,

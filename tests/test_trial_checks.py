@@ -3,6 +3,7 @@
 past the plan -- inside the trial as a `failed` row at once, never retried."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,7 +15,8 @@ from ray import cloudpickle
 from sweeps.ray import grid_sweep
 from sweeps.store import results
 from sweeps.plan.sweep import plan_sweep
-from trainer import cli, networks
+from trainer import cli
+from trainer.nets import networks
 from trainer.core.config import ConfigError, TrialConfig
 from trainer.run.checks import check_trial
 
@@ -141,7 +143,7 @@ def test_a_config_error_past_the_plan_is_a_failed_row_at_once(ray_session, small
          "--gpus-per-trial", "0", "--max-failures", "2"])
     plan = plan_sweep(args)
     bad = plan.cfgs[0].replace(image_size=30, load_size=34)   # what the plan's checks refuse
-    plan.cfgs = plan.todo = [bad]
+    plan = dataclasses.replace(plan, cfgs=[bad], todo=[bad])
     outcome = grid_sweep.run_sweep(plan, args, train_fn=CountingTrain(marks))
     assert not outcome.errors                  # ended normally: nothing for Tune to retry
     assert list(marks.iterdir()) == []         # and it never started training

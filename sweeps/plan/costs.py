@@ -20,7 +20,7 @@ import pandas as pd
 from sweeps.plan.packs import PAPER_SIZES, at_sizes, measured_rate, read_rates, sizes_of
 from sweeps.plan.sweep import SweepPlan, plan_table
 from trainer.core.config import TrialConfig
-from trainer.schedule import total_steps
+from trainer.run.schedule import total_steps
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Packing a sweep (trainer.pack): which trials share one process and one fused step, and how
+"""Packing a sweep (trainer.core.packing): which trials share one process and one fused step, and how
 many (`--pack K`, or `--pack auto`, the default) -- a stage after planning: it takes a
 SweepPlan and returns a new one with its packs; nothing else changes a plan.
 

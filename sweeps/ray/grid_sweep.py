@@ -173,7 +173,7 @@ def callbacks(plan: SweepPlan, args: argparse.Namespace) -> list:
     """The driver's progress line and ETA, and the trackers asked for (--mlflow, --wandb)."""
     from sweeps.ray.progress import SweepProgress
     from sweeps.ray.tracking import tracking_callbacks
-    from trainer.schedule import total_steps
+    from trainer.run.schedule import total_steps
     configs = {cfg.key(): cfg.to_row() for cfg in plan.cfgs}
     planned = {cfg.key(): total_steps(cfg) for cfg in plan.todo}
     unit = "trials"
@@ -195,7 +195,7 @@ def _trial_dirname(trial) -> str:
 
 def run_sweep(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
     """Manifests, then the Tuner; returns Tune's ResultGrid. `train_fn` replaces
-    trainer.train.train (with packs: trainer.pack.train_pack) inside the trials (tests wrap
+    trainer.run.loop.train (with packs: trainer.run.loop.train_pack) inside the trials (tests wrap
     the real one to inject a failure)."""
     from ray import tune
     resources = trial_resources(args.cpus_per_trial, args.gpus_per_trial)

@@ -1,5 +1,5 @@
 """The Ray Tune trial of a pack: several compatible trials trained in one process by
-`trainer.pack.train_pack`, each writing its own Parquet row (the same key and columns as an
+`trainer.run.loop.train_pack`, each writing its own Parquet row (the same key and columns as an
 unpacked trial's, plus `pack_id` and `pack_size`).
 
 A pack's Tune config holds its `pack_id`; its member keys come from `packs` (pack id -> trial
@@ -70,7 +70,7 @@ def run_pack(config: dict, *, configs: dict[str, dict], packs: dict[str, list[st
         return
     _limit_threads(sweep.cpus)
     if train_fn is None:
-        from trainer.pack import train_pack as train_fn   # torch is imported in the trial only
+        from trainer.run.loop import train_pack as train_fn   # the loop, imported when a pack runs
     with tempfile.TemporaryDirectory(prefix=f"fewpair-{pack_id}-") as root:
         members_dir = os.path.join(root, MEMBERS_DIR)
         _restore_members(members_dir)
@@ -112,7 +112,7 @@ def _train_members(todo: list[TrialConfig], sweep: Sweep, members_dir: str, extr
             _write(_path(sweep, cfg), cfg, sweep.grid, status, error=_one_line(err),
                    result=extra, **common)
         if status == "failed" and deterministic(err):   # a retry would fail the same way
-            from trainer.pack import MemberOutcome
+            from trainer.run.loop import MemberOutcome
             return [MemberOutcome(cfg, failure=_one_line(err)) for cfg in todo]
         raise
     for outcome in outcomes:

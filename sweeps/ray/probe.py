@@ -2,7 +2,7 @@
 
 For each group of the grid's trials of equal sizes, its hungriest packable member (the largest
 unpaired pool and paired budget: the image banks live on the GPU) trains through the real pack
-trainer (trainer.pack.train_pack) as a pack of one and as a pack of two, PROBE_STEPS steps and
+trainer (trainer.run.loop.train_pack) as a pack of one and as a pack of two, PROBE_STEPS steps and
 an evaluation of PROBE_EVAL images each, in a throw-away workdir. The peak memory the CUDA
 caching allocator reserved (networks, Adam, banks, pools, evaluation buffers, cuDNN workspaces
 and fragmentation) gives one member (the difference) and the process's own share (the rest);
@@ -33,7 +33,7 @@ def hungriest(cfgs: list[TrialConfig]) -> TrialConfig | None:
 def probe_member_memory(row: dict) -> tuple[float, float, float]:
     """On a GPU worker: (GB of the process's own, GB per member, GB of the card)."""
     import torch
-    from trainer.pack import train_pack
+    from trainer.run.loop import train_pack
     cfg = TrialConfig.from_dict(row).replace(
         device="cuda", steps=PROBE_STEPS, eval_limit=PROBE_EVAL, report_every=0,
         checkpoint_every=0, eval_every=0, export_dir=None)

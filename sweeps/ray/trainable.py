@@ -4,7 +4,7 @@ Parquet row. Imports only `ray.tune` (in Ray 2.60 `ray.train.report` inside a Tu
 A trial's Tune config holds its `trial_key` (plus the varying fields, for Ray's progress table);
 everything else comes through `tune.with_parameters` from sweeps.ray.grid_sweep: `configs` (trial key
 -> TrialConfig row, for the whole grid), a `Sweep` (grid, results root, code version, force),
-and `train_fn` (default trainer.train.train; tests wrap it to inject a failure).
+and `train_fn` (default trainer.run.loop.train; tests wrap it to inject a failure).
 
 Failures: a deterministic error (bad config or data, a non-finite loss: `deterministic`) would
 fail again on every retry, so the trial writes its `failed` row and ends normally, its last
@@ -37,7 +37,7 @@ from sweeps.store.lease import pid_alive
 from trainer.core.config import TrialConfig
 from trainer.run.checks import check_trial
 
-TrainFn = Callable[..., object]   # trainer.train.train(cfg, workdir, report) -> TrialResult
+TrainFn = Callable[..., object]   # trainer.run.loop.train(cfg, workdir, report) -> TrialResult
 HEADLINE = ("pixel_acc", "mean_class_acc", "mean_iou", "maps_pixel_acc", "pixel_acc_archmean",
             "mean_iou_archmean", "maps_pixel_acc_archmean", "val_score", "train_s", "steps_done",
             "steps_per_s", "eval_s")   # the final result Tune shows; the row has every column
@@ -72,7 +72,7 @@ def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
         return
     _limit_threads(sweep.cpus)
     if train_fn is None:
-        from trainer.train import train as train_fn   # torch is imported in the trial only
+        from trainer.run.loop import train as train_fn   # the loop, imported when a trial runs
     remove_dead_workdirs()
     with tempfile.TemporaryDirectory(prefix=f"fewpair-{key}-{os.getpid()}-") as workdir:
         _restore_checkpoint(workdir)
@@ -105,8 +105,8 @@ def remove_dead_workdirs() -> list[str]:
 
 def deterministic(err: BaseException) -> bool:
     """An error a retry would raise again: bad input (the rooms' ValueErrors: ConfigError,
-    DataError, SelectionError, ...) or a non-finite loss (training resumes bit for bit)."""
-    from trainer.engine import NonFiniteLoss
+    DataError, SelectionError, ...) or a non-finite loss (a rerun reaches the same step again)."""
+    from trainer.step.watch import NonFiniteLoss
     return isinstance(err, NonFiniteLoss) or (isinstance(err, ValueError)
                                               and not isinstance(err, OSError))
 

@@ -15,7 +15,7 @@ from sweeps.study.journal_file import JournalError, check_journal
 from sweeps.store.paths import RAY_DIR
 from sweeps.plan.preflight import check_paths, check_storage
 from trainer.core.config import HOLDOUT, TrialConfig
-from trainer.schedule import total_steps
+from trainer.run.schedule import total_steps
 
 JOURNAL = "optuna.journal"   # default --journal, in the --storage folder
 TUNE_DIR = "_tune"           # under --storage: the studies' rows, Tune state and leases; the

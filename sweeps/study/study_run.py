@@ -22,8 +22,8 @@ from sweeps.study.study import (ADV_RANGE, HALVING, JOURNAL, RUNGS, SEARCH, TUNE
 from sweeps.ray.tracking import check_available, tracking_callbacks
 from sweeps.store.paths import RAY_DIR
 from trainer.core.config import VAL_SCORE, TrialConfig
-from trainer.losses import GAN_LOSSES
-from trainer.schedule import total_steps
+from trainer.step.losses import GAN_LOSSES
+from trainer.run.schedule import total_steps
 
 MIN_FINISHERS = 3   # fewer trials ran to their end: the "best" is named as a best of too few
 DESCRIPTION = "Tune the loss weights with Optuna on the sweep's cluster; one Parquet row per trial."

@@ -32,7 +32,7 @@ _NOT_IN_KEY = frozenset({"data_root", "unpaired_labels_root", "device", "report_
                          "checkpoint_every", "eval_every", "export_dir"})
 # Fields added after results existed: in key() only when they differ from their default, so
 # every trial that existed before keeps its key (docs/contracts.md).
-_KEY_WHEN_SET = frozenset({"variant", "arch"})
+_KEY_WHEN_SET = frozenset({"variant", "arch", "deterministic"})
 RELEASED_EPOCH = {"mix": "alternate", "balance": False}   # every pair, then every unpaired sample
 PIX2PIX_PRESETS = {"gan_loss": ("rsgan", "vanilla"), "lambda_paired": (150.0, 100.0),
                    "image_pool": (50, 0)}   # field: (fewpair's default, pix2pix's value)
@@ -98,6 +98,8 @@ class TrialConfig:
     precision: str = "fp32"            # fp32, or bf16 autocast
     device: str = "auto"               # torch device (cpu, cuda, cuda:1); auto = cuda when
                                        # available, else cpu
+    deterministic: bool = False        # CUDA: deterministic algorithms, cudnn.benchmark off
+                                       # (slower); the CPU is deterministic either way
     report_every: int = 100            # steps between report() calls
     checkpoint_every: int = 500        # steps between checkpoints, at most half the trial's
                                        # steps (so a short run resumes too); 0 = only at the end

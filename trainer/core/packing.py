@@ -1,5 +1,5 @@
 """Which trials may share a pack (one process, one fused step): rules over TrialConfig alone, so
-a sweep plans its packs without importing torch (trainer.pack trains them).
+a sweep plans its packs without importing torch (trainer.run.loop trains them).
 
 Compatible = equal in every TrialConfig field except `MEMBER_FIELDS` (what a member may choose
 for itself: seed, selection, budget, balance, mix, λs, pools, reporting, and the mode within
@@ -13,6 +13,10 @@ from dataclasses import fields
 from typing import Sequence
 
 from trainer.core.config import TrialConfig
+
+
+class PackError(ValueError):
+    """Trials that cannot share a pack; the message names the field."""
 
 # Fields a member may choose for itself; every other field shapes the fused computation.
 MEMBER_FIELDS = frozenset({
@@ -61,3 +65,15 @@ def group_packs(cfgs: Sequence[TrialConfig], size: int) -> list[list[TrialConfig
         if len(group) == size:
             del groups[pack_key(cfg)]
     return packs
+
+
+def check_compatible(cfgs: Sequence[TrialConfig]) -> None:
+    """PackError naming the first field on which a member differs from the first member."""
+    first = cfgs[0]
+    for cfg in cfgs:
+        if not packable(cfg) and len(cfgs) > 1:
+            raise PackError(f"trial {cfg.key()} cannot be packed (variant / arch)")
+        for (name, a), (_, b) in zip(pack_key(first), pack_key(cfg)):
+            if a != b:
+                raise PackError(f"trials {first.key()} and {cfg.key()} cannot share a pack: "
+                                 f"{name} {a!r} != {b!r}")

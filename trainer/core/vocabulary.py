@@ -3,7 +3,7 @@
 
 `ARCHITECTURES` is whole here (an architecture only names its networks); the generator and
 discriminator factories it names live in trainer.nets.networks. `GAN_LOSSES` is declared here
-by name and filled by trainer.losses, whose import registers each loss's torch implementation;
+by name and filled by trainer.step.losses, whose import registers each loss's torch implementation;
 tests/test_registries.py checks that no declared name is left without one.
 """
 from __future__ import annotations
@@ -15,9 +15,9 @@ from trainer.core.errors import ConfigError
 from trainer.core.registry import Registry
 
 
-# name -> factory() -> trainer.losses.GanLoss; TrialConfig.gan_loss is validated against these.
+# name -> factory() -> trainer.step.losses.GanLoss; TrialConfig.gan_loss is validated against these.
 GAN_LOSSES = Registry("gan_loss", declared=("rsgan", "rasgan", "ralsgan", "vanilla", "lsgan"),
-                      home="trainer.losses")
+                      home="trainer.step.losses")
 
 
 @dataclass(frozen=True)

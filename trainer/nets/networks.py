@@ -18,7 +18,6 @@ running stats either (pix2pix trains and tests at batch 1 on each image's own st
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Callable
 
@@ -239,13 +238,13 @@ def _size_trace(arch_name: str, size: int) -> str | None:
     arch = architecture(arch_name)
     shape = SimpleNamespace(ngf=1, n_blocks=1, image_size=size)
     try:
-        gen = _lookup(GENERATORS, "generator", arch.generator)(**arch.generator_kwargs(shape))
+        gen = GENERATORS[arch.generator](**arch.generator_kwargs(shape))
     except ValueError as err:   # e.g. a U-Net too shallow for this size
         return str(err)
     out = _trace(gen, size)
     if out != size:
         return f"its {arch.generator} generator turns {size}² into {max(out, 0)}²"
-    if _trace(_lookup(DISCRIMINATORS, "discriminator", arch.discriminator)(ndf=1), size) < 1:
+    if _trace(DISCRIMINATORS[arch.discriminator](ndf=1), size) < 1:
         return f"its {arch.discriminator} discriminator's patch map shrinks to nothing"
     return None
 

@@ -1,1 +1,1 @@
-"""The trial run: its loop, schedule, feed, the trial CLI and the checks of a config before it trains."""
+"""Running trials: the one loop over K members, feed, step plan, packing rules, the trial CLI and the checks of a config before it trains."""

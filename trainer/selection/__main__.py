@@ -24,8 +24,8 @@ DEFAULTS = TrialConfig()  # one source of truth for the pool size, strategies an
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Flags that are TrialConfig fields take that field's help (trainer.cli.field_help)."""
-    from trainer.cli import field_choices, field_help
+    """Flags that are TrialConfig fields take that field's help (trainer.run.cli.field_help)."""
+    from trainer.run.cli import field_choices, field_help
     choices = field_choices()
     p = argparse.ArgumentParser(prog="python -m trainer.selection",
                                 description=__doc__.split("\n")[0])

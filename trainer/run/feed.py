@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from trainer.data import ImageBank, open_split
-from trainer.schedule import Slot
+from trainer.run.schedule import Slot
 
 TRAIN_SPLIT = "train"
 _LABELS_STREAM = 2   # SeedSequence stream id of the label-only draw (1 is the step order)

@@ -54,7 +54,7 @@ def field_docs() -> dict[str, tuple[str, str]]:
 def field_choices() -> dict[str, tuple[str, ...]]:
     """The values each vocabulary field takes (from the registries that check them)."""
     from trainer.data import dataset_names
-    from trainer.losses import GAN_LOSSES
+    from trainer.step.losses import GAN_LOSSES
     from trainer.selection import EXTRACTORS, STRATEGIES
     return {"dataset": tuple(dataset_names()), "direction": config.DIRECTIONS,
             "mode": config.MODES, "mix": config.MIXES, "gan_loss": tuple(GAN_LOSSES),
@@ -122,11 +122,12 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
 
 def main(argv: list[str] | None = None) -> int:
     from trainer.data import DataError
-    from trainer.engine import NonFiniteLoss
     from trainer.eval.evaluate import EvaluationError
     from trainer.run.checks import check_trial
+    from trainer.step.watch import NonFiniteLoss
     from trainer.selection import SelectionError
-    from trainer.train import TrainError, train
+    from trainer.run.loop import train
+    from trainer.run.trial import TrainError
     args = build_parser().parse_args(argv)
     try:
         cfg = config_from_args(args)

@@ -1,14 +1,16 @@
-"""The training step of a pack: K trials' networks fused (trainer.nets.fused), one step for all.
+"""The paper's step for K >= 1 trials: their networks fused (trainer.nets.fused), one step for all.
+A trial alone is K = 1: this is the one implementation of the paper's step.
 
-Member k keeps everything it has alone — its TrainState's image pools, CPU generator and step
-count, its λs, its own batch — and its networks' parameters become views of block k of the
-fused parameters. Per-member λs are [K] vectors; the paired terms are weighted by a [K] mask of
-the members whose slot is paired this step (alone a member on an unpaired slot computes no
-paired term). One Adam over the fused parameters equals K Adams, one per member, because
-Adam is elementwise and every member steps with the same lr schedule. Loss terms come from
-`trainer.losses`, mapped over the members with `torch.vmap`.
+One step = one G/F update on the weighted terms of `trainer.step.losses`, then one D_Y/D_X
+update on (real, pooled fake). Member k keeps everything it has alone — its TrainState's image
+pools, CPU generator and step count, its λs, its own batch — and its networks' parameters
+become views of block k of the fused parameters. Per-member λs are [K] vectors in the run's
+dtype (float64 in a float64 run); the paired terms are weighted by the [K] paired mask (alone a
+member on an unpaired slot computes no paired term). One Adam over the fused parameters equals
+K Adams, one per member, because Adam is elementwise and every member steps with the same lr
+rule (trainer.step.lr). Loss terms are mapped over the members with `torch.vmap`.
 
-Images of the pack: [N, K*3, S, S], member k at channels [3k, 3k+3) (trainer.nets.fused).
+Images: [N, K*3, S, S], member k at channels [3k, 3k+3) (trainer.nets.fused).
 """
 from __future__ import annotations
 
@@ -18,45 +20,51 @@ import itertools
 import torch
 from torch import nn
 
-from trainer import losses
-from trainer.engine import ADAM_BETA2, StepRules, TrainState
 from trainer.nets.fused import fuse, link_members
-from trainer.schedule import lr_factor
+from trainer.step import losses
+from trainer.step.base import Step, Tensor, requires_grad
+from trainer.step.checkpoint import NETS, state_payload
+from trainer.step.state import ADAM_BETA2, StepRules, TrainState, translate_all
 
-Tensor = torch.Tensor
-NETS = ("g", "f", "d_y", "d_x")   # G, F, D_Y, D_X (trainer.engine)
 WEIGHT_GROUPS = ("adv", "cycle", "idt", "paired")   # term prefixes (losses.LossWeights.of)
+# channels_last for the fused networks on CUDA: off, and unmeasured. InstanceNorm returns NCHW
+# for a channels_last input, so every conv/norm boundary transposes; keep it off until a GPU
+# measurement (make gpu-check) shows it pays.
+CHANNELS_LAST = False
 
 
-class PackStep:
-    """One G/F update and one D_Y/D_X update of every member, as `engine.train_step` alone."""
+class PaperStep(Step):
+    """One G/F update and one D_Y/D_X update of every member."""
 
-    capturable = False   # GraphedPackStep: Adam state and lr on the device, graph-safe
+    capturable = False   # GraphedPaperStep: Adam state and lr on the device, graph-safe
 
-    def __init__(self, states: list[TrainState], rules: list[StepRules], total: int,
-                 lr: float, beta1: float):
-        self.states, self.rules, self.k = states, rules[0], len(states)
-        self.device = self.rules.device
+    def __init__(self, states: list[TrainState], rules: list[StepRules],
+                 channels_last: bool = CHANNELS_LAST):
+        super().__init__(states, rules)
         cuda = self.device.type == "cuda"
-        fmt = torch.channels_last if cuda else torch.contiguous_format  # no NCHW<->NHWC
+        fmt = torch.channels_last if cuda and channels_last else torch.contiguous_format
         self.nets = {}
         for name in NETS:
             members = [getattr(s, name) for s in states]
             self.nets[name] = fuse(members).to(memory_format=fmt)
             link_members(self.nets[name], members)
         self.memory_format = fmt
-        adam = functools.partial(torch.optim.Adam, lr=lr, betas=(beta1, ADAM_BETA2), fused=cuda,
+        self.dtype = next(self.nets["g"].parameters()).dtype   # float32, float64 in tests
+        group = states[0].opt_gen.param_groups[0]
+        adam = functools.partial(torch.optim.Adam, lr=group["initial_lr"],
+                                 betas=(group["betas"][0], ADAM_BETA2), fused=cuda,
                                  capturable=self.capturable)
         self.opt_gen = adam(self._params("g", "f"))
         self.opt_disc = adam(self._params("d_y", "d_x"))
-        self.sched_gen, self.sched_disc = (torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: lr_factor(s, total)) for opt in (self.opt_gen, self.opt_disc))
+        rule = states[0].sched_gen.lr_lambdas[0]   # trainer.step.lr.lr_rule, as alone
+        self.sched_gen, self.sched_disc = (torch.optim.lr_scheduler.LambdaLR(opt, rule)
+                                           for opt in (self.opt_gen, self.opt_disc))
         self._load_optimizers()
-        # [K] float32 λ per term group, as `losses.weighted_total` weighs a float32 term alone
+        # [K] λ per term group in the run's dtype, as `losses.weighted_total` weighs a term
         self.weights = {g: torch.tensor([r.weights.of(g + "_") for r in rules],
-                                        dtype=torch.float32, device=self.device)
+                                        dtype=self.dtype, device=self.device)
                         for g in WEIGHT_GROUPS}
-        self.alive = torch.ones(self.k, dtype=torch.float32, device=self.device)
+        self.alive = torch.ones(self.k, dtype=self.dtype, device=self.device)
         # whether any member ever has a paired slot (modes hybrid / unpaired may share a pack)
         self.has_paired = any(r.mode != "unpaired" and r.weights.paired > 0 for r in rules)
 
@@ -80,31 +88,33 @@ class PackStep:
                 if self.capturable:       # a device lr the schedule fills in place
                     group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
 
-    def member_optimizers(self, k: int) -> dict[str, dict]:
-        """Member k's optimiser and schedule state in the shape `engine.state_payload` writes."""
-        return {"opt_gen": split_adam_state(self.opt_gen.state_dict(), k, self.k),
-                "opt_disc": split_adam_state(self.opt_disc.state_dict(), k, self.k),
-                "sched_gen": self.sched_gen.state_dict(),
-                "sched_disc": self.sched_disc.state_dict()}
+    def payload(self, k: int) -> dict:
+        """Member k's checkpoint in a trial alone's format: its weights copied out of the
+        fused networks, its optimiser and schedule state split out of the fused ones."""
+        payload = state_payload(self.states[k])
+        payload["nets"] = {net: {name: t.clone(memory_format=torch.contiguous_format)
+                                 for name, t in weights.items()}
+                           for net, weights in payload["nets"].items()}
+        return payload | {"opt_gen": split_adam_state(self.opt_gen.state_dict(), k, self.k),
+                          "opt_disc": split_adam_state(self.opt_disc.state_dict(), k, self.k),
+                          "sched_gen": self.sched_gen.state_dict(),
+                          "sched_disc": self.sched_disc.state_dict()}
 
     # --- one step ----------------------------------------------------------------------------
-    def __call__(self, x: Tensor, y: Tensor, paired: list[bool]) -> dict[str, Tensor]:
-        """x, y: [1, K*3, S, S] (member k's batch at channels 3k..3k+3); paired: each member's
-        slot kind. Returns every named term as a [K] vector, detached (no sync)."""
+    def __call__(self, x: Tensor, y: Tensor, paired: list[bool],
+                 mask: Tensor | None = None) -> dict[str, Tensor]:
+        """x, y: [1, K*3, S, S]; paired: each member's slot kind (host), mask: the same on the
+        device. Returns every named term as a [K] vector, detached (no sync)."""
         x, y = (t.contiguous(memory_format=self.memory_format) for t in (x, y))
-        mask = torch.tensor(paired, device=self.device)
-        terms, fake_y, fake_x = self.generator_update(x, y, mask, any(paired))
+        terms, fake_y, fake_x = self.generator_update(x, y, self.device_mask(paired, mask),
+                                                      any(paired))
         self.sched_gen.step()
-        if self.rules.adversarial:   # (lambda_adv = 0 for all: no D update, as alone)
+        if self.rules.adversarial:   # (lambda_adv = 0 for all: no D update)
             pooled = self.pooled(fake_y, "pool_y"), self.pooled(fake_x, "pool_x")
             terms |= self.discriminator_update(x, y, *pooled)
             self.sched_disc.step()
         self.count_step()
         return terms
-
-    def count_step(self) -> None:
-        for state in self.states:
-            state.step += 1
 
     def autocast(self):
         """The rules' autocast; without its weight cache when replayed from a CUDA graph."""
@@ -115,51 +125,41 @@ class PackStep:
         """One Adam step of every G and F; returns ({term: [K]}, G(x), F(y)), all detached.
         mask: [K] bool, the members on a paired slot."""
         discriminators = (self.nets["d_y"], self.nets["d_x"])
+        rules = self.rules
         with self.autocast():
-            out = self._translate(x, y)
-            _requires_grad(discriminators, False)   # G's loss builds no D weight gradients
+            out = translate_all(self.nets["g"], self.nets["f"], x, y, rules.cycle,
+                                rules.identity)
+            requires_grad(discriminators, False)   # G's loss builds no D weight gradients
             terms = self._generator_terms(x, y, out, with_paired)
-            totals = torch.stack([self._weight(n, mask) * v.float() for n, v in terms.items()])
-            totals = totals.sum(0)                                     # [K] g_total per member
+            totals = torch.stack([self._weight(n, mask) * v.to(self.dtype)
+                                  for n, v in terms.items()]).sum(0)   # [K] g_total
         self.opt_gen.zero_grad(set_to_none=True)
         (totals * self.alive).sum().backward()   # members' parameters are disjoint
         self.opt_gen.step()
-        _requires_grad(discriminators, True)
+        requires_grad(discriminators, True)
         terms["g_total"] = totals
-        return ({name: value.detach() for name, value in terms.items()},
-                out[0].detach(), out[1].detach())
+        return (_reported(terms),
+                out.fake_y.detach(), out.fake_x.detach())
 
     def _weight(self, name: str, paired_mask: Tensor) -> Tensor:
         group = name.split("_", 1)[0]
         weight = self.weights[group]   # where, not *: an inf λ must not make 0 * inf = nan
         return torch.where(paired_mask, weight, 0.0) if group == "paired" else weight
 
-    def _translate(self, x: Tensor, y: Tensor):
-        """(G(x), F(y), F(G(x)), G(F(y)), G(y), F(x)) as engine.translate_all, fused."""
-        g, f, rules = self.nets["g"], self.nets["f"], self.rules
-        if rules.identity:
-            fake_y, idt_y = g(torch.cat([x, y])).chunk(2)
-            fake_x, idt_x = f(torch.cat([y, x])).chunk(2)
-        else:
-            fake_y, fake_x, idt_y, idt_x = g(x), f(y), None, None
-        rec_x, rec_y = (f(fake_y), g(fake_x)) if rules.cycle else (None, None)
-        return fake_y, fake_x, rec_x, rec_y, idt_y, idt_x
-
     def _generator_terms(self, x, y, out, any_paired: bool) -> dict[str, Tensor]:
-        fake_y, fake_x, rec_x, rec_y, idt_y, idt_x = out
         rules, terms = self.rules, {}
         vm = functools.partial(_vmap_terms, self.k)
         if rules.adversarial:
-            real_y, fake_y_logits = _logits(self.nets["d_y"], y, fake_y)
-            real_x, fake_x_logits = _logits(self.nets["d_x"], x, fake_x)
+            real_y, fake_y_logits = _logits(self.nets["d_y"], y, out.fake_y)
+            real_x, fake_x_logits = _logits(self.nets["d_x"], x, out.fake_x)
             terms |= vm(functools.partial(losses.adversarial_terms, rules.gan),
                         real_y, fake_y_logits, real_x, fake_x_logits)
-        if rec_x is not None:
-            terms |= vm(losses.cycle_terms, x, rec_x, y, rec_y)
-        if idt_y is not None:
-            terms |= vm(losses.identity_terms, x, idt_x, y, idt_y)
+        if out.rec_x is not None:
+            terms |= vm(losses.cycle_terms, x, out.rec_x, y, out.rec_y)
+        if out.idt_y is not None:
+            terms |= vm(losses.identity_terms, x, out.idt_x, y, out.idt_y)
         if self.has_paired and any_paired:
-            terms |= vm(losses.paired_terms, x, fake_x, y, fake_y)
+            terms |= vm(losses.paired_terms, x, out.fake_x, y, out.fake_y)
         return terms
 
     def discriminator_update(self, x: Tensor, y: Tensor, pooled_y: Tensor,
@@ -173,7 +173,7 @@ class PackStep:
         self.opt_disc.zero_grad(set_to_none=True)
         ((terms["d_y"] + terms["d_x"]) * self.alive).sum().backward()
         self.opt_disc.step()
-        return {name: value.detach() for name, value in terms.items()}
+        return _reported(terms)
 
     def pooled(self, fakes: Tensor, pool: str) -> Tensor:
         """Member k's fakes through member k's pool (its own CPU generator draws), in member
@@ -203,6 +203,12 @@ class PackStep:
             pool.images, pool.count = None, 0
 
 
+def _reported(terms: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Detached, at least float32 (bf16 terms as float32, float64 stays float64)."""
+    return {name: value.detach().to(torch.promote_types(value.dtype, torch.float32))
+            for name, value in terms.items()}
+
+
 def _vmap_terms(k: int, fn, *tensors: Tensor) -> dict[str, Tensor]:
     """`fn(*member tensors)` for each member; tensors [N, K*C, ...] -> {name: [K]}."""
     return torch.vmap(fn, in_dims=1)(*(t.unflatten(1, (k, t.shape[1] // k)) for t in tensors))
@@ -211,12 +217,6 @@ def _vmap_terms(k: int, fn, *tensors: Tensor) -> dict[str, Tensor]:
 def _logits(disc: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
     """C(real), C(fake) from one fused pass; each [N, K, h, w] (member k's map at channel k)."""
     return disc(torch.cat([real, fake])).chunk(2)
-
-
-def _requires_grad(nets, flag: bool) -> None:
-    for net in nets:
-        for p in net.parameters():
-            p.requires_grad_(flag)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -146,29 +146,6 @@ def total_steps(cfg, n_train: int | None = None) -> int:
     return default_steps(plan.epoch_length)
 
 
-def epoch_lr_factor(step: int, total: int, epoch_length: int) -> float:
-    """Multiplier of the base lr at `step` (0-based) when the lr changes once an epoch, as in
-    pix2pix / CycleGAN's `lambda_rule` (epoch_count 1): of E = ceil(total / epoch_length)
-    epochs the first n = E - E // 2 run at 1, then epoch e (0-based) at 1 - (e + 1 - n) /
-    (E // 2 + 1), the last at 1 / (E // 2 + 1). The released code's 2018 copy adds one more
-    epoch inside the max (its decay starts an epoch early and its last epoch runs at lr 0);
-    fewpair keeps the rule above (docs/fidelity.md)."""
-    epochs = max(1, math.ceil(total / max(1, epoch_length)))
-    decay = epochs // 2
-    constant = epochs - decay
-    epoch = step // max(1, epoch_length)
-    return 1.0 - max(0, epoch + 1 - constant) / (decay + 1)
-
-
-def lr_factor(step: int, total: int) -> float:
-    """Multiplier of the base lr at `step` (0-based): 1 for the first half, then linear to 0 at
-    `total` (the paper's "fixed for half the total epochs, then linearly decays to zero")."""
-    half = total // 2
-    if step < half:
-        return 1.0
-    return max(0.0, (total - step) / max(1, total - half))
-
-
 def checkpoint_interval(every: int, total: int) -> int:
     """Steps between checkpoints for cfg.checkpoint_every = `every` in a trial of `total`
     steps: at most half the trial (a default 500 in a 300-step trial would save nothing before
