@@ -7,7 +7,7 @@ from dataclasses import fields
 
 import pytest
 
-from trainer import cli
+from trainer.run import cli
 from trainer.core.config import TrialConfig
 
 

@@ -16,8 +16,8 @@ from trainer.step.checkpoint import load_checkpoint, write_checkpoint
 from trainer.step.d_first import Pix2PixStep, ReleasedStep
 from trainer.step.paper import PaperStep
 from trainer.step.state import StepRules, build_state, translator
-from trainer.nets.networks import (ARCHITECTURES, count_parameters, discriminator_for,
-                              generator_for)
+from trainer.core.vocabulary import ARCHITECTURES
+from trainer.nets.networks import count_parameters, discriminator_for, generator_for
 from trainer.step.lr import epoch_lr_factor
 from trainer.run.cli import main
 

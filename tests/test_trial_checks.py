@@ -15,7 +15,7 @@ from ray import cloudpickle
 from sweeps.ray import grid_sweep
 from sweeps.store import results
 from sweeps.plan.sweep import plan_sweep
-from trainer import cli
+from trainer.run import cli
 from trainer.nets import networks
 from trainer.core.config import ConfigError, TrialConfig
 from trainer.run.checks import check_trial
