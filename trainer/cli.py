@@ -121,6 +121,7 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from trainer.atomic import DiskFull
     from trainer.data import DataError
     from trainer.engine import NonFiniteLoss
     from trainer.evaluate import EvaluationError
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, SelectionError, EvaluationError, TrainError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except NonFiniteLoss as err:
+    except (NonFiniteLoss, DiskFull) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     row = result.to_row()

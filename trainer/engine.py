@@ -26,14 +26,13 @@ import torch
 from torch import nn
 
 from trainer import losses
-from trainer.atomic import atomic_write
 from trainer.image_pool import ImagePool
 from trainer.networks import architecture, discriminator_for, generator_for
 from trainer.schedule import epoch_lr_factor, lr_factor
+from trainer.step import checkpoint
+from trainer.step.checkpoint import CHECKPOINT_FILE, CHECKPOINT_FORMAT  # noqa: F401 (re-exported)
 
 ADAM_BETA2 = 0.999            # Adam's default second-moment decay, as in CycleGAN
-CHECKPOINT_FILE = "state.pt"  # the one file in a checkpoint folder
-CHECKPOINT_FORMAT = 1         # bump when the payload layout changes
 RELEASED_PAIRED_POOL = 10     # the released code's pools for paired steps (unpaired: image_pool)
 
 Tensor = torch.Tensor
@@ -355,35 +354,21 @@ def state_payload(state: TrainState) -> dict:
 
 
 def save_checkpoint(state: TrainState, folder: str | os.PathLike) -> Path:
-    """Write `folder/state.pt` atomically (temporary name, then rename); returns the folder."""
+    """Write the state into `folder` (trainer.step.checkpoint: atomic, the previous one kept)."""
     return write_checkpoint(state_payload(state), folder)
 
 
 def write_checkpoint(payload: dict, folder: str | os.PathLike) -> Path:
-    """Write a `state_payload`-shaped dict as `folder/state.pt` (a pack writes its members')."""
-    atomic_write(Path(folder) / CHECKPOINT_FILE, lambda tmp: torch.save(payload, tmp))
-    return Path(folder)
+    """Write a `state_payload`-shaped dict into `folder` (a pack writes its members')."""
+    return checkpoint.write(payload, folder)
 
 
 def has_checkpoint(folder: str | os.PathLike) -> bool:
-    return (Path(folder) / CHECKPOINT_FILE).is_file()
+    return checkpoint.exists(folder)
 
 
 def load_checkpoint(state: TrainState, folder: str | os.PathLike) -> TrainState:
-    """Restore everything `save_checkpoint` wrote into a state built with the same config."""
-    path = Path(folder) / CHECKPOINT_FILE
-    device = next(state.g.parameters()).device
-    payload = torch.load(path, map_location=device, weights_only=True)
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: checkpoint format {payload.get('format')!r}, "
-                         f"expected {CHECKPOINT_FORMAT}")
-    for name, weights in payload["nets"].items():
-        getattr(state, name).load_state_dict(weights)
-    for name in ("opt_gen", "opt_disc", "sched_gen", "sched_disc", "pool_y", "pool_x"):
-        getattr(state, name).load_state_dict(payload[name])
-    for name, pool in state.pools.items():
-        pool.load_state_dict(payload["pools"][name])
-    state.rng.set_state(payload["rng"].cpu())
-    state.step = payload["step"]
-    state.extra = dict(payload["extra"])
-    return state
+    """Restore the newest readable checkpoint in `folder` into a state built with the same
+    config; a state left as built (a fresh start) when none is readable (one warning line)."""
+    payload = checkpoint.read(folder, next(state.g.parameters()).device)
+    return state if payload is None else checkpoint.restore(state, payload)

@@ -1,0 +1,1 @@
+"""The training step over an explicit state, and its checkpoints."""
