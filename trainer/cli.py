@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     from trainer.data import DataError
     from trainer.engine import NonFiniteLoss
     from trainer.evaluate import EvaluationError
+    from trainer.run.interrupt import Interrupted
     from trainer.selection import SelectionError
     from trainer.train import TrainError, train
     args = build_parser().parse_args(argv)
@@ -137,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     except (NonFiniteLoss, DiskFull) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except Interrupted as stop:   # SIGINT / SIGTERM during training: checkpointed first
+        print(f"\n{stop}", file=sys.stderr)
+        return stop.exit_code
+    except KeyboardInterrupt:     # Ctrl-C before training started: nothing to keep
+        print("\ninterrupted before training started; nothing saved", file=sys.stderr)
+        return 130
     row = result.to_row()
     for name in sorted(k for k, v in row.items() if _headline(k, v)):
         print(f"{name:>20} {row[name]:.4f}")

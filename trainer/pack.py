@@ -24,6 +24,7 @@ from trainer.config import TrialConfig
 from trainer.engine import NonFiniteLoss, state_payload
 from trainer.pack_graph import GraphedPackStep
 from trainer.pack_step import PackStep
+from trainer.run.interrupt import interruptible, stop_if_requested, stop_requested
 from trainer.train import Report, TrainError, TrialResult, TrialRun
 
 # Fields a member may choose for itself; every other field shapes the fused computation.
@@ -178,7 +179,7 @@ class PackRun:
         live = self.alive
         until = min(self.members[k].next_stop() for k in live)
         started = time.perf_counter()
-        while self.steps_done < until:
+        while self.steps_done < until and not stop_requested():   # a signal: stop here
             self._one_step()
         outcome = self.watch.flush(live)
         elapsed = time.perf_counter() - started   # every member trained the whole stretch
@@ -227,24 +228,38 @@ def train_pack(cfgs: Sequence[TrialConfig], workdirs: Sequence[str | Path],
         return [_train_alone(TrialRun(cfgs[0], workdirs[0], reports[0]), on_stop)]
     members = [TrialRun(c, w, r) for c, w, r in zip(cfgs, workdirs, reports)]
     outcomes: dict[int, MemberOutcome] = {}
-    for step in sorted({m.state.step for m in members}):
-        ids = [i for i, m in enumerate(members) if m.state.step == step]
-        run = PackRun([members[i] for i in ids], graphs)
-        while not run.done:
-            run.advance()
-            if on_stop:
-                on_stop()
-        outcomes |= dict(zip(ids, run.finish()))
+    with interruptible():
+        for step in sorted({m.state.step for m in members}):
+            ids = [i for i, m in enumerate(members) if m.state.step == step]
+            run = PackRun([members[i] for i in ids], graphs)
+            while not run.done:
+                run.advance()
+                if on_stop:
+                    on_stop()
+                _stop_if_requested([run.members[k] for k in run.alive], on_stop)
+            outcomes |= dict(zip(ids, run.finish()))
     return [outcomes[i] for i in range(len(cfgs))]
+
+
+def _stop_if_requested(runs: list[TrialRun], on_stop: Callable[[], None] | None) -> None:
+    """On SIGINT / SIGTERM: every live member checkpoints and reports, then Interrupted."""
+    def checkpoint() -> None:
+        for run in runs:
+            run.save_and_report()
+        if on_stop:
+            on_stop()
+    stop_if_requested(runs[0].state.step if runs else 0, checkpoint)
 
 
 def _train_alone(run: TrialRun, on_stop: Callable[[], None] | None) -> MemberOutcome:
     """A trial of its own (trainer.train's loop) with a pack member's outcome."""
     try:
-        while not run.done:
-            run.advance()
-            if on_stop:
-                on_stop()
+        with interruptible():
+            while not run.done:
+                run.advance()
+                if on_stop:
+                    on_stop()
+                _stop_if_requested([run], on_stop)
     except NonFiniteLoss as err:
         return MemberOutcome(run.cfg, failure=str(err))
     return MemberOutcome(run.cfg, result=run.finish())

@@ -34,6 +34,7 @@ from trainer.engine import (LossWatch, StepRules, TrainState, build_state,
                             has_checkpoint, load_checkpoint, state_payload, train_step,
                             translator, write_checkpoint)
 from trainer.feed import Feed, build_feed
+from trainer.run.interrupt import interruptible, stop_if_requested, stop_requested
 from trainer.schedule import StepPlan, default_steps
 
 CHECKPOINT_DIR = "checkpoint"     # under workdir; the contract's resume folder
@@ -158,7 +159,7 @@ def next_due(every: int, step: int, total: int) -> int:
 def run_steps(trial: Trial, until: int, watch: LossWatch) -> None:
     """Train until state.step == `until` (steps done), recording every step's terms."""
     state, feed, plan, rules = trial.state, trial.feed, trial.plan, trial.rules
-    while state.step < until:
+    while state.step < until and not stop_requested():   # a signal: stop after this step
         slot = plan.slot(state.step)
         x, y = feed.batch(slot, state.rng)
         watch.record(state.step + 1, train_step(state, x, y, slot.paired, rules))
@@ -230,6 +231,12 @@ class TrialRun:
     def save(self) -> Path:
         return write_checkpoint(self.payload(), self.workdir / CHECKPOINT_DIR)
 
+    def save_and_report(self) -> None:
+        """A checkpoint now, reported with the step (a stop on a signal: Tune gets it)."""
+        folder = str(self.save())
+        if self.report:
+            self.report(self.timing(), folder)
+
     def validate(self) -> Evaluation:
         """evaluate() the current generators (the pass at the final step writes the samples PNG
         and is the trial's final evaluation); remembered in trial.last_eval."""
@@ -267,14 +274,15 @@ def train(cfg: TrialConfig, workdir: str | Path, report: Report | None = None, *
           progress: bool = False) -> TrialResult:
     """Train one trial in `workdir` (resuming from workdir/checkpoint/), evaluate it."""
     run = TrialRun(cfg, workdir, report)
-    with tqdm(total=run.total, initial=run.state.step, disable=not progress, unit="step",
-              dynamic_ncols=True) as bar:
+    with interruptible(), tqdm(total=run.total, initial=run.state.step, disable=not progress,
+                               unit="step", dynamic_ncols=True) as bar:
         while not run.done:
             first = run.state.step
             losses = run.advance()
             bar.update(run.state.step - first)
             bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items() if k != "g_total"},
                             refresh=False)
+            stop_if_requested(run.state.step, run.save_and_report)   # SIGINT / SIGTERM
     return run.finish()
 
 

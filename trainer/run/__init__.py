@@ -1,0 +1,1 @@
+"""The loop over K members, its schedule and feed, and the trial CLI."""
