@@ -22,8 +22,9 @@ from ray import tune
 from ray.tune.result import TIMESTEPS_TOTAL
 
 from sweeps import results
-from sweeps.trainable import (HEADLINE, ROW_WRITTEN, TRIAL_FAILED, Sweep, _keep_samples,
-                              _limit_threads, _one_line, _scalars, _write, deterministic)
+from sweeps.trainable import (HEADLINE, ROW_WRITTEN, TRIAL_FAILED, CatchSignals, Sweep,
+                              _keep_samples, _limit_threads, _one_line, _scalars, _write,
+                              deterministic)
 from trainer.config import TrialConfig
 
 MEMBERS_DIR = "members"   # under the pack's temporary folder: one workdir per member
@@ -82,6 +83,9 @@ def run_pack(config: dict, *, configs: dict[str, dict], packs: dict[str, list[st
     tune.report({**_mean_headline(headline), ROW_WRITTEN: 1, "skipped": 0, **extra,
                  "members_trained": len(todo), "members_failed": len(failed),
                  **({TRIAL_FAILED: 1} if len(failed) == len(todo) else {})})
+
+
+run_pack.__mixins__ = (CatchSignals,)   # SIGTERM: every member checkpoints (sweeps.trainable)
 
 
 def _path(sweep: Sweep, cfg: TrialConfig) -> str:

@@ -29,6 +29,9 @@ class Interrupted(BaseException):
                          f"to resume")
         self.step, self.signum = step, signum
 
+    def __reduce__(self):   # pickled from a Tune worker to the driver
+        return Interrupted, (self.step, self.signum)
+
     @property
     def exit_code(self) -> int:
         return 128 + self.signum      # the shell's code for a process ended by that signal
