@@ -3,6 +3,8 @@ plan's trials, and the grid's tables and plots at the end."""
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 import textwrap
 from pathlib import Path
@@ -14,7 +16,9 @@ from sweeps.grids import GridError, grid_names
 from sweeps.launch import KEEP_CHECKPOINTS, RAY_DIR, connect, prepare_manifests, trial_resources
 from sweeps.plan import SweepPlan, plan_sweep, print_dry_run, print_plan
 from sweeps.preflight import check_paths
+from sweeps.progress import quiet_ray
 from sweeps.tracking import check_available
+from trainer.run.interrupt import interruptible, stop_requested
 
 DESCRIPTION = "Run a named grid on Ray Tune: one trial per TrialConfig, one Parquet row per trial."
 
@@ -51,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue this grid's killed sweep")
     p.add_argument("--force", action="store_true", help="retrain trials that have a row")
     p.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
+    p.add_argument("--verbose", action="store_true",
+                   help="also Ray's trial tables, its workers' output (checkpoint notes) and "
+                        "Tune's warnings (always in Ray's log files)")
     return p
 
 
@@ -114,15 +121,21 @@ def make_tuner(plan: SweepPlan, trainable, args: argparse.Namespace):
         return tune.Tuner.restore(plan.experiment, trainable, resume_unfinished=True,
                                   resume_errored=True, param_space=param_space(plan, False))
     run_config = tune.RunConfig(
-        name=plan.grid, storage_path=f"{plan.results.rstrip('/')}/{RAY_DIR}", verbose=1,
+        name=plan.grid, storage_path=f"{plan.results.rstrip('/')}/{RAY_DIR}",
+        verbose=1 if args.verbose else 0,   # Ray's trial tables: --verbose only
         failure_config=tune.FailureConfig(max_failures=args.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
-        callbacks=callbacks(plan, args))
+        callbacks=callbacks(plan, args), stop=_graceful_stop())
     tune_config = tune.TuneConfig(  # reuse_actors: torch is imported once per actor, not per trial
         trial_dirname_creator=_trial_dirname, reuse_actors=True,
         search_alg=search_alg(plan, args.max_concurrent), num_samples=len(trial_points(plan)))
     return tune.Tuner(trainable, param_space=param_space(plan), tune_config=tune_config,
                       run_config=run_config)
+
+
+def _graceful_stop():   # sweeps.driver_stop imports Ray: only when a Tuner is made
+    from sweeps.driver_stop import GracefulStop
+    return GracefulStop()
 
 
 def callbacks(plan: SweepPlan, args: argparse.Namespace) -> list:
@@ -132,12 +145,13 @@ def callbacks(plan: SweepPlan, args: argparse.Namespace) -> list:
     from trainer.schedule import total_steps
     configs = {cfg.key(): cfg.to_row() for cfg in plan.cfgs}
     planned = {cfg.key(): total_steps(cfg) for cfg in plan.todo}
-    unit = "trials"
+    sizes = None
     if plan.packs is not None:   # a pack reports its members' common step
-        unit = "packs"
+        sizes = {p.id: len(set(p.keys) & set(planned)) for p in plan.packs
+                 if set(p.keys) & set(planned)}
         planned = {p.id: max(planned.get(k, 0) for k in p.keys) for p in plan.packs
-                   if set(p.keys) & set(planned)}
-    return [SweepProgress(plan.grid, planned, unit=unit),
+                   if p.id in sizes}
+    return [SweepProgress(plan.grid, planned, sizes=sizes),
             *tracking_callbacks(args.mlflow, args.wandb, plan.grid, configs)]
 
 
@@ -206,6 +220,16 @@ def plan_status(plan: SweepPlan) -> tuple[int, str | None]:
                f" (a rerun retrains them)")
 
 
+def interrupted(plan: SweepPlan, argv: list[str]) -> int:
+    """What the driver says after Ctrl-C: what finished, the command that resumes; 130."""
+    ok = len(results.done_keys(plan.results, plan.grid, plan.cfgs))
+    again = [*argv, *([] if "--resume" in argv else ["--resume"])]
+    print(f"interrupted: {ok} of {len(plan.cfgs)} trials of grid {plan.grid} have an ok row; "
+          f"the rest resume from their checkpoints with:\n  python sweeps/run_grid.py "
+          f"{shlex.join(again)}", file=sys.stderr)
+    return 130
+
+
 def plot_dir(root: str) -> Path:
     """`<results>/plots` for a local results root; `./plots` when the rows are remote."""
     return Path("plots") if "://" in root else Path(root) / "plots"
@@ -213,6 +237,7 @@ def plot_dir(root: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # for the --resume line
     try:
         return _run(args)
     except USER_ERRORS as err:
@@ -232,14 +257,19 @@ def _run(args: argparse.Namespace) -> int:
               f"(--force retrains)")
     else:
         with lease.hold(plan.results, plan.grid):   # one driver per grid
-            print(f"curves: tensorboard --logdir {plan.experiment}   (Ray's own hint below names "
-                  f"a temporary copy)")
-            connect(args.address)
+            print(f"curves: tensorboard --logdir {plan.experiment}")
+            quiet_ray(args.verbose)
+            connect(args.address, log_to_driver=args.verbose)
             if args.pack == "auto":      # measured now, on a GPU worker when trials get GPUs
                 from sweeps.packs import plan_packs
                 plan_packs(plan, args.pack, args.gpus_per_trial, probe=True)
             print_plan(plan)
-            grid_result = run_sweep(plan, args)
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"   # Ctrl-C: GracefulStop's
+            with interruptible():
+                grid_result = run_sweep(plan, args)
+                stopped = stop_requested()
+        if stopped:   # the lease is released; Tune's state and checkpoints are saved
+            return interrupted(plan, args.argv)
         if grid_result.errors:
             print(f"{len(grid_result.errors)} trials failed after retries", file=sys.stderr)
     print(summarize(plan))

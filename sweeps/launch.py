@@ -18,8 +18,9 @@ FORWARDED_ENV = ("FEWPAIR_CACHE", "FEWPAIR_RESNET50_WEIGHTS")   # paths trials a
 AUTOSCALER_CONFIG = "~/ray_bootstrap_config.yaml"   # written on the head node by `ray up`
 
 # --- the cluster ------------------------------------------------------------------------------
-def connect(address: str | None) -> None:
-    """Join `address`, or start a local Ray; reuse one this process already started."""
+def connect(address: str | None, log_to_driver: bool = True) -> None:
+    """Join `address`, or start a local Ray; reuse one this process already started.
+    log_to_driver=False: the workers' output stays in Ray's log files only."""
     import ray
     if ray.is_initialized():
         return
@@ -28,9 +29,10 @@ def connect(address: str | None) -> None:
             os.environ[name] = absolute(os.environ[name])
     if address:   # workers of a joined cluster do not inherit this shell: pass the paths on
         env = forwarded_env()
-        ray.init(address=address, runtime_env={"env_vars": env} if env else None)
+        ray.init(address=address, runtime_env={"env_vars": env} if env else None,
+                 log_to_driver=log_to_driver)
     else:         # a local Ray; its workers inherit this environment
-        ray.init(include_dashboard=False)
+        ray.init(include_dashboard=False, log_to_driver=log_to_driver)
 
 
 def forwarded_env() -> dict[str, str]:

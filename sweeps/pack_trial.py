@@ -51,6 +51,8 @@ class PackReports:
         steps = [m["step"] for m in self.latest.values() if "step" in m]
         step = max(steps, default=0)   # timesteps_total: the x-axis of curves and progress
         metrics = {"step": step, TIMESTEPS_TOTAL: step, "members_reporting": len(self.latest)}
+        if any("interrupted" in m for m in self.latest.values()):   # a signal's checkpoint
+            metrics["interrupted"] = 1
         checkpoint = tune.Checkpoint.from_directory(self.members_dir) if self.saved else None
         tune.report(metrics, checkpoint=checkpoint)
         self.latest, self.saved = {}, False

@@ -232,10 +232,11 @@ class TrialRun:
         return write_checkpoint(self.payload(), self.workdir / CHECKPOINT_DIR)
 
     def save_and_report(self) -> None:
-        """A checkpoint now, reported with the step (a stop on a signal: Tune gets it)."""
+        """A checkpoint now, reported with the step and `interrupted` (a stop on a signal: Tune
+        gets it, and the driver's Ctrl-C waits for it)."""
         folder = str(self.save())
         if self.report:
-            self.report(self.timing(), folder)
+            self.report({**self.timing(), "interrupted": 1}, folder)
 
     def validate(self) -> Evaluation:
         """evaluate() the current generators (the pass at the final step writes the samples PNG

@@ -58,7 +58,10 @@ def stop_if_requested(step: int, checkpoint) -> None:
     Interrupted."""
     if _requested:
         signum = _requested[0]
-        checkpoint()
+        try:
+            checkpoint()
+        except SystemExit:   # Tune ended the trial once its driver had the checkpoint
+            pass
         _requested.clear()
         raise Interrupted(step, signum)
 
