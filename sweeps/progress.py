@@ -5,8 +5,9 @@ training steps done of all the steps planned, the time so far and an ETA, e.g.
     · ETA 5m01s                                                     (one line when printed)
 
 Trials and steps are the trials' own, also when trials train in packs: a pack of 10 members at
-step 150 is 10 trials running and 1,500 trial-steps done. The ETA assumes the remaining steps go at the sweep's average rate so far (steps of trials
-sharing the cluster, start-up included), so it is rough early on and firms up as trials finish.
+step 150 is 10 trials running and 1,500 trial-steps done. The ETA assumes the remaining steps go
+at the sweep's average rate so far (steps of trials sharing the cluster, start-up included), so
+it is rough early on and firms up as trials finish.
 """
 from __future__ import annotations
 

@@ -60,9 +60,11 @@ def test_no_readable_checkpoint_is_a_fresh_start_with_one_warning(tmp_path, caps
     (folder / "state.prev.pt").write_bytes(b"PK\x03\x04 garbled")
     fresh = state_at(0)
     fresh.extra["key"] = "k"
-    assert load_checkpoint(fresh, folder) is fresh and fresh.step == 0 and fresh.extra == {"key": "k"}
+    assert load_checkpoint(fresh, folder) is fresh
+    assert fresh.step == 0 and fresh.extra == {"key": "k"}
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.endswith("; no earlier checkpoint: training starts afresh\n")
+    assert err.count("\n") == 1
+    assert err.endswith("; no earlier checkpoint: training starts afresh\n")
     assert str(folder / "state.pt") in err and str(folder / "state.prev.pt") in err
     assert not has_checkpoint(folder)
 
