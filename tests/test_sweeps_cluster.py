@@ -133,7 +133,7 @@ def _steps(storage: Path) -> dict[str, list[int]]:
     for found in (storage / "_ray" / "smoke").glob("*/result.json"):
         rows = [json.loads(line) for line in found.read_text().splitlines() if line.strip()]
         out[found.parent.name] = [r["timesteps_total"] for r in rows if "timesteps_total" in r
-                                  and not r.get("row_written")]
+                                  and "row_written" not in r]   # (not a last result)
     return out
 
 
