@@ -52,21 +52,23 @@ def shape_configs(grid_name: str, steps: int, every: int, seeds: int) -> list[tu
 def curve(job: tuple[str, object]) -> list[dict]:
     """One trial's validation passes: rows of (shape, seed, step, pixel_acc, mean_iou, train_s)."""
     import torch
-    from trainer.train import TrialRun
+    from trainer.run.loop import Run
+    from trainer.run.trial import TrialRun
     torch.set_num_threads(1)
     label, cfg = job
     points = []
     with tempfile.TemporaryDirectory() as workdir:
-        run = TrialRun(cfg, workdir)
+        trial = TrialRun(cfg, workdir)
+        run = Run([trial])   # a run of one member: the trainer's own loop
         while not run.done:
             run.advance()
-            last = run.trial.last_eval   # the eval_every pass, when one ran at this stop
-            if last is not None and last.step == run.state.step and (
+            last = trial.trial.last_eval   # the eval_every pass, when one ran at this stop
+            if last is not None and last.step == trial.state.step and (
                     not points or points[-1]["step"] != last.step):
                 points.append({"shape": label, "seed": cfg.seed, "step": last.step,
                                "pixel_acc": last.metrics["pixel_acc"],
                                "mean_iou": last.metrics["mean_iou"],
-                               "train_s": run.timing()["train_s"]})
+                               "train_s": trial.timing()["train_s"]})
     print(f"{label}, seed {cfg.seed}: " + ", ".join(f"{p['step']}: {p['pixel_acc']:.3f}"
                                                      for p in points), flush=True)
     return points

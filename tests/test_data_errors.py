@@ -112,3 +112,22 @@ def test_preview_cli_process_exit_status(tmp_path):
                           "--out", str(tmp_path / "p.png")], capture_output=True, text=True)
     assert run.returncode == 2
     assert run.stderr.startswith("error: unknown dataset 'nope'") and run.stderr.count("\n") == 1
+
+
+def test_both_clis_say_a_missing_label_once(tmp_path):
+    """issue 21 saw `error: photo ... has no label` twice; as processes (stderr a pipe) each CLI
+    prints it exactly once and nothing else."""
+    import shutil
+    photo = _cityscapes(tmp_path, with_label=False)            # val and train: one photo each,
+    shutil.copytree(tmp_path / "leftImg8bit" / "val", tmp_path / "leftImg8bit" / "train")
+    shutil.copytree(tmp_path / "gtFine" / "val", tmp_path / "gtFine" / "train")   # no labels
+    named = f"error: photo {str(photo).replace('/val/', '/train/')} has no label: "
+    runs = {"preview": ["trainer.data.preview", "--dataset", "cityscapes", "--root",
+                        str(tmp_path), "--split", "train", "--out", str(tmp_path / "p.png")],
+            "train": ["trainer.train", "--dataset", "cityscapes", "--data-root", str(tmp_path),
+                      "--mode", "paired", "--paired-budget", "1", "--selection", "random",
+                      "--workdir", str(tmp_path / "w")]}
+    for name, argv in runs.items():
+        run = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True)
+        assert run.returncode == 2 and run.stderr.startswith(named), (name, run.stderr)
+        assert run.stderr.count("\n") == 1 and run.stdout == "", (name, run.stderr)

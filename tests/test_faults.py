@@ -33,6 +33,7 @@ from ray import cloudpickle
 from sweeps.ray import grid_sweep
 from sweeps.store import results
 from sweeps.store.lease import lease_path
+from sweeps.plan.packs import with_packs
 from sweeps.plan.sweep import plan_sweep
 from sweeps.ray.trainable import TRIAL_FAILED, remove_dead_workdirs
 
@@ -360,3 +361,52 @@ def test_the_progress_line_counts_a_trial_failed_for_good_as_failed():
         progress.on_trial_start(0, [], trial)
         progress.on_trial_complete(0, [], trial)
     assert progress.line(1.0).startswith("sweep g: 1/2 trials done, 0 running, 1 failed")
+
+
+def _restart_steps(storage: Path) -> dict[str, list[int]]:
+    """Tune trial folder -> the steps at which its reported steps went back (a retry or resume
+    from an earlier step), from its result.json (every attempt's results, in order)."""
+    import json
+    out = {}
+    for found in (storage / "_ray" / "smoke").glob("*/result.json"):
+        steps = [r["timesteps_total"] for r in map(json.loads, found.read_text().splitlines())
+                 if "timesteps_total" in r and "row_written" not in r]   # (not a last result)
+        out[found.parent.name] = [b for a, b in zip(steps, steps[1:]) if b <= a]
+    return out
+
+
+@pytest.mark.slow
+def test_a_driver_killed_during_a_packed_sweep_resumes_each_member_from_its_checkpoint(
+        ray_session, small_streets, tmp_path):
+    storage = tmp_path / "res"
+    argv = ["--grid", "smoke", "--data-root", small_streets, "--storage", str(storage),
+            "--gpus-per-trial", "0", "--pack", "2", "--max-concurrent", "1", "--set",
+            "steps=60", "--set", "checkpoint_every=10", "--set", "report_every=5"]
+    plan = with_packs(plan_sweep(parse(*argv)), 2, 0.0)
+    first, second = [p.keys for p in plan.packs]
+    assert (len(first), len(second)) == (2, 1)
+    address = ray_session.get_runtime_context().gcs_address
+    log = tmp_path / "first.log"
+    driver = subprocess.Popen([sys.executable, str(SCRIPT), *argv, "--address", address],
+                              stdout=log.open("w"), stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    rows = lambda: {Path(f).stem: results.row_status(f)   # noqa: E731
+                    for f in results.row_files(str(storage), "smoke")}
+    ray_dir = storage / "_ray" / "smoke"
+    try:   # the first pack's rows written, the second pack checkpointed: kill it there
+        _wait(lambda: len(rows()) == 2 and any(
+            p.name.startswith(plan.packs[1].id) for c in ray_dir.glob("*/checkpoint_*")
+            for p in [c.parent]), driver, 300, "the second pack's checkpoint")
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+    assert rows() == {key: "ok" for key in first}, log.read_text()[-3000:]
+    kept = {f: os.stat(f).st_mtime_ns for f in results.row_files(str(storage), "smoke")}
+
+    assert grid_sweep.main([*argv, "--resume"]) == 0
+    assert rows() == {key: "ok" for key in (*first, *second)}   # one row each, all ok
+    assert {f: os.stat(f).st_mtime_ns for f in kept} == kept    # the first pack not retrained
+    # The second pack had reported its checkpoint's step (10) or more when the driver died;
+    # resumed from step 0 it would report 5 again: its steps never go back.
+    restarts = {name.split("_")[0]: found for name, found in _restart_steps(storage).items()}
+    assert restarts == {plan.packs[0].id: [], plan.packs[1].id: []}

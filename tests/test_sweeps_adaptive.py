@@ -101,7 +101,7 @@ def test_a_narrow_comparison_settles_and_failed_seeds_count_as_run():
 def _values_by_construction(cfg, workdir, report):
     """The real trainer (2 steps at 32², ngf 8), its score then set by construction so that the
     searcher's choices are known in advance (the rule's statistics are tested above)."""
-    from trainer.train import train
+    from trainer.run.loop import train
     result = train(cfg, workdir, report=report)
     key = f"{cfg.mode}-{cfg.paired_budget}-{cfg.selection}-{cfg.seed}"
     return dataclasses.replace(result, metrics={**result.metrics, "pixel_acc": _score(key)})

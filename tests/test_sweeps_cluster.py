@@ -33,24 +33,36 @@ from ray.cluster_utils import Cluster
 temp_dir = sys.argv[1]
 cluster = Cluster(initialize_head=True, head_node_args=dict(
     num_cpus=0, num_gpus=0, include_dashboard=False, temp_dir=temp_dir))
-cluster.add_node(num_cpus=2, num_gpus=0, temp_dir=temp_dir)
+worker = cluster.add_node(num_cpus=2, num_gpus=0, temp_dir=temp_dir)
 cluster.wait_for_nodes()
 print(json.dumps({"address": cluster.address, "nodes": len(cluster.list_all_nodes())}), flush=True)
-sys.stdin.read()          # until the test closes our stdin
+for line in sys.stdin:    # until the test closes our stdin
+    if line.strip() == "swap":   # a fresh worker node, then the old one lost
+        fresh = cluster.add_node(num_cpus=2, num_gpus=0, temp_dir=temp_dir)
+        cluster.remove_node(worker, allow_graceful=False)
+        worker = fresh
+        cluster.wait_for_nodes()
+        print("swapped", flush=True)
 cluster.shutdown()
 """
 
 
 @pytest.fixture
 def two_nodes():
-    """(address, node count) of a fresh two-node cluster; torn down after the test."""
+    """(address, node count, swap) of a fresh two-node cluster; swap() replaces its worker node
+    by a fresh one (the old one is lost as a node is: its processes killed); torn down after."""
     temp_dir = tempfile.mkdtemp(prefix="fp-")   # short: Ray's socket paths must stay < 108 chars
     helper = subprocess.Popen([sys.executable, "-c", HELPER, temp_dir], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         info = json.loads(helper.stdout.readline() or "{}")
         assert "address" in info, "the two-node cluster did not start"
-        yield info["address"], info["nodes"]
+
+        def swap() -> None:
+            helper.stdin.write("swap\n")
+            helper.stdin.flush()
+            assert helper.stdout.readline() == "swapped\n"
+        yield info["address"], info["nodes"], swap
     finally:
         helper.stdin.close()
         try:
@@ -85,7 +97,7 @@ def _wait_for_rows(root: Path, n: int, driver: subprocess.Popen, timeout: float)
 @pytest.mark.slow
 def test_two_node_cluster_survives_a_killed_driver_and_resumes(two_nodes, fewpair_cache,
                                                               tmp_path):
-    address, nodes = two_nodes
+    address, nodes, _ = two_nodes
     assert nodes == 2
     from trainer.data import toy_root
     data = str(toy_root("toy-streets", "small"))
@@ -114,3 +126,44 @@ def test_two_node_cluster_survives_a_killed_driver_and_resumes(two_nodes, fewpai
     assert os.stat(done).st_mtime_ns == finished_first      # the finished trial was not rerun
     log = (tmp_path / "second.log").read_text()
     assert "rows:" in log and str(store / "smoke") in log
+
+
+def _steps(storage: Path) -> dict[str, list[int]]:
+    """Tune trial folder -> the steps its results reported, in order (every attempt's)."""
+    out = {}
+    for found in (storage / "_ray" / "smoke").glob("*/result.json"):
+        rows = [json.loads(line) for line in found.read_text().splitlines() if line.strip()]
+        out[found.parent.name] = [r["timesteps_total"] for r in rows if "timesteps_total" in r
+                                  and "row_written" not in r]   # (not a last result)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("packed", [False, True], ids=["alone", "packed"])
+def test_a_lost_worker_node_is_retried_on_another_from_its_checkpoint(two_nodes, fewpair_cache,
+                                                                     tmp_path, packed):
+    address, _, swap = two_nodes
+    from trainer.data import toy_root
+    store = tmp_path / "results"
+    args = ["--grid", "smoke", "--data-root", str(toy_root("toy-streets", "small")),
+            "--storage", str(store), "--address", address, "--set", "steps=60",
+            "--set", "checkpoint_every=10", "--set", "report_every=5",
+            *(["--pack", "3"] if packed else ["--max-concurrent", "1"])]
+    log = tmp_path / "driver.log"
+    driver = _driver(args, log)
+    try:
+        deadline = time.monotonic() + 300
+        while not list((store / "_ray" / "smoke").glob("*/checkpoint_*")):
+            assert time.monotonic() < deadline and driver.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.2)
+        swap()                                   # the node training it is lost
+        assert driver.wait(timeout=400) == 0, log.read_text()[-3000:]
+    finally:
+        _kill_group(driver.pid)
+    rows = results.read_rows(str(store), "smoke")   # (steps=60: other keys than SMOKE_KEYS)
+    assert len(rows) == len(SMOKE_KEYS) == rows["trial_key"].nunique()   # one row per trial
+    assert (rows["status"] == "ok").all() and (rows["steps_done"] == 60).all()
+    restarts = {name: [b for a, b in zip(steps, steps[1:]) if b <= a]
+                for name, steps in _steps(store).items()}
+    resumed = [first for found in restarts.values() for first in found[:1]]
+    assert resumed and all(step > 5 for step in resumed), restarts   # not from step 0

@@ -162,3 +162,17 @@ def test_the_demo_says_what_its_size_cannot_show_and_where_to_go(tmp_path):
     assert "cannot: the selection effect" in plan.note
     assert "python sweeps/run_grid.py --grid science" in plan.note
     assert plan_for(["--grid", "smoke"], tmp_path).note == ""
+
+
+def test_packs_count_trials_and_trial_steps():
+    """Packs of 10 trials of 1,500 steps: the line says trials and trial-steps, not packs."""
+    progress = SweepProgress("g", {"p0": 1500, "p1": 1500, "p2": 1500, "p3": 1500},
+                             out=lambda line: None, every_s=1e9,
+                             sizes={"p0": 10, "p1": 10, "p2": 10, "p3": 10})
+    for pack in ("p0", "p1", "p2"):
+        progress.on_trial_start(0, [], SimpleNamespace(config={"pack_id": pack}))
+    progress.on_trial_complete(0, [], SimpleNamespace(config={"pack_id": "p0"}))
+    progress.on_trial_result(0, [], SimpleNamespace(config={"pack_id": "p1"}),
+                             {"timesteps_total": 1500})
+    assert progress.line(60.0).startswith("sweep g: 10/40 trials done, 20 running, 0 failed · "
+                                          "30,000/60,000 steps (50%)")

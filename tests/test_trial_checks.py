@@ -129,7 +129,7 @@ class CountingTrain:
         self.marks = marks
 
     def __call__(self, cfg, workdir: str, report):
-        from trainer.train import train
+        from trainer.run.loop import train
         (self.marks / f"{cfg.key()}-{len(list(self.marks.iterdir()))}").write_text(workdir)
         return train(cfg, workdir, report=report)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import textwrap
 from pathlib import Path
@@ -15,6 +16,7 @@ from sweeps.plan.cli_args import USER_ERRORS, add_cluster_arguments, add_trackin
 from sweeps.plan.grids import GridError, grid_names
 from sweeps.ray.board import BOARD_DIR
 from sweeps.ray.hints import replace_ray_hints
+from sweeps.ray.progress import quiet_ray
 from sweeps.ray.launch import KEEP_CHECKPOINTS, connect, prepare_manifests, trial_resources
 from sweeps.plan.costs import print_dry_run
 from sweeps.plan.packs import pack_resources, parse_pack, with_packs
@@ -22,6 +24,7 @@ from sweeps.plan.sweep import SweepPlan, finish_adaptive, plan_sweep, print_plan
 from sweeps.plan.preflight import check_paths
 from sweeps.store.paths import RAY_DIR
 from sweeps.ray.tracking import check_available
+from trainer.run.interrupt import interruptible, stop_requested
 
 DESCRIPTION = "Run a named grid on Ray Tune: one trial per TrialConfig, one Parquet row per trial."
 
@@ -66,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue this grid's killed sweep")
     p.add_argument("--force", action="store_true", help="retrain trials that have a row")
     p.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
+    p.add_argument("--verbose", action="store_true",
+                   help="also Ray's trial tables, its workers' output (checkpoint notes) and "
+                        "Tune's warnings (always in Ray's log files)")
     return p
 
 
@@ -151,10 +157,11 @@ def make_tuner(plan: SweepPlan, trainable, args: argparse.Namespace):
         return tune.Tuner.restore(plan.experiment, trainable, resume_unfinished=True,
                                   resume_errored=True, param_space=_space(plan, False))
     run_config = tune.RunConfig(
-        name=plan.grid, storage_path=f"{plan.results.rstrip('/')}/{RAY_DIR}", verbose=1,
+        name=plan.grid, storage_path=f"{plan.results.rstrip('/')}/{RAY_DIR}",
+        verbose=1 if args.verbose else 0,   # Ray's trial tables: --verbose only
         failure_config=tune.FailureConfig(max_failures=args.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
-        callbacks=callbacks(plan, args))
+        callbacks=callbacks(plan, args), stop=_graceful_stop())
     from sweeps.ray.board import run_name
     tune_config = tune.TuneConfig(  # reuse_actors: torch is imported once per actor, not per trial
         trial_dirname_creator=_trial_dirname, trial_name_creator=run_name, reuse_actors=True,
@@ -169,6 +176,11 @@ def _space(plan: SweepPlan, todo_only: bool = True) -> dict:
     return {} if plan.adaptive is not None else param_space(plan, todo_only)
 
 
+def _graceful_stop():   # sweeps.ray.driver_stop imports Ray: only when a Tuner is made
+    from sweeps.ray.driver_stop import GracefulStop
+    return GracefulStop()
+
+
 def callbacks(plan: SweepPlan, args: argparse.Namespace) -> list:
     """The driver's progress line and ETA, and the trackers asked for (--mlflow, --wandb)."""
     from sweeps.ray.progress import SweepProgress
@@ -176,13 +188,14 @@ def callbacks(plan: SweepPlan, args: argparse.Namespace) -> list:
     from trainer.run.schedule import total_steps
     configs = {cfg.key(): cfg.to_row() for cfg in plan.cfgs}
     planned = {cfg.key(): total_steps(cfg) for cfg in plan.todo}
-    unit = "trials"
+    sizes = None
     if plan.packs is not None:   # a pack reports its members' common step
-        unit = "packs"
+        sizes = {p.id: len(set(p.keys) & set(planned)) for p in plan.packs
+                 if set(p.keys) & set(planned)}
         planned = {p.id: max(planned.get(k, 0) for k in p.keys) for p in plan.packs
-                   if set(p.keys) & set(planned)}
+                   if p.id in sizes}
     from sweeps.ray.board import clean_board
-    return [SweepProgress(plan.grid, planned, unit=unit), clean_board(),
+    return [SweepProgress(plan.grid, planned, sizes=sizes), clean_board(),
             *tracking_callbacks(args.mlflow, args.wandb, plan.grid, configs)]
 
 
@@ -250,6 +263,16 @@ def plan_status(plan: SweepPlan) -> tuple[int, str | None]:
                f" (a rerun retrains them)")
 
 
+def interrupted(plan: SweepPlan, argv: list[str]) -> int:
+    """What the driver says after Ctrl-C: what finished, the command that resumes; 130."""
+    ok = len(results.done_keys(plan.results, plan.grid, plan.cfgs))
+    again = [*argv, *([] if "--resume" in argv else ["--resume"])]
+    print(f"interrupted: {ok} of {len(plan.cfgs)} trials of grid {plan.grid} have an ok row; "
+          f"the rest resume from their checkpoints with:\n  python sweeps/run_grid.py "
+          f"{shlex.join(again)}", file=sys.stderr)
+    return 130
+
+
 def plot_dir(root: str) -> Path:
     """`<results>/plots` for a local results root; `./plots` when the rows are remote."""
     return Path("plots") if "://" in root else Path(root) / "plots"
@@ -276,6 +299,7 @@ def _slots(args: argparse.Namespace, cpus: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     replace_ray_hints(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # for the --resume line
     try:
         return _run(args)
     except USER_ERRORS as err:
@@ -299,13 +323,18 @@ def _run(args: argparse.Namespace) -> int:
               f"(--force retrains)")
     else:
         with lease.hold(plan.results, plan.grid):   # one driver per grid
-            print(f"curves: tensorboard --logdir {plan.experiment}/{BOARD_DIR}   (Ray's own "
-                  f"hint below names a temporary copy)")
-            connect(args.address)
-            if pack == "auto" and packable:
+            print(f"curves: tensorboard --logdir {plan.experiment}/{BOARD_DIR}")
+            quiet_ray(args.verbose)
+            connect(args.address, log_to_driver=args.verbose)
+            if pack == "auto" and packable:   # measured now, on a GPU worker when trials get GPUs
                 plan = _probed(base, args)
             print_plan(plan)
-            grid_result = run_sweep(plan, args)
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"   # Ctrl-C: GracefulStop's
+            with interruptible():
+                grid_result = run_sweep(plan, args)
+                stopped = stop_requested()
+        if stopped:   # the lease is released; Tune's state and checkpoints are saved
+            return interrupted(plan, args.argv)
         if grid_result.errors:
             print(f"{len(grid_result.errors)} trials failed after retries", file=sys.stderr)
     if plan.adaptive is not None:

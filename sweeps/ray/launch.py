@@ -17,9 +17,10 @@ FORWARDED_ENV = ("FEWPAIR_CACHE", "FEWPAIR_RESNET50_WEIGHTS")   # paths trials a
 AUTOSCALER_CONFIG = "~/ray_bootstrap_config.yaml"   # written on the head node by `ray up`
 
 # --- the cluster ------------------------------------------------------------------------------
-def connect(address: str | None) -> None:
+def connect(address: str | None, log_to_driver: bool = True) -> None:
     """Join `address` (--address / RAY_ADDRESS), else start a local Ray of this driver's own;
-    reuse one this process already started. One line says which."""
+    reuse one this process already started. One line says which. log_to_driver=False: the
+    workers' output stays in Ray's log files only."""
     import ray
     if ray.is_initialized():
         return
@@ -29,11 +30,12 @@ def connect(address: str | None) -> None:
     if address:   # workers of a joined cluster do not inherit this shell: pass the paths on
         env = forwarded_env()
         print(f"ray: joining the cluster at {address}")
-        ray.init(address=address, runtime_env={"env_vars": env} if env else None)
+        ray.init(address=address, runtime_env={"env_vars": env} if env else None,
+                 log_to_driver=log_to_driver)
     else:
         # address="local": never the cluster another job started on this machine (address=None
         # joins the last `ray start` found under /tmp/ray); its workers inherit this environment
-        ray.init(address="local", include_dashboard=False)
+        ray.init(address="local", include_dashboard=False, log_to_driver=log_to_driver)
         cpus = ray.cluster_resources().get("CPU", 0)
         print(f"ray: started a local Ray of this driver's own ({cpus:g} CPUs); to join a "
               f"running cluster pass --address (auto: the one on this machine) or RAY_ADDRESS")

@@ -22,8 +22,9 @@ from ray import tune
 from ray.tune.result import TIMESTEPS_TOTAL
 
 from sweeps.store import results
-from sweeps.ray.trainable import (HEADLINE, ROW_WRITTEN, TRIAL_FAILED, Sweep, _keep_samples,
-                              _limit_threads, _one_line, _scalars, _write, deterministic)
+from sweeps.ray.trainable import (HEADLINE, ROW_WRITTEN, TRIAL_FAILED, CatchSignals, Sweep,
+                                  _keep_samples, _limit_threads, _one_line, _scalars, _write,
+                                  deterministic)
 from trainer.core.config import TrialConfig
 
 MEMBERS_DIR = "members"   # under the pack's temporary folder: one workdir per member
@@ -50,6 +51,8 @@ class PackReports:
         steps = [m["step"] for m in self.latest.values() if "step" in m]
         step = max(steps, default=0)   # timesteps_total: the x-axis of curves and progress
         metrics = {"step": step, TIMESTEPS_TOTAL: step, "members_reporting": len(self.latest)}
+        if any("interrupted" in m for m in self.latest.values()):   # a signal's checkpoint
+            metrics["interrupted"] = 1
         checkpoint = tune.Checkpoint.from_directory(self.members_dir) if self.saved else None
         tune.report(metrics, checkpoint=checkpoint)
         self.latest, self.saved = {}, False
@@ -82,6 +85,9 @@ def run_pack(config: dict, *, configs: dict[str, dict], packs: dict[str, list[st
     tune.report({**_mean_headline(headline), ROW_WRITTEN: 1, "skipped": 0, **extra,
                  "members_trained": len(todo), "members_failed": len(failed),
                  **({TRIAL_FAILED: 1} if len(failed) == len(todo) else {})})
+
+
+run_pack.__mixins__ = (CatchSignals,)   # SIGTERM: every member checkpoints (sweeps.ray.trainable)
 
 
 def _path(sweep: Sweep, cfg: TrialConfig) -> str:

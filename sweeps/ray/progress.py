@@ -4,11 +4,15 @@ training steps done of all the steps planned, the time so far and an ETA, e.g.
     sweep demo: 7/18 trials done, 2 running, 0 failed · 2,100/5,400 steps (39%) · 3m12s
     · ETA 5m01s                                                     (one line when printed)
 
-The ETA assumes the remaining steps go at the sweep's average rate so far (steps of trials
-sharing the cluster, start-up included), so it is rough early on and firms up as trials finish.
+Trials and steps are the trials' own, also when trials train in packs: a pack of 10 members at
+step 150 is 10 trials running and 1,500 trial-steps done. The ETA assumes the remaining steps go
+at the sweep's average rate so far (steps of trials sharing the cluster, start-up included), so
+it is rough early on and firms up as trials finish.
 """
 from __future__ import annotations
 
+import logging
+import os
 import time
 from typing import Callable
 
@@ -18,17 +22,31 @@ from ray.tune.result import TIMESTEPS_TOTAL
 from sweeps.ray.trainable import TRIAL_FAILED
 
 PRINT_EVERY_S = 60.0   # at most one line per minute between trial completions
+RAY_LOGGERS = ("ray.tune", "ray.train", "ray.air")   # driver-side: experiment_state warnings, ...
+
+
+def quiet_ray(verbose: bool) -> None:
+    """Unless verbose: Tune's and Train's driver-side warnings and notes off (errors stay), and
+    Tune's own reporter (its configuration box, hints and tables; RunConfig(verbose=0) silences
+    the older one only). The workers' output (checkpoint chatter) stays in Ray's log files:
+    connect(log_to_driver=...)."""
+    if not verbose:
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        for name in RAY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 class SweepProgress(Callback):
     def __init__(self, grid: str, planned_steps: dict[str, int],
                  out: Callable[[str], None] | None = None, every_s: float = PRINT_EVERY_S,
-                 unit: str = "trials"):
-        """planned_steps: Tune trial (a trial's key, or a pack's id) -> its steps. `out`: where
-        lines go (None: print, looked up when printing -- Tune pickles its callbacks, and once
-        builtins.print is replaced (Ray's tqdm support does) the old print is unpicklable)."""
+                 sizes: dict[str, int] | None = None):
+        """planned_steps: Tune trial (a trial's key, or a pack's id) -> its steps (a pack's:
+        its members' common step count); sizes: Tune trial -> the trials it trains (a pack's
+        members left to train; default 1). `out`: where lines go (None: print, looked up when
+        printing -- Tune pickles its callbacks, and once builtins.print is replaced (Ray's tqdm
+        support does) the old print is unpicklable)."""
         self.grid, self.planned, self.out, self.every_s = grid, planned_steps, out, every_s
-        self.unit = unit
+        self.sizes = sizes or {}
         self.steps: dict[str, int] = {}         # trial key -> steps reported so far
         self.finished: set[str] = set()
         self.failed: set[str] = set()
@@ -72,11 +90,15 @@ class SweepProgress(Callback):
         self.printed = time.monotonic()
         (self.out or print)(self.line(self.printed - self.started))
 
+    def _trials(self, ids) -> int:
+        return sum(self.sizes.get(i, 1) for i in ids)
+
     def line(self, elapsed: float) -> str:
-        total = sum(self.planned.values())
-        done = min(sum(self.steps.values()), total)
-        text = (f"sweep {self.grid}: {len(self.finished)}/{len(self.planned)} {self.unit} done, "
-                f"{len(self.running)} running, {len(self.failed)} failed · "
+        total = sum(steps * self.sizes.get(i, 1) for i, steps in self.planned.items())
+        done = min(sum(steps * self.sizes.get(i, 1) for i, steps in self.steps.items()), total)
+        text = (f"sweep {self.grid}: {self._trials(self.finished)}/{self._trials(self.planned)} "
+                f"trials done, {self._trials(self.running)} running, "
+                f"{self._trials(self.failed)} failed · "
                 f"{done:,}/{total:,} steps ({done / total:.0%}) · {_duration(elapsed)}"
                 if total else f"sweep {self.grid}: nothing planned")
         if total and 0 < done < total:

@@ -16,6 +16,13 @@ Checkpoints: `train` writes `<workdir>/checkpoint/` and calls report(metrics, ch
 that folder goes to Tune (`tune.report(..., checkpoint=...)`), which copies it to the storage
 path. A retried or resumed trial gets it back from `tune.get_checkpoint()` into a fresh workdir,
 and `train` resumes from it exactly.
+
+Signals: a worker's SIGTERM (a spot node about to be taken) or SIGINT does not end the worker:
+`CatchSignals` turns it into a stop request in the worker's main thread (where Python runs
+signal handlers; the trial itself runs in a thread of Tune's), the trial checkpoints at its next
+step, reports the checkpoint to Tune (the report returns once the driver has it), writes its
+`stopped` row (`Interrupted: interrupted at step N; ...`) and raises, and Tune's retry resumes
+from that step.
 """
 from __future__ import annotations
 
@@ -56,6 +63,16 @@ class Sweep:
     cpus: float = 1.0   # CPUs Tune reserves per trial; torch gets that many threads
 
 
+class CatchSignals:
+    """A mixin of the trial's Tune trainable (`__mixins__`, read by Tune's wrap_function): its
+    setup runs in the worker's main thread, the only one that may install signal handlers."""
+
+    def setup(self, config):
+        from trainer.run.interrupt import catch_signals
+        catch_signals()
+        super().setup(config)
+
+
 def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
               train_fn: TrainFn | None = None) -> None:
     """Train one trial (unless its `ok` row exists) and write its row; errors are recorded as a
@@ -83,6 +100,9 @@ def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
     headline = {k: outcome[k] for k in HEADLINE if isinstance(outcome.get(k), (int, float))}
     tune.report({**headline, TIMESTEPS_TOTAL: int(outcome["steps_done"]), ROW_WRITTEN: 1,
                  "skipped": 0})
+
+
+run_trial.__mixins__ = (CatchSignals,)
 
 
 def _limit_threads(cpus: float) -> None:

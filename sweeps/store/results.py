@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from trainer.core.atomic import disk_full, no_space
 from trainer.core.config import TrialConfig
 
 STATUSES = ("ok", "failed", "stopped")   # a trial's outcome, the `status` column
@@ -134,8 +135,10 @@ def _publish(path: str, write) -> str:
         with fs.open_output_stream(tmp) as out:
             write(out)
         fs.move(tmp, final)   # LocalFileSystem: rename(2), atomic replace on POSIX
-    except BaseException:
+    except BaseException as err:
         _remove_quietly(fs, tmp)
+        if no_space(err):   # one line naming the row and the free space; the old row is whole
+            raise disk_full(final if "://" not in path else path) from err
         raise
     return path
 

@@ -121,10 +121,12 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from trainer.core.atomic import DiskFull
     from trainer.data import DataError
     from trainer.eval.evaluate import EvaluationError
     from trainer.run.checks import check_trial
     from trainer.step.watch import NonFiniteLoss
+    from trainer.run.interrupt import Interrupted
     from trainer.selection import SelectionError
     from trainer.run.loop import train
     from trainer.run.trial import TrainError
@@ -136,9 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, SelectionError, EvaluationError, TrainError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except NonFiniteLoss as err:
+    except (NonFiniteLoss, DiskFull) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except Interrupted as stop:   # SIGINT / SIGTERM during training: checkpointed first
+        print(f"\n{stop}", file=sys.stderr)
+        return stop.exit_code
+    except KeyboardInterrupt:     # Ctrl-C before training started: nothing to keep
+        print("\ninterrupted before training started; nothing saved", file=sys.stderr)
+        return 130
     row = result.to_row()
     for name in sorted(k for k, v in row.items() if _headline(k, v)):
         print(f"{name:>20} {row[name]:.4f}")

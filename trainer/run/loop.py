@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from trainer.core.config import TrialConfig
 from trainer.run.feed import Feed
+from trainer.run.interrupt import interruptible, stop_if_requested, stop_requested
 from trainer.core.packing import PackError, check_compatible
 from trainer.run.schedule import StepPlan
 from trainer.run.trial import Report, TrainError, TrialResult, TrialRun
@@ -128,6 +129,8 @@ def step_through(step: Step, feeds: Sequence[Feed], plans: Sequence[StepPlan], u
         table = table.pin_memory()
     masks = table.to(step.device, non_blocking=True)   # [steps, K]
     for i, row in enumerate(slots):
+        if stop_requested():   # SIGINT / SIGTERM (trainer.run.interrupt): stop after a whole step
+            break
         xs, ys = [], []
         for feed, state, slot in zip(feeds, states, row):
             x, y = feed.batch(slot, state.rng)
@@ -136,12 +139,6 @@ def step_through(step: Step, feeds: Sequence[Feed], plans: Sequence[StepPlan], u
         paired = [slot.paired for slot in row]
         terms = step(torch.cat(xs, dim=1), torch.cat(ys, dim=1), paired, masks[i])
         watch.record(states[0].step, terms, paired)
-
-
-def stop_requested() -> bool:
-    """Whether the process was asked to stop (the loop's one place that asks, between
-    stretches: every member's due checkpoint and report are done). Nothing asks yet."""
-    return False
 
 
 def train_pack(cfgs: Sequence[TrialConfig], workdirs: Sequence[str | Path],
@@ -155,19 +152,32 @@ def train_pack(cfgs: Sequence[TrialConfig], workdirs: Sequence[str | Path],
     reports = list(reports) if reports is not None else [None] * len(cfgs)
     members = [TrialRun(c, w, r) for c, w, r in zip(cfgs, workdirs, reports)]
     outcomes: dict[int, MemberOutcome] = {}
-    for step in sorted({m.state.step for m in members}):
-        ids = [i for i, m in enumerate(members) if m.state.step == step]
-        run = Run([members[i] for i in ids], graphs)
-        with tqdm(total=run.members[0].total, initial=step, disable=not progress, unit="step",
-                  dynamic_ncols=True) as bar:
-            while not run.done and not stop_requested():
-                first = run.steps_done
-                run.advance()
-                bar.update(run.steps_done - first)
-                if on_stop:
-                    on_stop()
-        outcomes |= dict(zip(ids, run.finish()))
+    with interruptible():
+        for step in sorted({m.state.step for m in members}):
+            ids = [i for i, m in enumerate(members) if m.state.step == step]
+            run = Run([members[i] for i in ids], graphs)
+            with tqdm(total=run.members[0].total, initial=step, disable=not progress,
+                      unit="step", dynamic_ncols=True) as bar:
+                while not run.done:
+                    first = run.steps_done
+                    run.advance()
+                    bar.update(run.steps_done - first)
+                    if on_stop:
+                        on_stop()
+                    _stop_if_requested([run.members[k] for k in run.alive], on_stop)
+            outcomes |= dict(zip(ids, run.finish()))
     return [outcomes[i] for i in range(len(cfgs))]
+
+
+def _stop_if_requested(runs: list[TrialRun], on_stop: Callable[[], None] | None) -> None:
+    """On SIGINT / SIGTERM: every live member checkpoints and reports, then Interrupted (its
+    one line and exit code: trainer.run.interrupt)."""
+    def checkpoint() -> None:
+        for run in runs:
+            run.save_and_report()
+        if on_stop:
+            on_stop()
+    stop_if_requested(runs[0].state.step if runs else 0, checkpoint)
 
 
 def train(cfg: TrialConfig, workdir: str | Path, report: Report | None = None, *,

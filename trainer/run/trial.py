@@ -209,6 +209,13 @@ class TrialRun:
         due_now = due(self.checkpoint_every, self.state.step, self.total)
         return str(self.save()) if due_now else None
 
+    def save_and_report(self) -> None:
+        """A checkpoint now, reported with the step and `interrupted` (a stop on a signal: Tune
+        gets it, and the driver's Ctrl-C waits for it)."""
+        folder = str(self.save())
+        if self.report:
+            self.report({**self.timing(), "interrupted": 1}, folder)
+
     def validate_and_report(self, losses: dict[str, float], folder: str | None) -> None:
         """The validation pass and the report when due (`folder`: a checkpoint just saved)."""
         cfg, step, total = self.cfg, self.state.step, self.total

@@ -1,0 +1,66 @@
+"""The driver's Ctrl-C: Tune stops gracefully after the running trials have checkpointed.
+
+The first SIGINT (trainer.run.interrupt: a second one exits at once) asks `GracefulStop`, Tune's
+stopper, to end the sweep. Trials of this host first get SIGTERM, which makes each checkpoint at
+its next step and report it (sweeps.ray.trainable); once each of them reported that checkpoint
+(`interrupted` in its result), or after WAIT_S, the stopper sends the driver SIGUSR1, Tune's own
+interrupt: Tune saves its experiment state with the trials still unfinished (a stopper that
+ended them would mark them TERMINATED, and `--resume` would not train them again), and the
+driver says what finished and how to resume. Trials on other hosts are stopped as they are: a
+`--resume` starts them from their latest periodic checkpoint.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+
+from ray.tune import Stopper
+
+from sweeps.ray.trainable import ROW_WRITTEN
+from trainer.run.interrupt import stop_requested
+
+WAIT_S = 60.0   # longest wait for the trials' checkpoints (a step at paper size: < 1 s)
+_announced: list[bool] = []     # the 'stopping' line was printed (once per driver)
+_interrupted: list[bool] = []   # Tune was told to stop
+
+
+class GracefulStop(Stopper):
+    def __init__(self):
+        self.pids: dict[str, int] = {}         # Tune trial id -> worker pid, this host only
+        self.signalled: dict[str, float] = {}  # Tune trial id -> when it got SIGTERM
+        self.reported: set[str] = set()        # trials that reported since
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        if ROW_WRITTEN in result:                # its last result: the actor may be reused
+            self.pids.pop(trial_id, None)
+        elif result.get("hostname") == socket.gethostname() and "pid" in result:
+            self.pids[trial_id] = int(result["pid"])
+        if trial_id in self.signalled and result.get("interrupted"):   # its checkpoint is in
+            self.reported.add(trial_id)
+        return False
+
+    def stop_all(self) -> bool:
+        if not stop_requested():
+            return False
+        if not self.signalled:
+            self.signalled = {trial: time.monotonic() for trial in self.pids
+                              if _signal(self.pids[trial])}
+            if not _announced:   # (Tune may hold more than one copy of its stopper)
+                _announced.append(True)
+                print(f"stopping: {len(self.signalled)} running trials checkpoint first "
+                      f"(Ctrl-C again to exit now)", flush=True)
+        waited = time.monotonic() - min(self.signalled.values(), default=time.monotonic())
+        if (set(self.signalled) <= self.reported or waited > WAIT_S) and not _interrupted:
+            _interrupted.append(True)
+            os.kill(os.getpid(), signal.SIGUSR1)   # Tune's own interrupt (module doc)
+        return False
+
+
+def _signal(pid: int) -> bool:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):   # ended already, or not ours
+        return False
+    return True

@@ -1,0 +1,77 @@
+"""Ctrl-C of a sweep's driver, a real SIGINT to a real `sweeps/run_grid.py` joined to the
+session's Ray: the trial then training checkpoints first (its row says `stopped` at that step),
+the driver releases its lease, says what finished and the exact `--resume` command, exits 130;
+that command trains only what has no ok row, and the finished trial's row is not rewritten."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sweeps.ray import grid_sweep
+from sweeps.store import results
+from sweeps.store.lease import lease_path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "sweeps" / "run_grid.py"
+
+
+def _training(storage: Path, done: set[str]) -> bool:
+    """Whether a trial without a row has reported a step to Tune (its result.json)."""
+    for found in (storage / "_ray" / "smoke").glob("*/result.json"):
+        key = found.parent.name.split("_")[0]
+        lines = [json.loads(line) for line in found.read_text().splitlines() if line.strip()]
+        if key not in done and any(r.get("timesteps_total", 0) > 0 for r in lines):
+            return True
+    return False
+
+
+@pytest.mark.slow
+def test_ctrl_c_checkpoints_releases_the_lease_and_names_the_resume_command(
+        ray_session, small_streets, tmp_path, capsys):
+    storage = tmp_path / "res"
+    argv = ["--grid", "smoke", "--data-root", small_streets, "--storage", str(storage),
+            "--gpus-per-trial", "0", "--max-concurrent", "1", "--set", "steps=300",
+            "--set", "report_every=2", "--set", "checkpoint_every=1000",
+            "--address", ray_session.get_runtime_context().gcs_address]
+    log = tmp_path / "driver.log"
+    driver = subprocess.Popen([sys.executable, str(SCRIPT), *argv], stdout=log.open("w"),
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline and driver.poll() is None:
+            ok = {Path(f).stem for f in results.row_files(str(storage), "smoke")
+                  if results.row_status(f) == "ok"}
+            if ok and _training(storage, ok):
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"no second trial training: {log.read_text()[-3000:]}")
+        kept = {f: os.stat(f).st_mtime_ns for f in results.row_files(str(storage), "smoke")}
+        driver.send_signal(signal.SIGINT)
+        assert driver.wait(timeout=180) == 130, log.read_text()[-3000:]
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
+    assert f"interrupted: {len(kept)} of 3 trials of grid smoke have an ok row; the rest resume " \
+           f"from their checkpoints with:\n  python sweeps/run_grid.py " in text
+    resume = text.split("python sweeps/run_grid.py ", 1)[1].splitlines()[0]
+    assert resume.endswith(" --resume") and not Path(lease_path(str(storage), "smoke")).exists()
+    stopped = [results.read_row(f) for f in results.row_files(str(storage), "smoke")
+               if results.row_status(f) == "stopped"]
+    assert len(stopped) == 1 and "interrupted at step " in stopped[0]["error"]
+    step = int(stopped[0]["error"].split("interrupted at step ")[1].split(";")[0])
+    assert 0 < step < 300
+
+    assert grid_sweep.main(resume.split()) == 0   # the printed command, on the session's Ray
+    rows = results.read_rows(str(storage), "smoke")
+    assert len(rows) == 3 and (rows["status"] == "ok").all() and (rows["steps_done"] == 300).all()
+    assert {f: os.stat(f).st_mtime_ns for f in kept} == kept   # finished trials not retrained
