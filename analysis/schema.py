@@ -16,7 +16,8 @@ CONFIG_COLUMNS: tuple[str, ...] = (
     "eval_limit", "judge", "mode", "paired_budget", "unpaired", "selection", "pool_selection", "features", "seed",
     "balance", "mix", "gan_loss", "lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired",
     "steps", "lr", "beta1", "image_pool", "image_size", "load_size", "ngf", "ndf", "n_blocks",
-    "variant", "arch", "precision", "device", "report_every", "checkpoint_every", "eval_every",
+    "variant", "arch", "precision", "device", "deterministic", "report_every", "checkpoint_every",
+    "eval_every",
     "export_dir",
 )
 # Config columns added after results existed, with the value every older row ran.

@@ -43,7 +43,7 @@ def test_gpu_check_smoke_runs_every_stage_without_ray_or_optuna(tmp_path):
         ("trial alone", 1, []), ("pack of 2", 2, [])]
     with open(out / "measured_rates_rows.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    with open(ROOT / "sweeps" / "measured_rates.csv") as f:
+    with open(ROOT / "sweeps" / "plan" / "measured_rates.csv") as f:
         header = next(line for line in f if not line.startswith("#")).strip().split(",")
     assert list(rows[0]) == header
     assert [(r["pack"], float(r["trial_steps_per_s"]) > 0) for r in rows] == [

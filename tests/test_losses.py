@@ -67,7 +67,7 @@ def test_discriminator_loss_falls_as_it_separates(name):
 
 
 def test_unknown_gan_loss_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="unknown gan_loss 'wgan' .valid: lsgan, ralsgan, "
+    with pytest.raises(ValueError, match="unknown gan_loss 'wgan' .did you mean 'rsgan'.. .valid: lsgan, ralsgan, "
                                          "rasgan, rsgan, vanilla"):
         losses.gan_loss("wgan")
 

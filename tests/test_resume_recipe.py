@@ -64,7 +64,7 @@ def test_readme_interrupt_and_resume_recipe_resumes(small_streets, tmp_path):
             run.wait()
     assert run.returncode != 0, "the run ended before it could be interrupted"
     saved = torch.load(state, weights_only=True)["step"]
-    assert saved == STEPS // 2
+    assert STEPS // 2 <= saved < STEPS   # the half-trial checkpoint, or the one Ctrl-C wrote
 
     resumed, bar = _finish(small_streets, tmp_path / "one")
     assert f" {saved}/{STEPS} " in bar and f" 0/{STEPS} " not in bar   # it started at the save

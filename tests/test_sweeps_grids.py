@@ -187,7 +187,7 @@ def test_a_rerun_skips_ok_rows_retries_failed_ones_and_force_retrains_all(tmp_pa
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--grid", "tabel1"], "unknown grid 'tabel1' (valid: demo, smoke"),
+    (["--grid", "tabel1"], "unknown grid 'tabel1' (did you mean 'table1'?) (valid: demo, smoke"),
     (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
     (["--weights", "cycle=1"], "--weights: missing identity, paired"),
     (["--grid", "table3", "--dataset", "toy-maps"], "grid table3 needs far/close label sets"),

@@ -115,6 +115,8 @@ def test_tunes_restore_hint_becomes_the_drivers_resume_command():
             seen.append(record.getMessage())
 
     logger, keep = logging.getLogger(TUNE_LOGGER), Keep()
+    level = logger.level   # a quiet driver run earlier in this process raised it to ERROR
+    logger.setLevel(logging.WARNING)   # (--verbose: Tune's warnings reach the user)
     logger.addHandler(keep)
     hint = replace_ray_hints(["--grid", "demo", "--storage", "res"])
     try:
@@ -125,6 +127,7 @@ def test_tunes_restore_hint_becomes_the_drivers_resume_command():
     finally:
         logger.removeHandler(keep)
         logger.removeFilter(hint)
+        logger.setLevel(level)
     assert seen[0].endswith(" --grid demo --storage res --resume") and "Tuner" not in seen[0]
     assert seen[0].startswith("interrupted; the finished trials' rows are kept. Resume: python ")
     assert seen[1] == "Trials did not complete: ['t1']"

@@ -61,7 +61,7 @@ def test_a_holdout_needs_images_outside_the_pool(small_root, tmp_path, capsys):
             "--ndf", "8", "--n-blocks", "2", "--steps", "2", "--workdir", str(tmp_path)]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: eval_split='holdout': the unpaired pool") and err.count("\n") == 1
+    assert err.startswith("error: eval_split='holdout': unpaired=") and err.count("\n") == 1
     assert not (tmp_path / "checkpoint").exists()          # it failed before training
 
 

@@ -16,7 +16,6 @@ from sweeps.plan.cli_args import USER_ERRORS, add_cluster_arguments, add_trackin
 from sweeps.plan.grids import GridError, grid_names
 from sweeps.ray.board import BOARD_DIR
 from sweeps.ray.hints import replace_ray_hints
-from sweeps.ray.progress import quiet_ray
 from sweeps.ray.launch import KEEP_CHECKPOINTS, connect, prepare_manifests, trial_resources
 from sweeps.plan.costs import print_dry_run
 from sweeps.plan.packs import pack_resources, parse_pack, with_packs
@@ -324,6 +323,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         with lease.hold(plan.results, plan.grid):   # one driver per grid
             print(f"curves: tensorboard --logdir {plan.experiment}/{BOARD_DIR}")
+            from sweeps.ray.progress import quiet_ray   # imports Ray: not for a dry run
             quiet_ray(args.verbose)
             connect(args.address, log_to_driver=args.verbose)
             if pack == "auto" and packable:   # measured now, on a GPU worker when trials get GPUs
