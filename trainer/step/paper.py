@@ -8,7 +8,8 @@ become views of block k of the fused parameters. Per-member λs are [K] vectors 
 dtype (float64 in a float64 run); the paired terms are weighted by the [K] paired mask (alone a
 member on an unpaired slot computes no paired term). One Adam over the fused parameters equals
 K Adams, one per member, because Adam is elementwise and every member steps with the same lr
-rule (trainer.step.lr). Loss terms are mapped over the members with `torch.vmap`.
+rule (trainer.step.lr). Loss terms are mapped over the members with `torch.vmap` (K = 1:
+called directly).
 
 Images: [N, K*3, S, S], member k at channels [3k, 3k+3) (trainer.nets.fused).
 """
@@ -210,7 +211,11 @@ def _reported(terms: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def _vmap_terms(k: int, fn, *tensors: Tensor) -> dict[str, Tensor]:
-    """`fn(*member tensors)` for each member; tensors [N, K*C, ...] -> {name: [K]}."""
+    """`fn(*member tensors)` for each member; tensors [N, K*C, ...] -> {name: [K]}. A trial
+    alone (K = 1) calls `fn` directly: vmap's dispatch over a dozen small loss ops costs a
+    trial alone ~4 % of a step at the demo's size (bench/pack_throughput.py, K=1 vs solo)."""
+    if k == 1:
+        return {name: value.reshape(1) for name, value in fn(*tensors).items()}
     return torch.vmap(fn, in_dims=1)(*(t.unflatten(1, (k, t.shape[1] // k)) for t in tensors))
 
 
