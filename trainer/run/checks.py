@@ -30,7 +30,7 @@ def _check_names(cfg: TrialConfig) -> None:
     """dataset (and that it can be scored), unpaired_labels, selection, pool_selection,
     features and eval_split."""
     from trainer.data import DataError, dataset_info
-    from trainer.eval.evaluate import EvaluationError, protocol_for
+    from trainer.eval.protocols import EvaluationError, protocol_for
     from trainer.selection import EXTRACTORS, STRATEGIES, SelectionError
     try:
         info = dataset_info(cfg.dataset)

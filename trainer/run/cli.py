@@ -123,7 +123,7 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
 def main(argv: list[str] | None = None) -> int:
     from trainer.core.atomic import DiskFull
     from trainer.data import DataError
-    from trainer.eval.evaluate import EvaluationError
+    from trainer.eval.protocols import EvaluationError
     from trainer.run.checks import check_trial
     from trainer.step.watch import NonFiniteLoss
     from trainer.run.interrupt import Interrupted
