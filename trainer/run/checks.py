@@ -19,7 +19,7 @@ def check_trial(cfg: TrialConfig, *, open_data: bool = True) -> None:
     """Raise ConfigError for the first value of `cfg` a trial would fail on. `open_data` False
     (a dry run, planning before a real dataset is there): split sizes only where known."""
     _check_names(cfg)
-    from trainer.nets.networks import size_problem
+    from trainer.nets.sizes import size_problem   # arithmetic over the layers, no torch
     problem = size_problem(cfg.arch, cfg.image_size)
     if problem:
         raise ConfigError(problem)
