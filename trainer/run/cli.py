@@ -53,9 +53,8 @@ def field_docs() -> dict[str, tuple[str, str]]:
 
 def field_choices() -> dict[str, tuple[str, ...]]:
     """The values each vocabulary field takes (from the registries that check them)."""
+    from trainer.core.vocabulary import EXTRACTORS, GAN_LOSSES, STRATEGIES   # names, no torch
     from trainer.data import dataset_names
-    from trainer.step.losses import GAN_LOSSES
-    from trainer.selection import EXTRACTORS, STRATEGIES
     return {"dataset": tuple(dataset_names()), "direction": config.DIRECTIONS,
             "mode": config.MODES, "mix": config.MIXES, "gan_loss": tuple(GAN_LOSSES),
             "precision": config.PRECISIONS, "selection": tuple(STRATEGIES),
