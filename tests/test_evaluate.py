@@ -157,6 +157,16 @@ def test_protocol_names_and_unknown_kinds():
         ev.make_protocol("psnr", TrialConfig(), torch.device("cpu"))
 
 
+def test_every_protocol_spec_has_its_implementation_with_the_same_attributes():
+    """trainer.eval.protocols (no torch) is the one table; evaluate implements each entry."""
+    from trainer.eval.protocols import SPECS
+    assert ev.PROTOCOLS.unfilled() == [] and ev.PROTOCOLS.names() == SPECS.names()
+    for name in SPECS:
+        impl, spec = ev.PROTOCOLS[name], SPECS[name]
+        assert (impl.kind, impl.directions, impl.main_metric, impl.classes) == \
+            (spec.kind, spec.directions, spec.main_metric, spec.classes), name
+
+
 def test_translate_must_keep_the_shape(toy):
     with pytest.raises(ev.EvaluationError, match=r"translate returned shape \(1, 3, 16, 16\)"):
         ev.evaluate(lambda x: x[:1, :, :16, :16], cfg_for(toy, eval_limit=1), "cpu")

@@ -2,6 +2,11 @@
 dataset facts and the trainer all read the registries (no second list to update)."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from trainer.step import losses
@@ -82,8 +87,28 @@ def test_declared_names_validate_without_their_module_and_each_gets_its_entry():
         assert arch.generator in GENERATORS.names(), name
         assert arch.discriminator in DISCRIMINATORS.names(), name
     table = Registry("widget", declared=("a", "b"), home="some.module")
+    table.validate("b")   # a declared name validates before its entry exists
+    with pytest.raises(ValueError, match=r"unknown widget 'c' \(valid: a, b\)"):
+        table.validate("c")
     table.register("a")(object())
     assert table.names() == ["a", "b"] and "b" in table and table.unfilled() == ["b"]
     with pytest.raises(RuntimeError, match="widget 'b' is declared but not registered: import "
                                            "some.module first"):
         table["b"]
+
+
+def test_the_torch_free_names_are_exactly_the_implemented_ones():
+    """A fresh interpreter reads the declared strategy, extractor and loss names without torch;
+    importing the implementations fills each one and adds none (so no list can drift)."""
+    code = ("import sys, json; from trainer.core import vocabulary as v; "
+            "print(json.dumps([[t.names() for t in (v.STRATEGIES, v.EXTRACTORS, v.GAN_LOSSES)], "
+            "'torch' in sys.modules]))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], check=True)
+    declared, torch_loaded = json.loads(run.stdout)
+    from trainer.selection import EXTRACTORS, STRATEGIES
+    assert not torch_loaded
+    for table, names in zip((STRATEGIES, EXTRACTORS, losses.GAN_LOSSES), declared):
+        assert table.unfilled() == [] and table.names() == names, table.kind
+    assert declared[0] == ["kcenter", "kmedoids", "random", "typiclust"]
+    assert declared[1] == ["resnet50-imagenet", "thumbnails-offline"]

@@ -128,7 +128,6 @@ def test_dry_run_costs_agree_packed_and_unpacked(rates):
     assert total_steps(paper[0]) == 7200
 
 
-@pytest.mark.xfail(reason="the pre-Ray checks (trainer.run.checks: size trace through the networks, protocol lookup) import torch in the dry run since the merge of issues 19 and 22; open", strict=False)
 def test_a_dry_run_a_config_and_analysis_schema_import_neither_torch_nor_ray(tmp_path):
     code = ("import sys; from sweeps import run_grid; "
             f"assert run_grid.main(['--dry-run', '--storage', {str(tmp_path)!r}]) == 0; "

@@ -16,7 +16,8 @@ from sweeps.ray import grid_sweep
 from sweeps.store import results
 from sweeps.plan.sweep import plan_sweep
 from trainer.run import cli
-from trainer.nets import networks
+from trainer.nets import networks, sizes
+from trainer.core.vocabulary import ARCHITECTURES
 from trainer.core.config import ConfigError, TrialConfig
 from trainer.run.checks import check_trial
 
@@ -40,19 +41,36 @@ def _forward_ok(arch_name: str, size: int) -> bool:
     return tuple(y.shape[-2:]) == (size, size)
 
 
-@pytest.mark.parametrize("arch_name, sizes", [("resnet", range(12, 41)),
-                                              ("pix2pix", (16, 31, 32, 48, 64))])
-def test_size_rule_traced_from_the_layers_agrees_with_the_networks(arch_name, sizes, one_thread):
-    for size in sizes:
-        problem = networks.size_problem(arch_name, size)
+SIZES = (*range(8, 73), 95, 96, 100, 127, 128, 130, 255, 256)   # odd, even, powers of two
+
+
+@pytest.mark.parametrize("arch_name", ARCHITECTURES.names())
+def test_the_size_rule_agrees_with_the_real_networks(arch_name, one_thread):
+    """trainer.nets.sizes computes the accepted sizes without torch; the networks, built and
+    run at each size, accept exactly those (ResNet: multiples of 4 from 24; pix2pix: powers of
+    two from 32), so the arithmetic cannot drift from the layers."""
+    accepted = []
+    for size in SIZES:
+        problem = sizes.size_problem(arch_name, size)
         assert (problem is None) == _forward_ok(arch_name, size), (arch_name, size, problem)
+        accepted += [size] if problem is None else []
+    assert accepted == {"resnet": [s for s in SIZES if s % 4 == 0 and s >= 24],
+                        "pix2pix": [32, 64, 128, 256]}[arch_name]
+
+
+def test_every_network_has_a_size_rule():
+    assert sorted(sizes.GENERATOR_SIZES) == networks.GENERATORS.names()
+    assert sorted(sizes.DISCRIMINATOR_SIZES) == networks.DISCRIMINATORS.names()
 
 
 def test_a_size_problem_names_the_nearest_accepted_sizes():
-    assert networks.size_problem("resnet", 31) == (
+    assert sizes.size_problem("resnet", 31) == (
         "image_size=31: arch 'resnet': its resnet generator turns 31² into 32²; nearest sizes "
         "it accepts: 28 or 32")
-    assert "patch map" in networks.size_problem("resnet", 16)
+    assert "patch map" in sizes.size_problem("resnet", 16)
+    assert sizes.size_problem("pix2pix", 48) == (
+        "image_size=48: arch 'pix2pix': its unet generator's skip connection joins a 3² map "
+        "with a 2² one; nearest sizes it accepts: 32 or 64")
 
 
 @pytest.mark.parametrize("field, value, message", [

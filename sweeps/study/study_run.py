@@ -227,7 +227,7 @@ def run_grid_command(study: Study, params: dict) -> str:
 def objective_column(cfg: TrialConfig) -> str:
     """The evaluation column val_score is (mean_iou, or maps_pixel_acc)."""
     from trainer.data import dataset_info
-    from trainer.eval.evaluate import main_metric, protocol_for
+    from trainer.eval.protocols import main_metric, protocol_for
     info = dataset_info(cfg.dataset)
     return main_metric(protocol_for(info.kind, cfg.direction, info.classes))
 

@@ -46,13 +46,18 @@ class Registry:
         self[name]
         del self._items[name]
 
+    def validate(self, name: object) -> None:
+        """Raise `error` (naming the valid ones, with a suggestion) unless `name` is registered
+        or declared; unlike a lookup it needs no entry, so it needs no import of `home`."""
+        if name not in self:
+            raise self.error(f"unknown {self.kind} {name!r}{did_you_mean(name, self.names())} "
+                             f"(valid: {', '.join(self.names())})")
+
     def __getitem__(self, name: str) -> typing.Any:
         if name in self._declared and name not in self._items:
             raise RuntimeError(f"{self.kind} {name!r} is declared but not registered: "
                                f"import {self.home or 'its module'} first")
-        if name not in self._items:
-            raise self.error(f"unknown {self.kind} {name!r}{did_you_mean(name, self.names())} "
-                             f"(valid: {', '.join(self.names())})")
+        self.validate(name)
         return self._items[name]
 
     def __contains__(self, name: object) -> bool:

@@ -43,6 +43,7 @@ from trainer.data.imageio import write_png
 from trainer.data.palette import train_ids_to_label_ids
 from trainer.eval.judge import load_judge, segment
 from trainer.core.registry import Registry
+from trainer.eval.protocols import SPECS, EvaluationError, main_metric, protocol_for, spec_attrs
 from trainer.eval.scoring import MapsTally, SegmentationTally, decoded
 
 EVAL_BATCH = 4       # images per translate() call: amortises launches, small at 256^2 on any GPU
@@ -56,44 +57,19 @@ EXPORT_SUFFIX = "_leftImg8bit.png"   # exported segmentation: named like the Cit
 Translate = Callable[[torch.Tensor], torch.Tensor]  # [B, 3, S, S] in [-1, 1] -> same
 
 
-class EvaluationError(ValueError):
-    """A dataset / direction pair with no evaluation protocol; one line."""
-
-
 # --- protocols ----------------------------------------------------------------------------------
-# name -> protocol class; each entry says which dataset kind and scored directions it serves and
-# its main score (higher is better: what a validation pass reports as `val_score` and tuning
-# maximises). protocol_for and main_metric read these attributes, never a second table.
-PROTOCOLS = Registry("protocol", EvaluationError)
-
-
-def protocol_for(kind: str, direction: str, classes: str | None = None) -> str:
-    """Protocol name for a dataset kind and evaluated direction (the results row's `protocol`).
-    `classes`: the dataset's label set (its registry entry's); a protocol built for one label
-    set (palette, metrics, judge) refuses another instead of scoring it silently wrong."""
-    for name in PROTOCOLS:
-        entry = PROTOCOLS[name]
-        if entry.kind == kind and direction in entry.directions:
-            if entry.classes and classes and classes != entry.classes:
-                raise EvaluationError(f"protocol {name!r} scores the {entry.classes} label set, "
-                                      f"not {classes!r}; register a protocol for it")
-            return name
-    kinds = sorted({PROTOCOLS[name].kind for name in PROTOCOLS})
-    raise EvaluationError(f"dataset kind {kind!r} has no evaluation protocol (valid kinds: "
-                          f"{', '.join(kinds)}; label-only sets only feed the unpaired Y domain)")
-
-
-def main_metric(protocol: str) -> str:
-    """The evaluation column that is `protocol`'s main score (mean_iou, maps_pixel_acc)."""
-    return PROTOCOLS[protocol].main_metric
+# name -> protocol class, registered with its spec's attributes (trainer.eval.protocols: which
+# dataset kind and directions it serves, its main score); protocol_for and main_metric read
+# those specs, so they need no torch. Every spec's name is declared here and must be filled.
+PROTOCOLS = Registry("protocol", EvaluationError, declared=SPECS.names(),
+                     home="trainer.eval.evaluate")
 
 
 def make_protocol(name: str, cfg: TrialConfig, device: torch.device):
     return PROTOCOLS[name](cfg, device)
 
 
-@PROTOCOLS.register("segmentation", kind="segmentation", directions=("AtoB",),
-                    main_metric="mean_iou", classes="cityscapes-19")
+@PROTOCOLS.register("segmentation", **spec_attrs("segmentation"))
 class Segmentation:
     """photo (A) -> label colours; truth: train ids."""
     source_is_labels = False
@@ -118,8 +94,7 @@ class Segmentation:
         write_png(folder / f"{s.stem}{EXPORT_SUFFIX}", train_ids_to_label_ids(ids))
 
 
-@PROTOCOLS.register("fcn-score", kind="segmentation", directions=("BtoA",),
-                    main_metric="mean_iou", classes="cityscapes-19")
+@PROTOCOLS.register("fcn-score", **spec_attrs("fcn-score"))
 class FcnScore(Segmentation):
     """label colours (B) -> photo, segmented by the judge; truth: train ids."""
     source_is_labels = True
@@ -146,8 +121,7 @@ class FcnScore(Segmentation):
         write_png(folder / f"{s.stem}{EXPORT_SUFFIX}", train_ids_to_label_ids(ids))
 
 
-@PROTOCOLS.register("maps", kind="maps", directions=("AtoB", "BtoA"),
-                    main_metric="maps_pixel_acc", classes=None)
+@PROTOCOLS.register("maps", **spec_attrs("maps"))
 class Maps:
     """aerial (A) <-> map (B); truth: the other side, compared per pixel."""
     source_is_labels = False

@@ -13,7 +13,7 @@ import sys
 
 from trainer.core.config import DIRECTIONS
 from trainer.data import dataset_info, dataset_names
-from trainer.eval.evaluate import EvaluationError, protocol_for
+from trainer.eval.protocols import EvaluationError, protocol_for
 
 
 def _protocols(kind: str) -> dict[str, str] | None:

@@ -14,11 +14,10 @@ Images are float `[N, 3, H, W]` in `[-1, 1]` everywhere; H and W multiples of 4 
 generator (two stride-2 stages), 2^depth for the U-Net. Instance norm has no running stats, so a
 batch of N gives the same per-sample result as N batches of one; batch norm here keeps no
 running stats either (pix2pix trains and tests at batch 1 on each image's own statistics).
+Which sizes each architecture accepts: trainer.nets.sizes (arithmetic over these layers, no torch).
 """
 from __future__ import annotations
 
-import functools
-from types import SimpleNamespace
 from typing import Callable
 
 import torch
@@ -26,9 +25,9 @@ from torch import nn
 
 from trainer.core.registry import Registry
 from trainer.core.vocabulary import architecture
+from trainer.nets.sizes import N_DOWN, PATCHGAN_LAYERS, UNET_MIN_DEPTH
 
 INIT_STD = 0.02  # N(0, 0.02) weight init, as pix2pix / CycleGAN
-N_DOWN = 2       # stride-2 stages in the ResNet generator (so H, W must be multiples of 4)
 
 # name -> a 3-5 line factory(**kwargs) -> nn.Module; an architecture (cfg.arch) names one of each
 GENERATORS = Registry("generator")
@@ -108,7 +107,7 @@ def _resnet(ngf: int = 64, n_blocks: int = 9) -> nn.Module:
 # ---------------------------------------------------------------------------------------------
 # PatchGAN discriminator (pix2pix's NLayerDiscriminator; n_layers 3 = 70x70 receptive field)
 
-def patchgan(ndf: int = 64, n_layers: int = 3, channels: int = 3,
+def patchgan(ndf: int = 64, n_layers: int = PATCHGAN_LAYERS, channels: int = 3,
              norm: Callable[[int], nn.Module] = nn.InstanceNorm2d) -> nn.Sequential:
     """4x4 convs, strides 2 (n_layers times) then 1, 1; LeakyReLU 0.2; `norm` after inner convs.
 
@@ -128,7 +127,7 @@ def patchgan(ndf: int = 64, n_layers: int = 3, channels: int = 3,
 
 
 @DISCRIMINATORS.register("patchgan")
-def _patchgan(ndf: int = 64, n_layers: int = 3) -> nn.Module:
+def _patchgan(ndf: int = 64, n_layers: int = PATCHGAN_LAYERS) -> nn.Module:
     return patchgan(ndf=ndf, n_layers=n_layers)
 
 
@@ -138,16 +137,13 @@ def _batch_norm(width: int) -> nn.Module:
 
 
 @DISCRIMINATORS.register("patchgan-conditional")
-def _patchgan_conditional(ndf: int = 64, n_layers: int = 3) -> nn.Module:
+def _patchgan_conditional(ndf: int = 64, n_layers: int = PATCHGAN_LAYERS) -> nn.Module:
     """pix2pix's D: judges concat(input, output) — [N, 6, H, W] — with batch norm."""
     return patchgan(ndf=ndf, n_layers=n_layers, channels=6, norm=_batch_norm)
 
 
 # ---------------------------------------------------------------------------------------------
 # U-Net generator (pix2pix's `unet_256`: 8 stride-2 stages down to 1x1 at 256x256)
-
-UNET_MIN_DEPTH = 5   # the four outer stages widen ngf -> 8 ngf; deeper stages stay at 8 ngf
-
 
 class UnetBlock(nn.Module):
     """One level: down (LeakyReLU, 4x4 stride-2 conv, BN), the inner levels, up (ReLU, 4x4
@@ -204,63 +200,3 @@ def generator_for(cfg, generator: torch.Generator) -> nn.Module:
 def discriminator_for(cfg, generator: torch.Generator) -> nn.Module:
     """cfg.arch's discriminator, initialised from `generator` (CPU)."""
     return build_discriminator(architecture(cfg.arch).discriminator, generator, ndf=cfg.ndf)
-
-
-# ---------------------------------------------------------------------------------------------
-# Image sizes an architecture accepts, traced through its own layers
-
-SIZE_SEARCH = 4   # look for accepted sizes up to SIZE_SEARCH x the asked one
-
-
-def size_problem(arch_name: str, image_size: int) -> str | None:
-    """Why `arch_name`'s networks cannot train on image_size² crops (e.g. the ResNet generator
-    returns 32² for 31², the PatchGAN's patch map shrinks to 0), with the nearest sizes they
-    accept; None when they can."""
-    why = _size_trace(arch_name, image_size)
-    if why is None:
-        return None
-    near = [s for s in (_nearest(arch_name, image_size, -1), _nearest(arch_name, image_size, 1))
-            if s]
-    hint = f"; nearest sizes it accepts: {' or '.join(map(str, near))}" if near else ""
-    return f"image_size={image_size}: arch {arch_name!r}: {why}{hint}"
-
-
-def _nearest(arch_name: str, size: int, step: int) -> int | None:
-    candidates = range(size + step, 0 if step < 0 else SIZE_SEARCH * size + 1, step)
-    return next((s for s in candidates if _size_trace(arch_name, s) is None), None)
-
-
-@functools.lru_cache(maxsize=None)
-def _size_trace(arch_name: str, size: int) -> str | None:
-    """Trace size² through cfg.arch's generator (out must equal in: L1, cycle and skip
-    connections compare them) and its discriminator (every map >= 1²), built at width 1:
-    only strides, kernels and paddings matter."""
-    arch = architecture(arch_name)
-    shape = SimpleNamespace(ngf=1, n_blocks=1, image_size=size)
-    try:
-        gen = GENERATORS[arch.generator](**arch.generator_kwargs(shape))
-    except ValueError as err:   # e.g. a U-Net too shallow for this size
-        return str(err)
-    out = _trace(gen, size)
-    if out != size:
-        return f"its {arch.generator} generator turns {size}² into {max(out, 0)}²"
-    if _trace(DISCRIMINATORS[arch.discriminator](ndf=1), size) < 1:
-        return f"its {arch.discriminator} discriminator's patch map shrinks to nothing"
-    return None
-
-
-def _trace(net: nn.Module, size: int) -> int:
-    """The spatial size after `net`'s padding and conv layers in order (modules() walks a
-    U-Net's down convs, then its up convs innermost first); < 1 as soon as a map vanishes."""
-    for m in net.modules():
-        if isinstance(m, nn.ReflectionPad2d):
-            size += m.padding[0] + m.padding[1]
-        elif isinstance(m, nn.Conv2d):
-            size = (size + 2 * m.padding[0] - m.dilation[0] * (m.kernel_size[0] - 1) - 1) \
-                // m.stride[0] + 1
-        elif isinstance(m, nn.ConvTranspose2d):
-            size = ((size - 1) * m.stride[0] - 2 * m.padding[0]
-                    + m.dilation[0] * (m.kernel_size[0] - 1) + m.output_padding[0] + 1)
-        if size < 1:
-            return size
-    return size

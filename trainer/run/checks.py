@@ -19,7 +19,7 @@ def check_trial(cfg: TrialConfig, *, open_data: bool = True) -> None:
     """Raise ConfigError for the first value of `cfg` a trial would fail on. `open_data` False
     (a dry run, planning before a real dataset is there): split sizes only where known."""
     _check_names(cfg)
-    from trainer.nets.networks import size_problem
+    from trainer.nets.sizes import size_problem   # arithmetic over the layers, no torch
     problem = size_problem(cfg.arch, cfg.image_size)
     if problem:
         raise ConfigError(problem)
@@ -29,17 +29,18 @@ def check_trial(cfg: TrialConfig, *, open_data: bool = True) -> None:
 def _check_names(cfg: TrialConfig) -> None:
     """dataset (and that it can be scored), unpaired_labels, selection, pool_selection,
     features and eval_split."""
+    from trainer.core.errors import SelectionError
+    from trainer.core.vocabulary import EXTRACTORS, STRATEGIES   # names only: no torch
     from trainer.data import DataError, dataset_info
-    from trainer.eval.evaluate import EvaluationError, protocol_for
-    from trainer.selection import EXTRACTORS, STRATEGIES, SelectionError
+    from trainer.eval.protocols import EvaluationError, protocol_for
     try:
         info = dataset_info(cfg.dataset)
         if cfg.unpaired_labels != "same":
             dataset_info(cfg.unpaired_labels)
         for name in (cfg.selection, cfg.pool_selection):
-            STRATEGIES[name]
+            STRATEGIES.validate(name)
         if cfg.features != "auto":
-            EXTRACTORS[cfg.features]
+            EXTRACTORS.validate(cfg.features)
         protocol_for(info.kind, cfg.direction, info.classes)   # e.g. a label-only set scores nothing
     except (DataError, SelectionError, EvaluationError) as err:
         raise ConfigError(str(err)) from None

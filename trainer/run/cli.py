@@ -53,9 +53,8 @@ def field_docs() -> dict[str, tuple[str, str]]:
 
 def field_choices() -> dict[str, tuple[str, ...]]:
     """The values each vocabulary field takes (from the registries that check them)."""
+    from trainer.core.vocabulary import EXTRACTORS, GAN_LOSSES, STRATEGIES   # names, no torch
     from trainer.data import dataset_names
-    from trainer.step.losses import GAN_LOSSES
-    from trainer.selection import EXTRACTORS, STRATEGIES
     return {"dataset": tuple(dataset_names()), "direction": config.DIRECTIONS,
             "mode": config.MODES, "mix": config.MIXES, "gan_loss": tuple(GAN_LOSSES),
             "precision": config.PRECISIONS, "selection": tuple(STRATEGIES),
@@ -123,7 +122,7 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
 def main(argv: list[str] | None = None) -> int:
     from trainer.core.atomic import DiskFull
     from trainer.data import DataError
-    from trainer.eval.evaluate import EvaluationError
+    from trainer.eval.protocols import EvaluationError
     from trainer.run.checks import check_trial
     from trainer.step.watch import NonFiniteLoss
     from trainer.run.interrupt import Interrupted

@@ -1,19 +1,13 @@
 """The selection strategy and feature extractor registries, and selection's one error.
 
-Both registries are filled by decorators in their modules (`strategies.py`, `thumbnails.py`,
-`resnet.py`); importing `trainer.selection` imports them all. An unknown name raises a
-`SelectionError` that lists the valid names (timm-style).
+The registries are declared by name in trainer.core.vocabulary (so a config check validates
+`cfg.selection` / `cfg.features` without torch) and filled by decorators in their modules
+(`strategies.py`, `thumbnails.py`, `resnet.py`); importing `trainer.selection` imports them all.
+An unknown name raises a `SelectionError` that lists the valid names (timm-style).
 """
 from __future__ import annotations
 
-from trainer.core.registry import Registry
+from trainer.core.errors import SelectionError
+from trainer.core.vocabulary import EXTRACTORS, STRATEGIES
 
-
-class SelectionError(ValueError):
-    """Bad selection input (unknown name, budget out of range, missing weights); one line."""
-
-
-# name -> fn(features [N, D], budget, seed) -> indices
-STRATEGIES = Registry("selection strategy", SelectionError)
-# name -> factory(device) -> Extractor
-EXTRACTORS = Registry("feature extractor", SelectionError)
+__all__ = ["EXTRACTORS", "STRATEGIES", "SelectionError"]
