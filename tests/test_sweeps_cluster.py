@@ -48,28 +48,20 @@ cluster.shutdown()
 
 
 @pytest.fixture
-def two_nodes():
+def two_nodes(cluster_helper):
     """(address, node count, swap) of a fresh two-node cluster; swap() replaces its worker node
-    by a fresh one (the old one is lost as a node is: its processes killed); torn down after."""
+    by a fresh one (the old one lost as a node is: its processes killed, its trials with it);
+    torn down by cluster_helper."""
     temp_dir = tempfile.mkdtemp(prefix="fp-")   # short: Ray's socket paths must stay < 108 chars
-    helper = subprocess.Popen([sys.executable, "-c", HELPER, temp_dir], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        info = json.loads(helper.stdout.readline() or "{}")
-        assert "address" in info, "the two-node cluster did not start"
+    helper = cluster_helper(HELPER, temp_dir, remove=temp_dir)
+    info = json.loads(helper.stdout.readline() or "{}")
+    assert "address" in info, "the two-node cluster did not start"
 
-        def swap() -> None:
-            helper.stdin.write("swap\n")
-            helper.stdin.flush()
-            assert helper.stdout.readline() == "swapped\n"
-        yield info["address"], info["nodes"], swap
-    finally:
-        helper.stdin.close()
-        try:
-            helper.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-        _kill_group(helper.pid)
+    def swap() -> None:
+        helper.stdin.write("swap\n")
+        helper.stdin.flush()
+        assert helper.stdout.readline() == "swapped\n"
+    return info["address"], info["nodes"], swap
 
 
 def _kill_group(pid: int) -> None:
