@@ -3,6 +3,10 @@ generators, read back through the real readers); GPU tests skip where there is n
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -35,6 +39,37 @@ def ray_session(fewpair_cache):
              log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def cluster_helper():
+    """start(code, *args, env=None, remove=None) -> the Popen of `python -c code *args`, a helper
+    that runs a Ray cluster (ray.cluster_utils.Cluster) in a process session of its own until its
+    stdin closes (stdin and stdout: text pipes). At teardown, for each helper started: its stdin
+    closed (the cue to shut its cluster down), up to 60 s to do that, then whatever is left in
+    its process group (the nodes' processes) killed, then the folder `remove` deleted."""
+    started: list[tuple[subprocess.Popen, str | None]] = []
+
+    def start(code: str, *args: str, env: dict | None = None,
+              remove: str | None = None) -> subprocess.Popen:
+        helper = subprocess.Popen([sys.executable, "-c", code, *args], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, env=env,
+                                  start_new_session=True)
+        started.append((helper, remove))
+        return helper
+    yield start
+    for helper, remove in started:
+        helper.stdin.close()
+        try:
+            helper.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(helper.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if remove:
+            shutil.rmtree(remove, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

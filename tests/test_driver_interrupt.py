@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+import drivers
 import pytest
 
 from sweeps.ray import grid_sweep
@@ -41,9 +39,7 @@ def test_ctrl_c_checkpoints_releases_the_lease_and_names_the_resume_command(
             "--set", "report_every=2", "--set", "checkpoint_every=1000",
             "--address", ray_session.get_runtime_context().gcs_address]
     log = tmp_path / "driver.log"
-    driver = subprocess.Popen([sys.executable, str(SCRIPT), *argv], stdout=log.open("w"),
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    with drivers.started(SCRIPT, argv, log) as driver:
         deadline = time.monotonic() + 400
         while time.monotonic() < deadline and driver.poll() is None:
             ok = {Path(f).stem for f in results.row_files(str(storage), "smoke")
@@ -54,13 +50,7 @@ def test_ctrl_c_checkpoints_releases_the_lease_and_names_the_resume_command(
         else:
             raise AssertionError(f"no second trial training: {log.read_text()[-3000:]}")
         kept = {f: os.stat(f).st_mtime_ns for f in results.row_files(str(storage), "smoke")}
-        driver.send_signal(signal.SIGINT)
-        assert driver.wait(timeout=180) == 130, log.read_text()[-3000:]
-    finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-    text = log.read_text()
-    assert "Traceback" not in text, text[-3000:]
+        text = drivers.ctrl_c(driver, log, timeout=180)
     assert f"interrupted: {len(kept)} of 3 trials of grid smoke have an ok row; the rest resume " \
            f"from their checkpoints with:\n  python sweeps/run_grid.py " in text
     resume = text.split("python sweeps/run_grid.py ", 1)[1].splitlines()[0]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -54,27 +53,17 @@ def _kill_group(pid: int) -> None:
 
 
 @pytest.fixture
-def other_cluster():
+def other_cluster(cluster_helper):
     """(address, env) of a running one-node cluster whose address file is where a bare
     ray.init() run with `env` looks."""
     tmp = tempfile.mkdtemp(prefix="fp-")   # short: Ray's socket paths must stay < 108 chars
     env = {**os.environ, "RAY_TMPDIR": tmp, "PYTHONPATH": str(ROOT)}
     env.pop("RAY_ADDRESS", None)
-    helper = subprocess.Popen([sys.executable, "-c", HELPER], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
-    try:
-        info = json.loads(helper.stdout.readline() or "{}")
-        assert "address" in info, "the other job's cluster did not start"
-        assert (Path(tmp) / "ray" / "ray_current_cluster").read_text().strip() == info["address"]
-        yield info["address"], env
-    finally:
-        helper.stdin.close()
-        try:
-            helper.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-        _kill_group(helper.pid)
-        shutil.rmtree(tmp, ignore_errors=True)
+    helper = cluster_helper(HELPER, env=env, remove=tmp)   # torn down by the fixture
+    info = json.loads(helper.stdout.readline() or "{}")
+    assert "address" in info, "the other job's cluster did not start"
+    assert (Path(tmp) / "ray" / "ray_current_cluster").read_text().strip() == info["address"]
+    return info["address"], env
 
 
 def _run(code: str, env: dict) -> tuple[str, str]:

@@ -1,21 +1,23 @@
 """sweeps/tune_weights.py on the session's real local Ray (2 CPUs) with the real trainer at the
 smoke grid's sizes: a study of five trials in an Optuna journal file, ASHA's early stops as
-PRUNED trials and `stopped` rows, the printed weights run through run_grid's own parser, and a
-study whose driver is SIGKILLed and then resumed. Bad input: one line, exit 2, before any Ray.
+PRUNED trials and `stopped` rows, the printed weights run through run_grid's own parser, a
+study whose driver is SIGKILLed and then resumed, and one whose driver gets Ctrl-C (a real
+SIGINT) and then runs the resume command it printed. Bad input: one line, exit 2, before any Ray.
 
 The killed driver joins the session's Ray (it starts no Ray process of its own): its process
 group is killed and Ray ends the dead job's trial actors.
 """
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import drivers
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -133,14 +135,9 @@ def test_a_killed_study_resumes_to_the_requested_trials_none_duplicated(
     argv = study_argv(tmp_path, small_root)
     address = ray_session.get_runtime_context().gcs_address
     log = tmp_path / "first.log"
-    first = subprocess.Popen([sys.executable, str(SCRIPT), *argv, "--address", address],
-                             stdout=log.open("w"), stderr=subprocess.STDOUT,
-                             start_new_session=True)
-    try:
+    with drivers.started(SCRIPT, [*argv, "--address", address], log) as first:
         _wait_for_finished(tmp_path, 1, first, timeout=180)
-    finally:
-        os.killpg(first.pid, signal.SIGKILL)   # no cleanup code of its own runs
-        first.wait(timeout=30)
+        drivers.kill(first)   # no cleanup code of its own runs
     assert first.returncode == -signal.SIGKILL, log.read_text()[-3000:]
     before = load_study(tmp_path).trials
     assert 1 <= len([t for t in before if t.state.is_finished()]) < TRIALS
@@ -153,6 +150,60 @@ def test_a_killed_study_resumes_to_the_requested_trials_none_duplicated(
     for old in before:   # trials asked before the kill kept their number and their λs
         assert trials[old.number].params == old.params
     assert {f: os.stat(f).st_mtime_ns for f in kept} == kept   # finished trials were not rerun
+
+
+def _mid_study(tmp_path: Path) -> bool:
+    """Whether the journal holds a finished trial and a running one that has reported a score."""
+    journal = tmp_path / "optuna.journal"
+    if not (journal.is_file() and STUDY in journal.read_text()):
+        return False
+    trials = load_study(tmp_path).trials
+    return any(t.state.is_finished() for t in trials) and any(
+        t.state == TrialState.RUNNING and t.intermediate_values for t in trials)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_study_quietly_and_its_resume_command_finishes_it(
+        ray_session, small_root, tmp_path, capsys):
+    """A real SIGINT to a real driver mid-study: exit 130, the resume line and, before it, the
+    driver's default output (the progress line, no Tune table or checkpoint notes); the printed
+    command then ends the study with its trials, none duplicated."""
+    argv = study_argv(tmp_path, small_root)
+    address = ray_session.get_runtime_context().gcs_address
+    log = tmp_path / "driver.log"
+    with drivers.started(SCRIPT, [*argv, "--address", address], log) as driver:
+        deadline = time.monotonic() + 180
+        while not _mid_study(tmp_path):
+            assert time.monotonic() < deadline and driver.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.2)
+        text = drivers.ctrl_c(driver, log, timeout=120)
+    # (each of these is there with --verbose)
+    for chatter in ("Trial status", "== Status ==", "╭", "Checkpoint successfully",
+                    "A new study created"):
+        assert chatter not in text, text[-3000:]
+    assert f"sweep {GRID}: 1/{TRIALS} trials done" in text   # run_grid's progress line
+    done = sum(t.state.is_finished() for t in load_study(tmp_path).trials)
+    assert 1 <= done < TRIALS
+    assert f"interrupted: {done} of {TRIALS} trials of study {STUDY} have finished (in " \
+           f"{tmp_path / 'optuna.journal'}); the rest resume from their checkpoints with:\n" \
+           f"  python sweeps/tune_weights.py " in text
+    resume = shlex.split(text.split("python sweeps/tune_weights.py ", 1)[1].splitlines()[0])
+    assert resume == [*argv, "--address", address, "--resume"]
+    stopped = [results.read_row(f) for f in results.row_files(str(tmp_path / "res" / "_tune"), GRID)
+               if results.row_status(f) == "stopped"]
+    assert len(stopped) == 1 and "interrupted at step " in stopped[0]["error"], stopped
+    step = int(stopped[0]["error"].split("interrupted at step ")[1].split(";")[0])
+    assert 0 < step < 4   # it checkpointed mid-trial
+
+    assert tune_weights.main(resume) == 0   # the printed command, on the session's Ray
+    assert f"study {STUDY}: {TRIALS} trials" in capsys.readouterr().out
+    check_study_and_rows(tmp_path)
+    [reported] = [[json.loads(line) for line in found.read_text().splitlines()]
+                  for found in (tmp_path / "res" / "_tune" / "_ray" / GRID).glob("*/result.json")
+                  if '"interrupted": 1' in found.read_text()]   # the stopped trial's results
+    at = [r.get("interrupted") for r in reported].index(1)
+    assert reported[at]["step"] == step and reported[at + 1]["step"] == step + 1, \
+        [r.get("step") for r in reported]                        # resumed from that checkpoint
 
 
 # --- bad input: one line, exit 2, before Ray starts -------------------------------------------

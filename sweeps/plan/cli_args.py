@@ -19,8 +19,8 @@ MAX_FAILURES = 2         # retries per trial; a reclaimed spot node counts as on
 
 
 def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
-    """Where trials run and what each asks for; shared by both sweep CLIs (check_args reads
-    them)."""
+    """Where trials run, what each asks for, and whether the driver shows Ray's own output;
+    shared by both sweep CLIs (check_args reads them)."""
     p.add_argument("--gpus-per-trial", type=float, default=0.25,   # 4 trials share a GPU
                    help="GPU fraction per trial; 0 on a cluster without GPUs")
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial")
@@ -30,6 +30,9 @@ def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
                    help="join this Ray cluster ('auto': the one running on this machine; default: "
                         "$RAY_ADDRESS, else start a local Ray of this driver's own, never "
                         "joining one that is already running)")
+    p.add_argument("--verbose", action="store_true",
+                   help="also Ray's trial tables, its workers' output (checkpoint notes) and "
+                        "Tune's warnings (always in Ray's log files)")
 
 
 def add_tracking_arguments(p: argparse.ArgumentParser) -> None:

@@ -8,22 +8,44 @@ interrupt: Tune saves its experiment state with the trials still unfinished (a s
 ended them would mark them TERMINATED, and `--resume` would not train them again), and the
 driver says what finished and how to resume. Trials on other hosts are stopped as they are: a
 `--resume` starts them from their latest periodic checkpoint.
+
+Both sweep drivers (sweeps.ray.grid_sweep, sweeps.study.study_run) fit their Tuner through
+`fit_stoppably` and print `resume_command` after a stop.
 """
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import time
+from typing import Callable, TypeVar
 
 from ray.tune import Stopper
 
 from sweeps.ray.trainable import ROW_WRITTEN
-from trainer.run.interrupt import stop_requested
+from trainer.run.interrupt import interruptible, stop_requested
 
 WAIT_S = 60.0   # longest wait for the trials' checkpoints (a step at paper size: < 1 s)
 _announced: list[bool] = []     # the 'stopping' line was printed (once per driver)
 _interrupted: list[bool] = []   # Tune was told to stop
+T = TypeVar("T")
+
+
+def fit_stoppably(fit: Callable[[], T]) -> tuple[T, bool]:
+    """(fit(), whether Ctrl-C stopped it): the signals a stop request meanwhile, Tune's own
+    SIGINT handler off (its first Ctrl-C would end the trials without their checkpoints);
+    the Tuner's `stop` must hold a GracefulStop."""
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    with interruptible():   # (it clears the request on the way out: asked inside)
+        outcome = fit()
+        return outcome, stop_requested()
+
+
+def resume_command(script: str, argv: list[str]) -> str:
+    """`python <script> <argv> --resume` (--resume once)."""
+    again = [*argv, *([] if "--resume" in argv else ["--resume"])]
+    return f"python {script} {shlex.join(again)}"
 
 
 class GracefulStop(Stopper):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 import textwrap
 from pathlib import Path
@@ -23,7 +22,6 @@ from sweeps.plan.sweep import SweepPlan, finish_adaptive, plan_sweep, print_plan
 from sweeps.plan.preflight import check_paths
 from sweeps.store.paths import RAY_DIR
 from sweeps.ray.tracking import check_available
-from trainer.run.interrupt import interruptible, stop_requested
 
 DESCRIPTION = "Run a named grid on Ray Tune: one trial per TrialConfig, one Parquet row per trial."
 
@@ -68,9 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue this grid's killed sweep")
     p.add_argument("--force", action="store_true", help="retrain trials that have a row")
     p.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
-    p.add_argument("--verbose", action="store_true",
-                   help="also Ray's trial tables, its workers' output (checkpoint notes) and "
-                        "Tune's warnings (always in Ray's log files)")
     return p
 
 
@@ -264,11 +259,11 @@ def plan_status(plan: SweepPlan) -> tuple[int, str | None]:
 
 def interrupted(plan: SweepPlan, argv: list[str]) -> int:
     """What the driver says after Ctrl-C: what finished, the command that resumes; 130."""
+    from sweeps.ray.driver_stop import resume_command
     ok = len(results.done_keys(plan.results, plan.grid, plan.cfgs))
-    again = [*argv, *([] if "--resume" in argv else ["--resume"])]
     print(f"interrupted: {ok} of {len(plan.cfgs)} trials of grid {plan.grid} have an ok row; "
-          f"the rest resume from their checkpoints with:\n  python sweeps/run_grid.py "
-          f"{shlex.join(again)}", file=sys.stderr)
+          f"the rest resume from their checkpoints with:\n  "
+          f"{resume_command('sweeps/run_grid.py', argv)}", file=sys.stderr)
     return 130
 
 
@@ -329,10 +324,8 @@ def _run(args: argparse.Namespace) -> int:
             if pack == "auto" and packable:   # measured now, on a GPU worker when trials get GPUs
                 plan = _probed(base, args)
             print_plan(plan)
-            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"   # Ctrl-C: GracefulStop's
-            with interruptible():
-                grid_result = run_sweep(plan, args)
-                stopped = stop_requested()
+            from sweeps.ray.driver_stop import fit_stoppably   # Ctrl-C: GracefulStop's
+            grid_result, stopped = fit_stoppably(lambda: run_sweep(plan, args))
         if stopped:   # the lease is released; Tune's state and checkpoints are saved
             return interrupted(plan, args.argv)
         if grid_result.errors:

@@ -39,14 +39,15 @@ def quiet_ray(verbose: bool) -> None:
 class SweepProgress(Callback):
     def __init__(self, grid: str, planned_steps: dict[str, int],
                  out: Callable[[str], None] | None = None, every_s: float = PRINT_EVERY_S,
-                 sizes: dict[str, int] | None = None):
+                 sizes: dict[str, int] | None = None, key: Callable | None = None):
         """planned_steps: Tune trial (a trial's key, or a pack's id) -> its steps (a pack's:
         its members' common step count); sizes: Tune trial -> the trials it trains (a pack's
-        members left to train; default 1). `out`: where lines go (None: print, looked up when
-        printing -- Tune pickles its callbacks, and once builtins.print is replaced (Ray's tqdm
-        support does) the old print is unpicklable)."""
+        members left to train; default 1); key: Tune trial -> its name in planned_steps (default:
+        its config's trial_key or pack_id; a module-level function: Tune pickles callbacks).
+        `out`: where lines go (None: print, looked up when printing -- once builtins.print is
+        replaced (Ray's tqdm support does) the old print is unpicklable)."""
         self.grid, self.planned, self.out, self.every_s = grid, planned_steps, out, every_s
-        self.sizes = sizes or {}
+        self.sizes, self.key = sizes or {}, key or _key
         self.steps: dict[str, int] = {}         # trial key -> steps reported so far
         self.finished: set[str] = set()
         self.failed: set[str] = set()
@@ -58,10 +59,10 @@ class SweepProgress(Callback):
         self.started = time.monotonic()
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        self.running.add(_key(trial))
+        self.running.add(self.key(trial))
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        key = _key(trial)
+        key = self.key(trial)
         if result.get("skipped"):          # finished by an earlier run: nothing left to do
             self.steps[key] = self.planned.get(key, 0)
         elif TIMESTEPS_TOTAL in result:
@@ -70,7 +71,7 @@ class SweepProgress(Callback):
             self.report()
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        key = _key(trial)
+        key = self.key(trial)
         self.running.discard(key)
         if (getattr(trial, "last_result", None) or {}).get(TRIAL_FAILED):   # failed for good
             self.failed.add(key)
@@ -81,7 +82,7 @@ class SweepProgress(Callback):
         self.report()
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        key = _key(trial)
+        key = self.key(trial)
         self.running.discard(key)
         self.failed.add(key)
         self.report()

@@ -56,8 +56,8 @@ class JournalOptunaSearch(OptunaSearch):
             self._ot_study.sampler.reseed_rng()   # no replay of the draws after the checkpoint
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if result.get(TRIAL_FAILED):   # its val_score is a NaN placeholder, not a score
-            return
+        if result.get(TRIAL_FAILED) or result.get("interrupted"):   # val_score: a NaN
+            return   # placeholder (a failure's, a signal's checkpoint's), not a score
         try:
             super().on_trial_result(trial_id, result)
         except UpdateFinishedTrialError:   # rerun after a resume; the journal has its outcome

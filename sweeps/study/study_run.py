@@ -4,6 +4,7 @@ weights with the run_grid command that uses them."""
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 
@@ -63,7 +64,19 @@ def run_tuned_trial(config: dict, *, base: dict, sweep) -> None:
     """Ray Tune trial: the grid trial (sweeps.ray.trainable.run_trial) of the λs Optuna chose."""
     from sweeps.ray.trainable import run_trial
     cfg = trial_config(base, config)
-    run_trial({"trial_key": cfg.key()}, configs={cfg.key(): cfg.to_row()}, sweep=sweep)
+    run_trial({"trial_key": cfg.key()}, configs={cfg.key(): cfg.to_row()}, sweep=sweep,
+              train_fn=train_scored)
+
+
+def train_scored(cfg: TrialConfig, workdir: str, report):
+    """trainer.run.loop.train whose every report carries val_score: NaN in the one made without
+    a validation pass (a signal's checkpoint, `interrupted`), as Tune's metric check asks of
+    every result (the searcher skips it: sweeps.study.journal_search)."""
+    from trainer.run.loop import train
+
+    def scored(metrics: dict, checkpoint_dir: str | None) -> None:
+        report({VAL_SCORE: math.nan, **metrics}, checkpoint_dir)
+    return train(cfg, workdir, report=scored)
 
 
 def param_space(setup: dict) -> dict:
@@ -83,7 +96,9 @@ def make_tuner(study: Study, trainable, args: argparse.Namespace):
     from optuna.samplers import TPESampler
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.stopper import CombinedStopper
     from sweeps.ray.board import clean_board, run_name
+    from sweeps.ray.driver_stop import GracefulStop
     from sweeps.study.journal_search import FinishedInJournal, JournalOptunaSearch
     if args.resume:   # open_study checked that Tune's state is there
         return tune.Tuner.restore(study.experiment, trainable, resume_unfinished=True,
@@ -100,13 +115,16 @@ def make_tuner(study: Study, trainable, args: argparse.Namespace):
         metric=VAL_SCORE, mode="max", search_alg=search, scheduler=scheduler,
         num_samples=study.setup["trials"], max_concurrent_trials=args.max_concurrent,
         reuse_actors=True, trial_dirname_creator=_trial_dirname, trial_name_creator=run_name)
+    # GracefulStop first: CombinedStopper asks its stoppers in turn and stops at a yes
+    stop = CombinedStopper(GracefulStop(), FinishedInJournal(storage, study.name))  # (reruns)
     run_config = tune.RunConfig(
         name=study.grid_name, storage_path=f"{study.results.rstrip('/')}/{RAY_DIR}",
-        verbose=1, stop=FinishedInJournal(storage, study.name),   # reruns after a resume
+        verbose=1 if args.verbose else 0, stop=stop,   # Ray's trial tables: --verbose only
         failure_config=tune.FailureConfig(max_failures=args.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
-        callbacks=[clean_board(), *tracking_callbacks(args.mlflow, args.wandb, study.grid_name, {},
-                                                     base=study.base.to_row())])
+        callbacks=[progress(study), clean_board(),
+                   *tracking_callbacks(args.mlflow, args.wandb, study.grid_name, {},
+                                       base=study.base.to_row())])
     return tune.Tuner(trainable, param_space=param_space(study.setup), tune_config=tune_config,
                       run_config=run_config)
 
@@ -115,10 +133,27 @@ def _trial_dirname(trial) -> str:
     return trial.trial_id   # short; Optuna's number and the λs are in the journal and the row
 
 
+def progress(study: Study):
+    """run_grid's progress line over the study's trials, each named by its Optuna number (its
+    λs, and so its trial key, are drawn as it starts); a trial ASHA stops counts as done."""
+    from sweeps.ray.progress import SweepProgress
+    steps = total_steps(study.base)
+    return SweepProgress(study.grid_name, {str(n): steps for n in range(study.setup["trials"])},
+                         key=_optuna_number)
+
+
+def _optuna_number(trial) -> str:
+    from sweeps.study.journal_search import OPTUNA_TRIAL
+    return str(trial.config.get(OPTUNA_TRIAL))
+
+
 def run_study(study: Study, args: argparse.Namespace):
     """The selection manifest, then the Tuner; rows of early-stopped trials say why."""
     from ray import tune
-    from sweeps.ray.trainable import Sweep
+    from sweeps.ray.trainable import CatchSignals, Sweep
+    # SIGTERM checkpoints the trial (GracefulStop's Ctrl-C, a spot node's end), as run_trial's
+    # own mixin does in a grid; set here, where importing CatchSignals (it imports Ray) is due
+    run_tuned_trial.__mixins__ = (CatchSignals,)
     resources = trial_resources(args.cpus_per_trial, args.gpus_per_trial)
     if not args.resume:
         prepare_manifests([study.base], resources)
@@ -232,18 +267,40 @@ def objective_column(cfg: TrialConfig) -> str:
     return main_metric(protocol_for(info.kind, cfg.direction, info.classes))
 
 
+def interrupted(study: Study, argv: list[str]) -> int:
+    """What the driver says after Ctrl-C: the trials finished in the journal, the command that
+    resumes the study (the journal keeps its trials, Tune's state their checkpoints); 130."""
+    import optuna
+    from sweeps.ray.driver_stop import resume_command
+    ot_study = optuna.load_study(study_name=study.name, storage=journal_storage(study.journal))
+    done = sum(t.state.is_finished() for t in ot_study.trials)
+    print(f"interrupted: {done} of {study.setup['trials']} trials of study {study.name} have "
+          f"finished (in {study.journal}); the rest resume from their checkpoints with:\n  "
+          f"{resume_command('sweeps/tune_weights.py', argv)}", file=sys.stderr)
+    return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     replace_ray_hints(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # for the --resume line
+    if not args.verbose:   # Optuna's notes ("A new study created in Journal ...") too
+        import optuna
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = open_study(args)
         check_available(args.mlflow, args.wandb)
         with lease.hold(study.results, study.grid_name):   # one driver per study
             finish_finished(study)
-            print(f"curves: tensorboard --logdir {study.experiment}/{BOARD_DIR}   (Ray's own "
-                  f"hint below names a temporary copy)")
-            connect(args.address)
-            outcome = run_study(study, args)
+            print(f"curves: tensorboard --logdir {study.experiment}/{BOARD_DIR}"
+                  + ("   (Ray's own hint below names a temporary copy)" * args.verbose))
+            from sweeps.ray.driver_stop import fit_stoppably   # (they import Ray)
+            from sweeps.ray.progress import quiet_ray
+            quiet_ray(args.verbose)
+            connect(args.address, log_to_driver=args.verbose)
+            outcome, stopped = fit_stoppably(lambda: run_study(study, args))   # Ctrl-C: graceful
+        if stopped:   # the lease is released; the journal and Tune's state are saved
+            return interrupted(study, args.argv)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
