@@ -39,36 +39,49 @@ def _env() -> dict:
     return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
 
-def _finish(data: str, workdir: Path) -> tuple[dict, str]:
-    """The run's JSON line and its progress bar (stderr)."""
-    done = subprocess.run(_command(data, workdir), capture_output=True, text=True, env=_env(),
-                          cwd=ROOT, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+def _start(data: str, workdir: Path) -> subprocess.Popen:
+    return subprocess.Popen(_command(data, workdir), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT,
+                            start_new_session=True)
+
+
+def _finish(run: subprocess.Popen) -> tuple[dict, str]:
+    """The run's JSON line and its progress bar (stderr), once it has ended."""
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1]), err
+
+
+def _end(*runs: subprocess.Popen) -> None:
+    for run in runs:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
 
 
 @pytest.mark.slow
 def test_readme_interrupt_and_resume_recipe_resumes(small_streets, tmp_path):
     state = tmp_path / "one" / "checkpoint" / "state.pt"
-    run = subprocess.Popen(_command(small_streets, tmp_path / "one"), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, env=_env(), cwd=ROOT, start_new_session=True)
+    # the uninterrupted run trains beside the interrupted one: its own process and workdir, one
+    # thread each (the same arithmetic), so on two cores it costs no wall time of its own
+    straight = _start(small_streets, tmp_path / "alone")
+    run = again = _start(small_streets, tmp_path / "one")
     try:
         deadline = time.monotonic() + 240
         while not state.exists() and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         run.send_signal(signal.SIGINT)   # Ctrl-C
         run.communicate(timeout=60)
-    finally:
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGKILL)
-            run.wait()
-    assert run.returncode != 0, "the run ended before it could be interrupted"
-    saved = torch.load(state, weights_only=True)["step"]
-    assert STEPS // 2 <= saved < STEPS   # the half-trial checkpoint, or the one Ctrl-C wrote
+        assert run.returncode != 0, "the run ended before it could be interrupted"
+        saved = torch.load(state, weights_only=True)["step"]
+        assert STEPS // 2 <= saved < STEPS   # the half-trial checkpoint, or the one Ctrl-C wrote
 
-    resumed, bar = _finish(small_streets, tmp_path / "one")
-    assert f" {saved}/{STEPS} " in bar and f" 0/{STEPS} " not in bar   # it started at the save
-    alone, _ = _finish(small_streets, tmp_path / "alone")
+        again = _start(small_streets, tmp_path / "one")   # the same command
+        resumed, bar = _finish(again)
+        assert f" {saved}/{STEPS} " in bar and f" 0/{STEPS} " not in bar   # it started at the save
+        alone, _ = _finish(straight)
+    finally:
+        _end(run, again, straight)
     assert resumed["steps_done"] == alone["steps_done"] == STEPS
     for name in ("pixel_acc", "mean_class_acc", "mean_iou"):
         assert resumed[name] == alone[name], name   # exact: resume repeats the run bit for bit

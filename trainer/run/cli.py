@@ -120,19 +120,33 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from trainer.core.atomic import DiskFull
+    from trainer.core.errors import SelectionError
     from trainer.data import DataError
     from trainer.eval.protocols import EvaluationError
     from trainer.run.checks import check_trial
-    from trainer.step.watch import NonFiniteLoss
-    from trainer.run.interrupt import Interrupted
-    from trainer.selection import SelectionError
-    from trainer.run.loop import train
-    from trainer.run.trial import TrainError
     args = build_parser().parse_args(argv)
+    # names, sizes and pools: one line now, not a traceback mid-training; and before torch and
+    # the trainer are imported (seconds of a process's start), so bad input is answered at once
     try:
         cfg = config_from_args(args)
-        check_trial(cfg)   # names, sizes and pools: one line now, not a traceback mid-training
+        check_trial(cfg)
+    except (ConfigError, DataError, SelectionError, EvaluationError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return _train(cfg, args)
+
+
+def _train(cfg: TrialConfig, args: argparse.Namespace) -> int:
+    """Train the checked trial and print its metrics; the exit status."""
+    from trainer.core.atomic import DiskFull
+    from trainer.core.errors import SelectionError
+    from trainer.data import DataError
+    from trainer.eval.protocols import EvaluationError
+    from trainer.step.watch import NonFiniteLoss
+    from trainer.run.interrupt import Interrupted
+    from trainer.run.loop import train
+    from trainer.run.trial import TrainError
+    try:
         result = train(cfg, args.workdir, progress=True)
     except (ConfigError, DataError, SelectionError, EvaluationError, TrainError) as err:
         print(f"error: {err}", file=sys.stderr)
