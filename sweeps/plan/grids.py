@@ -236,12 +236,11 @@ def demo(dataset: str) -> Grid:
 
 DEMO_NOTE = (
     "What this demo can show: the pipeline end to end (selection, hybrid training, evaluation, "
-    "rows, tables, plots) and that pairs help the unpaired-only baseline. What it cannot: the "
-    "selection effect. With 3 seeds against 3 the permutation test's smallest possible p is 0.1, "
-    "and 300 steps leave every trial on its steep rise (docs/learning-curve.md); a 1,000-step "
-    "run (--set steps=1000, ~9 min on 2 idle cores) still left k-medoids vs random unresolved "
-    "(Holm p .50 at 1 pair, .40 at 5). For the paper's questions run the science grid "
-    "(Table 1's selectors x 10 seeds, Table 2's arms; ~26 min on 2 CPU cores): "
+    "rows, tables, plots, the report's pictures) and that 5 pairs help the unpaired-only "
+    "baseline. What it cannot: the selection effect. With 3 seeds against 3 the permutation "
+    "test's smallest possible p is 0.1, so k-medoids vs random stays unresolved at this size "
+    "whatever the means say. For the paper's questions run the science grid (Table 1's "
+    "selectors x 10 seeds, Table 2's arms; ~13 min packed on 2 CPU cores): "
     "python sweeps/run_grid.py --grid science, then python -m analysis results --grid science "
     "--html science.html")
 
