@@ -14,6 +14,7 @@ from sweeps import run_grid
 from sweeps.plan import costs, grids, packs, sweep as sweep_plan
 from sweeps.store import results
 from trainer.core.config import TrialConfig
+from trainer.core.packing import pack_key
 from trainer.run.schedule import total_steps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,13 +78,18 @@ def test_labels_roots_point_table3_arms_at_their_label_sets():
         grids.parse_labels_roots(["gta5"], grid)
 
 
-def test_demo_is_small_and_has_both_baselines():
-    cfgs = grids.expand(grids.get_grid("demo"))
+def test_demo_is_small_learns_and_fills_both_cores():
+    """9 trials of 1,000 steps (docs/learning-curve.md: where the demo's curves flatten), one
+    pack key (hybrid and unpaired-only share the step), so --pack auto cuts 5 + 4 on 2 cores."""
+    grid = grids.get_grid("demo")
+    cfgs = grids.expand(grid)
     hybrid = Counter((c.paired_budget, c.selection) for c in cfgs if c.mode == "hybrid")
-    assert hybrid == {(b, s): 3 for b in (1, 5) for s in ("random", "kmedoids")}
-    assert Counter(c.mode for c in cfgs) == {"hybrid": 12, "unpaired": 3, "paired": 3}
-    sizes = {(c.dataset, c.image_size, c.ngf, c.n_blocks) for c in cfgs}
-    assert sizes == {("toy-streets", 32, 8, 2)}
+    assert hybrid == {(5, s): 3 for s in ("random", "kmedoids")}
+    assert Counter(c.mode for c in cfgs) == {"hybrid": 6, "unpaired": 3}
+    sizes = {(c.dataset, c.image_size, c.ngf, c.n_blocks, c.steps) for c in cfgs}
+    assert sizes == {("toy-streets", 32, 8, 2, 1000)}
+    assert len({pack_key(c) for c in cfgs}) == 1
+    assert "1,000" in grid.description and "docs/learning-curve.md" in grid.description
 
 
 def test_fidelity_grid_pairs_the_papers_step_with_the_released_one():

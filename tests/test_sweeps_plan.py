@@ -76,6 +76,19 @@ def test_auto_leaves_trials_alone_where_packs_were_not_measured_faster(rates):
     assert packs.with_packs(plan_of(three), 1, 0.0).packs is None   # --pack 1: each alone
 
 
+def test_auto_tries_unmeasured_sizes_and_cuts_packs_to_fill_every_core(rates):
+    """9 trials on 2 cores: packs of 8 leave 8 + 1 (8 / 24 = .33 on one core), of 4 leave
+    4 + 4 + 1 (.2 + 1 / 10 = .3); packs of 5 (5 + 4, one each core, at the rate of 4: 5 / 20
+    = .25) are soonest, though 5 was never measured. The dry run's packed estimate follows."""
+    nine = [TrialConfig(seed=s, **TINY) for s in range(9)]
+    assert packs.cpu_pack_size((32, 8, 2), 9, 2) == 5
+    packed = packs.with_packs(plan_of(nine), "auto", 0.0, slots=2)
+    assert sorted(len(p.keys) for p in packed.packs) == [4, 5]
+    steps = total_steps(nine[0])
+    assert costs.packed_cost(packed, 0.0).longest_cpu_hours == pytest.approx(
+        5 * steps / 20.0 / 3600)
+
+
 def test_a_probed_pack_asks_for_the_gpu_share_its_memory_justifies(rates):
     """1 GB of the process's own + 10 GB a member on a 140 GB card keeps 14 GB free: 12
     members fit, capped at the largest pack measured on a GPU (8). Two packs that each fill

@@ -111,21 +111,26 @@ def largest_measured_pack(device: str) -> int:
 
 
 def cpu_pack_size(sizes: tuple[int, ...], trials: int, slots: int) -> int:
-    """The measured CPU pack size that trains `trials` of these sizes soonest on `slots`
-    processes at once (one core each): waves of packs x a pack's time at its measured rate.
-    1 where packs were not measured, or where none beats trials alone."""
+    """The CPU pack size that trains `trials` of these sizes soonest on `slots` processes at
+    once (one core each). Every size up to the largest measured is tried as `group_packs` would
+    cut it (packs of k and one of the rest), the packs placed longest first on the least-loaded
+    slot, each pack at the rate measured for the largest pack not above it (no gain claimed
+    that was not measured). 1 where packs were not measured, or where none beats trials alone;
+    the smaller size on a tie."""
     rows = at_sizes(read_rates(), "cpu", sizes)
     rows = rows[rows["precision"] == "fp32"]
     if rows.empty:
         return 1
 
-    def wall(k: int) -> float:   # in units of one trial's steps
-        members = min(k, trials)   # a pack of fewer members runs at their measured rate
-        rate = measured_rate("cpu", sizes, "fp32", members, rows)
-        return math.ceil(math.ceil(trials / k) / slots) * members / rate
-    timed = sorted((wall(int(k)), int(k)) for k in rows["pack"])
-    alone = [t for t, k in timed if k == 1]
-    return 1 if alone and timed[0][0] >= alone[0] else timed[0][1]
+    def wall(k: int) -> float:   # seconds per step of every trial
+        cut = [k] * (trials // k) + ([trials % k] if trials % k else [])
+        loads = [0.0] * slots
+        for members in sorted(cut, reverse=True):
+            loads[loads.index(min(loads))] += members / measured_rate("cpu", sizes, "fp32",
+                                                                      members, rows)
+        return max(loads)
+    cap = max(1, min(trials, int(rows["pack"].max())))
+    return min(range(1, cap + 1), key=lambda k: (wall(k), k))
 
 
 def gpu_pack_size(probe: MemoryProbe, cap: int) -> int:
