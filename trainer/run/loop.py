@@ -137,7 +137,8 @@ def step_through(step: Step, feeds: Sequence[Feed], plans: Sequence[StepPlan], u
             xs.append(x)
             ys.append(y)
         paired = [slot.paired for slot in row]
-        terms = step(torch.cat(xs, dim=1), torch.cat(ys, dim=1), paired, masks[i])
+        x, y = (t[0] if len(t) == 1 else torch.cat(t, dim=1) for t in (xs, ys))   # (alone: no copy)
+        terms = step(x, y, paired, masks[i])
         watch.record(states[0].step, terms, paired)
 
 

@@ -181,7 +181,8 @@ class PaperStep(Step):
         order; [N, K*3, S, S]."""
         per_member = fakes.chunk(self.k, dim=1)
         drawn = [getattr(s, pool).query(f, s.rng) for s, f in zip(self.states, per_member)]
-        return torch.cat(drawn, dim=1).contiguous(memory_format=self.memory_format)
+        fused = drawn[0] if self.k == 1 else torch.cat(drawn, dim=1)   # (alone: no copy)
+        return fused.contiguous(memory_format=self.memory_format)
 
     # --- a member that failed ----------------------------------------------------------------
     @torch.no_grad()
