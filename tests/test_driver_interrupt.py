@@ -70,3 +70,16 @@ def test_ctrl_c_checkpoints_releases_the_lease_and_names_the_resume_command(
     assert len(rows) == 3 and (rows["status"] == "ok").all()
     assert (rows["steps_done"] == STEPS).all()
     assert {f: os.stat(f).st_mtime_ns for f in kept} == kept   # finished trials not retrained
+    resumed = _after_interrupt(storage, stopped[0]["trial_key"])
+    assert resumed and resumed[0] > step, (step, resumed)   # from its checkpoint, not step 0
+
+
+def _after_interrupt(storage: Path, key: str) -> list[int]:
+    """The steps the trial reported to Tune after its `interrupted` report (the resumed run)."""
+    steps = []
+    for found in (storage / "_ray" / "smoke").glob(f"{key}*/result.json"):
+        lines = [json.loads(line) for line in found.read_text().splitlines() if line.strip()]
+        marks = [i for i, r in enumerate(lines) if r.get("interrupted")]
+        steps += [r["timesteps_total"] for r in lines[marks[-1] + 1:] if marks
+                  and "timesteps_total" in r and "row_written" not in r]
+    return steps

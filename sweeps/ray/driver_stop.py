@@ -10,12 +10,11 @@ driver says what finished and how to resume. Trials on other hosts are stopped a
 `--resume` starts them from their latest periodic checkpoint.
 
 Both sweep drivers (sweeps.ray.grid_sweep, sweeps.study.study_run) fit their Tuner through
-`fit_stoppably` and print `resume_command` after a stop.
+`fit_stoppably` and print `sweeps.ray.hints.resume_command` after a stop.
 """
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import socket
 import time
@@ -40,12 +39,6 @@ def fit_stoppably(fit: Callable[[], T]) -> tuple[T, bool]:
     with interruptible():   # (it clears the request on the way out: asked inside)
         outcome = fit()
         return outcome, stop_requested()
-
-
-def resume_command(script: str, argv: list[str]) -> str:
-    """`python <script> <argv> --resume` (--resume once)."""
-    again = [*argv, *([] if "--resume" in argv else ["--resume"])]
-    return f"python {script} {shlex.join(again)}"
 
 
 class GracefulStop(Stopper):

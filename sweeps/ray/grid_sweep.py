@@ -259,11 +259,11 @@ def plan_status(plan: SweepPlan) -> tuple[int, str | None]:
 
 def interrupted(plan: SweepPlan, argv: list[str]) -> int:
     """What the driver says after Ctrl-C: what finished, the command that resumes; 130."""
-    from sweeps.ray.driver_stop import resume_command
+    from sweeps.ray.hints import resume_command
     ok = len(results.done_keys(plan.results, plan.grid, plan.cfgs))
     print(f"interrupted: {ok} of {len(plan.cfgs)} trials of grid {plan.grid} have an ok row; "
           f"the rest resume from their checkpoints with:\n  "
-          f"{resume_command('sweeps/run_grid.py', argv)}", file=sys.stderr)
+          f"{resume_command(argv, 'sweeps/run_grid.py')}", file=sys.stderr)
     return 130
 
 

@@ -24,10 +24,12 @@ class ResumeHint(logging.Filter):
         return True
 
 
-def resume_command(argv: list[str] | None = None) -> str:
-    """This driver's command line with --resume (once)."""
+def resume_command(argv: list[str] | None = None, script: str | None = None) -> str:
+    """The driver's command line with --resume (once): `script` (default: this process's)
+    and `argv` (default: this process's arguments)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    return shlex.join(["python", sys.argv[0], *args, *([] if "--resume" in args else ["--resume"])])
+    again = [*args, *([] if "--resume" in args else ["--resume"])]
+    return shlex.join(["python", script or sys.argv[0], *again])
 
 
 def replace_ray_hints(argv: list[str] | None = None) -> ResumeHint:

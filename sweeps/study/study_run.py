@@ -271,12 +271,12 @@ def interrupted(study: Study, argv: list[str]) -> int:
     """What the driver says after Ctrl-C: the trials finished in the journal, the command that
     resumes the study (the journal keeps its trials, Tune's state their checkpoints); 130."""
     import optuna
-    from sweeps.ray.driver_stop import resume_command
+    from sweeps.ray.hints import resume_command
     ot_study = optuna.load_study(study_name=study.name, storage=journal_storage(study.journal))
     done = sum(t.state.is_finished() for t in ot_study.trials)
     print(f"interrupted: {done} of {study.setup['trials']} trials of study {study.name} have "
           f"finished (in {study.journal}); the rest resume from their checkpoints with:\n  "
-          f"{resume_command('sweeps/tune_weights.py', argv)}", file=sys.stderr)
+          f"{resume_command(argv, 'sweeps/tune_weights.py')}", file=sys.stderr)
     return 130
 
 
