@@ -119,10 +119,15 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
     return TrialConfig.from_dict(values)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _input_errors() -> tuple[type[Exception], ...]:
+    """The errors of bad input, each one line (exit 2); importing them needs no torch."""
     from trainer.core.errors import SelectionError
     from trainer.data import DataError
     from trainer.eval.protocols import EvaluationError
+    return ConfigError, DataError, SelectionError, EvaluationError
+
+
+def main(argv: list[str] | None = None) -> int:
     from trainer.run.checks import check_trial
     args = build_parser().parse_args(argv)
     # names, sizes and pools: one line now, not a traceback mid-training; and before torch and
@@ -130,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config_from_args(args)
         check_trial(cfg)
-    except (ConfigError, DataError, SelectionError, EvaluationError) as err:
+    except _input_errors() as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return _train(cfg, args)
@@ -139,16 +144,13 @@ def main(argv: list[str] | None = None) -> int:
 def _train(cfg: TrialConfig, args: argparse.Namespace) -> int:
     """Train the checked trial and print its metrics; the exit status."""
     from trainer.core.atomic import DiskFull
-    from trainer.core.errors import SelectionError
-    from trainer.data import DataError
-    from trainer.eval.protocols import EvaluationError
     from trainer.step.watch import NonFiniteLoss
     from trainer.run.interrupt import Interrupted
     from trainer.run.loop import train
     from trainer.run.trial import TrainError
     try:
         result = train(cfg, args.workdir, progress=True)
-    except (ConfigError, DataError, SelectionError, EvaluationError, TrainError) as err:
+    except (*_input_errors(), TrainError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (NonFiniteLoss, DiskFull) as err:
