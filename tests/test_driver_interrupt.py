@@ -24,14 +24,18 @@ SCRIPT = ROOT / "sweeps" / "run_grid.py"
 STEPS = 200
 
 
+def _results(storage: Path) -> dict[str, list[dict]]:
+    """Tune trial folder -> the results it reported, in order (result.json, every attempt)."""
+    return {found.parent.name: [json.loads(line) for line in found.read_text().splitlines()
+                                if line.strip()]
+            for found in (storage / "_ray" / "smoke").glob("*/result.json")}
+
+
 def _training(storage: Path, done: set[str]) -> bool:
-    """Whether a trial without a row has reported a step to Tune (its result.json)."""
-    for found in (storage / "_ray" / "smoke").glob("*/result.json"):
-        key = found.parent.name.split("_")[0]
-        lines = [json.loads(line) for line in found.read_text().splitlines() if line.strip()]
-        if key not in done and any(r.get("timesteps_total", 0) > 0 for r in lines):
-            return True
-    return False
+    """Whether a trial without a row has reported a step to Tune."""
+    return any(folder.split("_")[0] not in done and any(r.get("timesteps_total", 0) > 0
+                                                          for r in reported)
+               for folder, reported in _results(storage).items())
 
 
 @pytest.mark.slow
@@ -75,11 +79,9 @@ def test_ctrl_c_checkpoints_releases_the_lease_and_names_the_resume_command(
 
 
 def _after_interrupt(storage: Path, key: str) -> list[int]:
-    """The steps the trial reported to Tune after its `interrupted` report (the resumed run)."""
-    steps = []
-    for found in (storage / "_ray" / "smoke").glob(f"{key}*/result.json"):
-        lines = [json.loads(line) for line in found.read_text().splitlines() if line.strip()]
-        marks = [i for i, r in enumerate(lines) if r.get("interrupted")]
-        steps += [r["timesteps_total"] for r in lines[marks[-1] + 1:] if marks
-                  and "timesteps_total" in r and "row_written" not in r]
-    return steps
+    """The steps trial `key` reported to Tune after its `interrupted` report (the resumed run)."""
+    [reported] = [r for folder, r in _results(storage).items() if folder.startswith(key)]
+    marks = [i for i, r in enumerate(reported) if r.get("interrupted")]
+    assert marks, [r.get("timesteps_total") for r in reported]   # it checkpointed on the signal
+    return [r["timesteps_total"] for r in reported[marks[-1] + 1:]
+            if "timesteps_total" in r and "row_written" not in r]
