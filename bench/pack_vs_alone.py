@@ -43,8 +43,10 @@ def grid_file(path: Path, name: str, seeds: int, steps: int) -> Path:
 def run(storage: Path, grid: Path, pack: str) -> float:
     """Wall seconds of one run_grid run of the cell."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, str(ROOT / "sweeps" / "run_grid.py"), "--grid-file",
-                    str(grid), "--storage", str(storage), "--pack", pack], check=True)
+    code = subprocess.run([sys.executable, str(ROOT / "sweeps" / "run_grid.py"), "--grid-file",
+                           str(grid), "--storage", str(storage), "--pack", pack]).returncode
+    if code:
+        sys.exit(f"error: run_grid --pack {pack} exited {code} (its output is above)")
     return time.perf_counter() - started
 
 
