@@ -122,14 +122,15 @@ def cpu_pack_size(sizes: tuple[int, ...], trials: int, slots: int) -> int:
     if rows.empty:
         return 1
 
+    cap = max(1, min(trials, int(rows["pack"].max())))
+    rate = {m: measured_rate("cpu", sizes, "fp32", m, rows) for m in range(1, cap + 1)}
+
     def wall(k: int) -> float:   # seconds per step of every trial
         cut = [k] * (trials // k) + ([trials % k] if trials % k else [])
         loads = [0.0] * slots
         for members in sorted(cut, reverse=True):
-            loads[loads.index(min(loads))] += members / measured_rate("cpu", sizes, "fp32",
-                                                                      members, rows)
+            loads[loads.index(min(loads))] += members / rate[members]
         return max(loads)
-    cap = max(1, min(trials, int(rows["pack"].max())))
     return min(range(1, cap + 1), key=lambda k: (wall(k), k))
 
 
