@@ -100,7 +100,7 @@ def test_fidelity_grid_pairs_the_papers_step_with_the_released_one():
                                                   ("released", "alternate", False),
                                                   ("paper", "alternate", False))}
     assert {(c.mode, c.selection, c.unpaired, c.steps) for c in cfgs} == {
-        ("hybrid", "kmedoids", 100, 400)}
+        ("hybrid", "kmedoids", 100, 1000)}
 
 
 def test_science_gpu_grid_is_the_science_arms_at_gpu_size(capsys):
