@@ -123,14 +123,14 @@ def _fidelity() -> list[Claim]:
     out = []
     for n in (1, 5):
         released = _hybrid(n, False, FIDELITY_POOL, "released", label="released step")
-        out.append(Claim(f"released vs paper step, {_pairs(n)}", f"the released step trains "
-                         f"to the same result as the paper's step on the same released epochs "
-                         f"({_pairs(n)})", released,
+        out.append(Claim(f"released vs paper step, {_pairs(n)}", f"its text describes the "
+                         f"step it trained: the released step trains to the paper's step's "
+                         f"result on the same released epochs ({_pairs(n)})", released,
                          _hybrid(n, False, FIDELITY_POOL, label="paper step, released epochs",
                                  mix="alternate"), False, "fidelity"))
-        out.append(Claim(f"released training vs paper text, {_pairs(n)}", f"the released "
-                         f"training (step and epochs) trains to the same result as the paper's "
-                         f"text ({_pairs(n)})", released,
+        out.append(Claim(f"released training vs paper text, {_pairs(n)}", f"its text "
+                         f"describes its training: the released step and epochs train to the "
+                         f"text's result (paper step, balanced; {_pairs(n)})", released,
                          _hybrid(n, True, FIDELITY_POOL, label="paper step, balanced",
                                  mix="interleave"), False, "fidelity"))
     return out

@@ -27,11 +27,12 @@ def claims_title(claims: ClaimSet) -> str:
 def claims_caption(claims: ClaimSet) -> str:
     """The one paragraph that says what the columns are and the verdict rule."""
     m = f"{claims.margin:g}"
+    tested = int(claims.results["p"].notna().sum())   # claims with enough seeds for a p
     paper = (" The paper's numbers are Cityscapes' (real data): compare the sign, not the size."
              if claims.dataset != "cityscapes" else "")
     return (f"Δ = mean(A) − mean(B) of {claims.metric} with its bootstrap 95% CI; p: two-sided "
-            f"permutation test of the difference of means, Holm-adjusted over these "
-            f"{len(claims.results)} claims; P(A > B): the chance an A seed beats a B seed. "
+            f"permutation test of the difference of means, Holm-adjusted over the "
+            f"{tested} claim{'s' if tested != 1 else ''} here that have one; P(A > B): the chance an A seed beats a B seed. "
             f"Verdict where the paper says A > B: reproduced when Holm p < {ALPHA:g} and "
             f"Δ > 0; not reproduced when the CI's upper end is below +{m} (an effect of the "
             f"paper's sign bigger than {m} is ruled out); else unresolved. Where the question "

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.fs as pafs
 
 from analysis.claims import MARGIN, evaluate
@@ -62,16 +63,13 @@ def build_report(results_dir: str | os.PathLike, grid: str | None = None, *,
         empty += [] if found else [table_id]
     if tables and not built:   # asked for tables none of whose cells has a row
         raise AnalysisError(_no_rows(ids, results, dataset))
-    failed = results.failed if dataset is None else results.failed[
-        results.failed["dataset"] == dataset]
-    text = render(built, fmt, failed)
+    text = render(built, fmt, _of(results.failed, dataset))
     differently = computed_notes(built, results)
     if fmt == "md" and differently:
         text += "\n" + "\n".join(f"- {line}" for line in differently) + "\n"
     if fmt == "md" and (not built or tables and empty):
         text = f"No rows for table {', '.join(empty)} in {results.root}.\n\n" + text
-    ok = results.ok if dataset is None else results.ok[results.ok["dataset"] == dataset]
-    claims = evaluate(ok, claim_margin)
+    claims = evaluate(_of(results.ok, dataset), claim_margin)   # after the tables
     text += claims_text(claims, fmt)
     plots = [*_plots(plot_budget_curves, results, plot, dataset, metric),
              *_plots(plot_seed_distributions, results, seed_plot, dataset, metric)]
@@ -80,6 +78,11 @@ def build_report(results_dir: str | os.PathLike, grid: str | None = None, *,
         from analysis.html import write_html
         page = write_html(results, built, html, metric=metric, dataset=dataset, claims=claims)
     return Report(text, tuple(plots), page)
+
+
+def _of(frame: pd.DataFrame, dataset: str | None) -> pd.DataFrame:
+    """`frame`'s rows of `dataset` (every row when None)."""
+    return frame if dataset is None else frame[frame["dataset"] == dataset]
 
 
 def _no_rows(ids: list[str], results: Results, dataset: str | None) -> str:

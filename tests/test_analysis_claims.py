@@ -13,8 +13,12 @@ import pytest
 from scipy import stats
 
 from analysis.__main__ import main
+from analysis.claims import CLAIMS, evaluate
 from analysis.inference import delta_ci, holm, permutation_p
-from tests.analysis_rows import make_row, seg, write_rows
+from analysis.load import load_results
+from sweeps.plan import grids
+from sweeps.store import results as rows
+from tests.analysis_rows import T0, make_row, seg, write_rows
 
 SEEDS10 = range(10)
 # science-shaped: (label, config, pixel_acc per seed); pool 200, pairs chosen inside it
@@ -161,11 +165,15 @@ def test_fidelity_claims_two_sided(printed):
         _check_numbers(section[claim], V[a], V[b], adjusted[claim])
 
 
-def test_table1_only_grid_prints_claims_1_and_2(results):
-    text = _cli(str(results), "--grid", "t1")
+def test_table1_only_grid_prints_claims_1_and_2_and_the_html_too(results, tmp_path):
+    page = tmp_path / "report.html"
+    text = _cli(str(results), "--grid", "t1", "--html", str(page))
     assert text.count("The paper's claims at this size") == 1
     assert list(_section(text, "t1")) == ["selection, 1 pair", "selection, 5 pairs"]
     assert "Verdict where the paper says A > B: reproduced when Holm p < 0.05" in text
+    html = page.read_text(encoding="utf-8")
+    assert html.count("<h2>The paper&#x27;s claims at this size: science (t1 grid") == 1
+    assert ">reproduced</td>" in html and ">not reproduced</td>" in html
 
 
 def test_margin_flag_changes_the_verdict_and_latex_comments(results):
@@ -180,3 +188,24 @@ def test_bad_margin_is_one_line(results, capsys):
         main([str(results), "--claim-margin", "-1"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_every_claim_finds_its_arms_in_the_grids_it_belongs_to(tmp_path):
+    """The arms are the grids' own trials: every trial of science and fidelity written by the
+    sweep's row writer, each claim finds both arms with the grid's seed counts."""
+    for name in ("science", "fidelity"):
+        for cfg in grids.expand(grids.get_grid(name)):
+            row = rows.make_row(cfg, name, "ok", result=seg(.5 + .01 * cfg.seed),
+                                code_version="test", started_at=T0, finished_at=T0)
+            rows.write_row(rows.row_path(str(tmp_path), name, cfg), row)
+    found = {(s.grid, s.family): dict(zip(s.results["claim"], zip(s.results["n_a"],
+                                                                 s.results["n_b"])))
+             for s in evaluate(load_results(tmp_path).ok)}
+    assert set(found) == {("science", "science"), ("fidelity", "fidelity")}
+    science = {c.name: (3, 3) for c in CLAIMS if c.family == "science"}   # hybrid: 3 seeds
+    science.update({"selection, 1 pair": (10, 10), "selection, 5 pairs": (10, 10),
+                    "hybrid vs paired only, 1 pair": (3, 10),
+                    "hybrid vs paired only, 5 pairs": (3, 10)})
+    assert found["science", "science"] == science
+    assert found["fidelity", "fidelity"] == {c.name: (5, 5) for c in CLAIMS
+                                             if c.family == "fidelity"}
