@@ -9,8 +9,8 @@ photos -> labels) with the statistics of analysis.inference, via analysis.effect
 Δ = mean(A) - mean(B) with its bootstrap 95 % CI, a two-sided permutation p, P(A > B).
 
 Rows are tested in partitions: one grid folder, dataset and protocol, split further by every
-result-affecting config column that varies inside it and that no arm fixes (a grid re-run at
-more steps into the same folder gives two partitions, never one pooled arm). The claims of one
+result-affecting config column that no arm fixes and that varies among the rows some arm holds
+(a grid re-run at more steps into the same folder gives two partitions, never one pooled arm). The claims of one
 family (science: 1-7, fidelity: 8-9) tested on one partition are one Holm family.
 
 Verdict rule (ALPHA = .05; MARGIN = 0.02 in metric units, i.e. 2 points of pixel accuracy):
@@ -159,8 +159,11 @@ def evaluate(ok: pd.DataFrame, margin: float = MARGIN) -> list[ClaimSet]:
     if ok.empty:
         return []
     frame = derive_axes(ok)
-    out = []
-    for (grid, dataset, protocol, context), part in _partitions(frame):
+    in_arm = pd.Series(False, index=frame.index)
+    for arm in [arm for claim in CLAIMS for arm in (claim.a, claim.b)]:
+        in_arm |= _matches(frame, arm.where)
+    out = []   # rows no arm holds (pix2pix, every pair, ...) neither split nor join a partition
+    for (grid, dataset, protocol, context), part in _partitions(frame[in_arm]):
         metric = PROTOCOL_METRICS[protocol][0]
         paper_ids = PAPER_IDS.get(protocol, {}) if _has_paper(dataset, protocol) else {}
         for family in FAMILIES:

@@ -63,6 +63,17 @@ def claims_frame(claims: ClaimSet) -> pd.DataFrame:
     })
 
 
+def claims_notes(claims: ClaimSet) -> list[str]:
+    """A line per directional claim whose paper Δ is itself inside the margin (Table 1 at 5
+    pairs: +.003): a 'not reproduced' there matches the paper's number, not contradicts it."""
+    r = claims.results
+    return [f"{c}: the paper's own Δ ({short(a - b, signed=True)}) is inside ±{claims.margin:g}: "
+            f"its number shows no effect above +{claims.margin:g} either, so a 'not reproduced' "
+            f"here does not contradict it."
+            for c, d, a, b in zip(r["claim"], r["directional"], r["paper_a"], r["paper_b"])
+            if d and abs(a - b) < claims.margin]
+
+
 def _paper(a: float, b: float) -> str:
     if math.isnan(a) and math.isnan(b):
         return ""
@@ -76,7 +87,9 @@ def claims_text(sets: list[ClaimSet], fmt: str) -> str:
     if fmt == "latex":
         return "".join("\n" + "\n".join(f"% {line}" for line in (
             f"{claims_title(s)}:", claims_caption(s),
-            *claims_frame(s).to_string(index=False).splitlines())) + "\n" for s in sets)
+            *claims_frame(s).to_string(index=False).splitlines(), *claims_notes(s))) + "\n"
+                       for s in sets)
     return "".join(f"\n### {claims_title(s)}\n\n{claims_caption(s)}\n\n"
                    + claims_frame(s).to_markdown(index=False, disable_numparse=True) + "\n"
-                   for s in sets)
+                   + "".join(f"\n- {note}" for note in claims_notes(s))
+                   + ("\n" if claims_notes(s) else "") for s in sets)

@@ -24,7 +24,8 @@ from analysis import gallery
 from analysis.axes import display
 from analysis.cell_words import cell_words
 from analysis.claims import ClaimSet
-from analysis.claims_text import LEFT, claims_caption, claims_frame, claims_title
+from analysis.claims_text import (LEFT, claims_caption, claims_frame, claims_notes,
+                                  claims_title)
 from analysis.computed import rows_by_cell
 from analysis.display import (Spelling, display_frame, effects_caption, effects_frame,
                               missing_lines, notes)
@@ -63,7 +64,9 @@ def write_html(results: Results, tables: list[TableResult], out: str | os.PathLi
     sections = [_summary(results, tables)]
     sections += [_table_section(t, results) for t in tables]
     sections += [f"<h2>{_e(claims_title(c))}</h2><p class='muted'>{_e(claims_caption(c))}</p>"
-                 + _frame_html(claims_frame(c), axes=LEFT) for c in claims]
+                 + _frame_html(claims_frame(c), axes=LEFT)
+                 + "".join(f"<p class='muted'>{_e(n)}</p>" for n in claims_notes(c))
+                 for c in claims]
     sections.append(_plots_section(results, dataset, metric))
     failed = results.failed if dataset is None else results.failed[
         results.failed["dataset"] == dataset]

@@ -90,12 +90,17 @@ def printed(results) -> str:
     return _cli(str(results))
 
 
-def _section(text: str, grid: str) -> dict[str, dict[str, str]]:
-    """claim -> column -> cell of the claims table printed for `grid`."""
+def _block(text: str, grid: str) -> str:
+    """The one claims section printed for `grid`."""
     heads = [h for h in text.split("\n### ") if h.startswith("The paper's claims")
              and f"({grid} grid," in h.splitlines()[0]]
     assert len(heads) == 1, f"one claims section for {grid}"
-    lines = [line for line in heads[0].splitlines() if line.startswith("|")]
+    return heads[0]
+
+
+def _section(text: str, grid: str) -> dict[str, dict[str, str]]:
+    """claim -> column -> cell of the claims table printed for `grid`."""
+    lines = [line for line in _block(text, grid).splitlines() if line.startswith("|")]
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
     return {row[0]: dict(zip(cells[0], row)) for row in cells[2:]}
 
@@ -151,6 +156,10 @@ def test_science_claims_numbers_and_verdicts(printed):
     assert section["selection, 1 pair"]["paper Δ"] == "+.166"
     assert section["one pair on unpaired data"]["paper (A vs B)"] == ".697 vs .570"   # Table 2
     assert section["balancing, 1 pair"]["paper Δ"] == ""   # the paper has no 1-pair unbalanced
+    notes = [line for line in _block(printed, "science").splitlines() if line.startswith("- ")]
+    assert notes == ["- selection, 5 pairs: the paper's own Δ (+.003) is inside ±0.02: its "
+                     "number shows no effect above +0.02 either, so a 'not reproduced' here "
+                     "does not contradict it."]     # .636 vs .633: the only such claim
 
 
 def test_fidelity_claims_two_sided(printed):
@@ -209,3 +218,17 @@ def test_every_claim_finds_its_arms_in_the_grids_it_belongs_to(tmp_path):
     assert found["science", "science"] == science
     assert found["fidelity", "fidelity"] == {c.name: (5, 5) for c in CLAIMS
                                              if c.family == "fidelity"}
+
+
+def test_a_rerun_at_more_steps_is_its_own_partition_and_pix2pix_rows_split_nothing(tmp_path):
+    """Two step counts in one grid folder: two families, never one pooled arm; a pix2pix row
+    (no claim's arm) varies arch, gan_loss, ... and still adds no partition."""
+    table = SCIENCE[:2]   # 1 pair, random and k-medoids
+    write_rows(tmp_path, _rows("rerun", table, steps=600, unpaired=200)
+               + _rows("rerun", table, steps=800, unpaired=200)
+               + [make_row(seg(.9), grid="rerun", dataset="toy-streets", mode="paired",
+                           paired_budget=-1, unpaired=-1, arch="pix2pix", steps=600)])
+    sets = evaluate(load_results(tmp_path).ok)
+    assert [(s.context, list(s.results["claim"]), list(s.results["n_a"])) for s in sets] == [
+        ({"steps": "600"}, ["selection, 1 pair"], [10]),
+        ({"steps": "800"}, ["selection, 1 pair"], [10])]
