@@ -12,7 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from analysis.cli import DefaultsFormatter, OneLineParser, parse_seeds
+from analysis.claims import MARGIN
+from analysis.cli import DefaultsFormatter, OneLineParser, parse_margin, parse_seeds
 from analysis.errors import AnalysisError
 from analysis.render import WRITERS
 from analysis.report import build_report
@@ -42,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=parse_seeds, metavar="LIST",
                         help="seeds every cell should have, e.g. 0-9 or 0,1,5 "
                              "[default: every seed seen in the table]")
+    parser.add_argument("--claim-margin", type=parse_margin, default=MARGIN, metavar="X",
+                        help="the claims' verdicts, in metric units: a Δ CI inside ±X agrees; "
+                             "one whose upper end is below +X does not reproduce the paper's "
+                             "A > B (analysis/claims.py)")
     parser.add_argument("--out", metavar="FILE",
                         help="write the tables here [default: standard output]")
     return parser
@@ -63,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = build_report(args.results_dir, args.grid, tables=args.table, fmt=args.fmt,
                               plot=args.plot, seed_plot=args.seed_plot, dataset=args.dataset,
-                              metric=args.metric, expected_seeds=args.seeds, html=args.html)
+                              metric=args.metric, expected_seeds=args.seeds, html=args.html,
+                              claim_margin=args.claim_margin)
         if args.out:
             write_atomic(args.out, result.text)
         else:

@@ -4,6 +4,7 @@ default."""
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -20,6 +21,17 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected e.g. 0-9 or 0,1,5 (a range runs "
                                          f"upwards)") from None
     return tuple(sorted(set(seeds)))
+
+
+def parse_margin(text: str) -> float:
+    """A finite, non-negative number in metric units, e.g. 0.02."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number >= 0, e.g. 0.02")
+    return value
 
 
 class OneLineParser(argparse.ArgumentParser):

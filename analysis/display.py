@@ -174,14 +174,14 @@ def effects_frame(table: TableResult) -> pd.DataFrame:
         f"Δ mean {CI}": [interval(d, lo, hi, min(int(n), int(r)), signed=True) for d, lo, hi, n, r
                          in zip(effects["delta_mean"], effects["delta_ci_low"],
                                 effects["delta_ci_high"], effects["n"], effects["n_random"])],
-        "p": column("p", _p_value),
-        "p (Holm)": column("p_holm", _p_value),
+        "p": column("p", p_value),
+        "p (Holm)": column("p_holm", p_value),
         "P(selector > random)": column("p_improve", lambda v: f"{v:.2f}"),
         "Δ worst seed": [short(d, signed=True) for d in effects["delta_worst"]],
     })
 
 
-def _p_value(p: float) -> str:
+def p_value(p: float) -> str:
     return "<.001" if p < 0.001 else short(p)
 
 

@@ -4,6 +4,7 @@ Self-contained (every image is inlined as a data: URI, no script, no network), s
 be mailed or attached as it is. In order: a summary (grids, trials ok / failed, code versions);
 per paper table the cells (mean and 95 % CI over seeds, spread, the paper's number beside),
 notes, selection-vs-random comparisons (Δ CI, p, Holm p, P(improvement)) and missing seeds;
+the paper's claims with their verdicts (analysis.claims);
 per cell a qualitative grid (the fixed first eval images: input, each seed's output, truth)
 and its trials, each trial's full config one click away (<details>); the plots; the failed
 trials.
@@ -15,12 +16,16 @@ import html
 import os
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
 from analysis import gallery
 from analysis.axes import display
 from analysis.cell_words import cell_words
+from analysis.claims import ClaimSet
+from analysis.claims_text import (LEFT, claims_caption, claims_frame, claims_notes,
+                                  claims_title)
 from analysis.computed import rows_by_cell
 from analysis.display import (Spelling, display_frame, effects_caption, effects_frame,
                               missing_lines, notes)
@@ -52,10 +57,16 @@ nav a{margin-right:12px}code{background:#eef2f7;padding:0 3px;border-radius:3px}
 
 
 def write_html(results: Results, tables: list[TableResult], out: str | os.PathLike, *,
-               metric: str | None = None, dataset: str | None = None) -> Path:
-    """Write the page for `results` and its built `tables` to `out` (atomically)."""
+               metric: str | None = None, dataset: str | None = None,
+               claims: Sequence[ClaimSet] = ()) -> Path:
+    """Write the page for `results`, its built `tables` and the paper's `claims` tested on its
+    rows (analysis.claims) to `out` (atomically)."""
     sections = [_summary(results, tables)]
     sections += [_table_section(t, results) for t in tables]
+    sections += [f"<h2>{_e(claims_title(c))}</h2><p class='muted'>{_e(claims_caption(c))}</p>"
+                 + _frame_html(claims_frame(c), axes=LEFT)
+                 + "".join(f"<p class='muted'>{_e(n)}</p>" for n in claims_notes(c))
+                 for c in claims]
     sections.append(_plots_section(results, dataset, metric))
     failed = results.failed if dataset is None else results.failed[
         results.failed["dataset"] == dataset]

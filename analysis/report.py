@@ -6,8 +6,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.fs as pafs
 
+from analysis.claims import MARGIN, evaluate
+from analysis.claims_text import claims_text
 from analysis.computed import computed_notes
 from analysis.errors import AnalysisError
 from analysis.load import Results, load_results, with_planned
@@ -37,14 +40,15 @@ def build_report(results_dir: str | os.PathLike, grid: str | None = None, *,
                  expected_seeds: tuple[int, ...] | None = None,
                  planned: list[dict] | None = None,
                  filesystem: pafs.FileSystem | None = None,
-                 html: str | os.PathLike | None = None) -> Report:
+                 html: str | os.PathLike | None = None,
+                 claim_margin: float = MARGIN) -> Report:
     """tables: paper table ids (default: every table with rows); fmt: md | latex | csv;
     plot / seed_plot: PNG paths for the budget curves / per-seed distributions (one file per
     dataset and protocol, suffixed, when there are several); expected_seeds: the seeds every
     cell should have (default: all seeds seen in the table, or with `planned` those planned for
     the cell); planned: the grid's trials (config columns + trial_key) so that trials with no
     row at all are listed too; html: where to write the self-contained HTML report
-    (analysis.html)."""
+    (analysis.html); claim_margin: the verdicts' margin in metric units (analysis.claims)."""
     for path, what in ((plot, "the plot"), (seed_plot, "the plot"), (html, "the report")):
         if path is not None and not Path(path).parent.is_dir():   # fail before any work
             raise AnalysisError(f"{Path(path).parent}: no such folder for {what} {Path(path).name}")
@@ -59,21 +63,26 @@ def build_report(results_dir: str | os.PathLike, grid: str | None = None, *,
         empty += [] if found else [table_id]
     if tables and not built:   # asked for tables none of whose cells has a row
         raise AnalysisError(_no_rows(ids, results, dataset))
-    failed = results.failed if dataset is None else results.failed[
-        results.failed["dataset"] == dataset]
-    text = render(built, fmt, failed)
+    text = render(built, fmt, _of(results.failed, dataset))
     differently = computed_notes(built, results)
     if fmt == "md" and differently:
         text += "\n" + "\n".join(f"- {line}" for line in differently) + "\n"
     if fmt == "md" and (not built or tables and empty):
         text = f"No rows for table {', '.join(empty)} in {results.root}.\n\n" + text
+    claims = evaluate(_of(results.ok, dataset), claim_margin)   # after the tables
+    text += claims_text(claims, fmt)
     plots = [*_plots(plot_budget_curves, results, plot, dataset, metric),
              *_plots(plot_seed_distributions, results, seed_plot, dataset, metric)]
     page = None
     if html is not None:
         from analysis.html import write_html
-        page = write_html(results, built, html, metric=metric, dataset=dataset)
+        page = write_html(results, built, html, metric=metric, dataset=dataset, claims=claims)
     return Report(text, tuple(plots), page)
+
+
+def _of(frame: pd.DataFrame, dataset: str | None) -> pd.DataFrame:
+    """`frame`'s rows of `dataset` (every row when None)."""
+    return frame if dataset is None else frame[frame["dataset"] == dataset]
 
 
 def _no_rows(ids: list[str], results: Results, dataset: str | None) -> str:

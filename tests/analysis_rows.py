@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from trainer.core.config import TrialConfig
 
 SEGMENTATION = ("pixel_acc", "mean_class_acc", "mean_iou")
-_T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def make_row(metrics: dict | None = None, *, grid: str = "g", status: str = "ok",
@@ -29,7 +29,7 @@ def make_row(metrics: dict | None = None, *, grid: str = "g", status: str = "ok"
     row.update(protocol=protocol if status == "ok" else None, train_s=12.5, steps_done=cfg.steps,
                steps_per_s=40.0, eval_s=0.5, device="cpu", paired_indices=[0, 3],
                unpaired_indices=list(range(8)), samples_png=None, code_version="test",
-               started_at=_T0, finished_at=_T0 + dt.timedelta(minutes=minute + 1))
+               started_at=T0, finished_at=T0 + dt.timedelta(minutes=minute + 1))
     row.update(extra or {})
     return row
 
