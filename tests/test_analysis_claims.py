@@ -211,10 +211,10 @@ def test_every_claim_finds_its_arms_in_the_grids_it_belongs_to(tmp_path):
                                                                  s.results["n_b"])))
              for s in evaluate(load_results(tmp_path).ok)}
     assert set(found) == {("science", "science"), ("fidelity", "fidelity")}
-    science = {c.name: (3, 3) for c in CLAIMS if c.family == "science"}   # hybrid: 3 seeds
+    science = {c.name: (6, 6) for c in CLAIMS if c.family == "science"}   # hybrid: 6 seeds
     science.update({"selection, 1 pair": (10, 10), "selection, 5 pairs": (10, 10),
-                    "hybrid vs paired only, 1 pair": (3, 10),
-                    "hybrid vs paired only, 5 pairs": (3, 10)})
+                    "hybrid vs paired only, 1 pair": (6, 10),
+                    "hybrid vs paired only, 5 pairs": (6, 10)})
     assert found["science", "science"] == science
     assert found["fidelity", "fidelity"] == {c.name: (5, 5) for c in CLAIMS
                                              if c.family == "fidelity"}
