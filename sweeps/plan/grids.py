@@ -241,7 +241,7 @@ DEMO_NOTE = (
     "baseline. What it cannot: the selection effect. With 3 seeds against 3 the permutation "
     "test's smallest possible p is 0.1, so k-medoids vs random stays unresolved at this size "
     "whatever the means say. For the paper's questions run the science grid (Table 1's "
-    "selectors x 10 seeds, Table 2's arms; ~13 min packed on 2 CPU cores): "
+    "selectors x 10 seeds, Table 2's arms x 6; 29 min packed on 2 CPU cores): "
     "python sweeps/run_grid.py --grid science, then python -m analysis results --grid science "
     "--html science.html")
 
