@@ -2,15 +2,21 @@
 
 The first SIGINT (trainer.run.interrupt: a second one exits at once) asks `GracefulStop`, Tune's
 stopper, to end the sweep. Trials of this host first get SIGTERM, which makes each checkpoint at
-its next step and report it (sweeps.ray.trainable); once each of them reported that checkpoint
-(`interrupted` in its result), or after WAIT_S, the stopper sends the driver SIGUSR1, Tune's own
-interrupt: Tune saves its experiment state with the trials still unfinished (a stopper that
+its next step and report it (sweeps.ray.trainable); once Tune has registered each of those
+checkpoints (`SignalCheckpointSaved`), or after WAIT_S, the stopper sends the driver SIGUSR1, Tune's
+own interrupt: Tune saves its experiment state with the trials still unfinished (a stopper that
 ended them would mark them TERMINATED, and `--resume` would not train them again), and the
 driver says what finished and how to resume. Trials on other hosts are stopped as they are: a
 `--resume` starts them from their latest periodic checkpoint.
 
+Registered, not just reported: Tune processes a result that carries a checkpoint first (the
+stopper sees `interrupted` then), and only records the checkpoint in the trial's state when the
+`save` it schedules next comes back (`on_trial_save`). An interrupt in between saved the
+experiment without it, and `--resume` trained that trial again from step 0 (seen once in CI).
+
 Both sweep drivers (sweeps.ray.grid_sweep, sweeps.study.study_run) fit their Tuner through
-`fit_stoppably` and print `sweeps.ray.hints.resume_command` after a stop.
+`fit_stoppably`, pass a GracefulStop as `stop` and `SignalCheckpointSaved()` among the
+callbacks, and print `sweeps.ray.hints.resume_command` after a stop.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ import socket
 import time
 from typing import Callable, TypeVar
 
-from ray.tune import Stopper
+from ray.tune import Callback, Stopper
 
 from sweeps.ray.trainable import ROW_WRITTEN
 from trainer.run.interrupt import interruptible, stop_requested
@@ -28,6 +34,7 @@ from trainer.run.interrupt import interruptible, stop_requested
 WAIT_S = 60.0   # longest wait for the trials' checkpoints (a step at paper size: < 1 s)
 _announced: list[bool] = []     # the 'stopping' line was printed (once per driver)
 _interrupted: list[bool] = []   # Tune was told to stop
+_saved: set[str] = set()        # Tune trial ids whose signal checkpoint Tune has registered
 T = TypeVar("T")
 
 
@@ -45,15 +52,12 @@ class GracefulStop(Stopper):
     def __init__(self):
         self.pids: dict[str, int] = {}         # Tune trial id -> worker pid, this host only
         self.signalled: dict[str, float] = {}  # Tune trial id -> when it got SIGTERM
-        self.reported: set[str] = set()        # trials that reported since
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         if ROW_WRITTEN in result:                # its last result: the actor may be reused
             self.pids.pop(trial_id, None)
         elif result.get("hostname") == socket.gethostname() and "pid" in result:
             self.pids[trial_id] = int(result["pid"])
-        if trial_id in self.signalled and result.get("interrupted"):   # its checkpoint is in
-            self.reported.add(trial_id)
         return False
 
     def stop_all(self) -> bool:
@@ -67,10 +71,18 @@ class GracefulStop(Stopper):
                 print(f"stopping: {len(self.signalled)} running trials checkpoint first "
                       f"(Ctrl-C again to exit now)", flush=True)
         waited = time.monotonic() - min(self.signalled.values(), default=time.monotonic())
-        if (set(self.signalled) <= self.reported or waited > WAIT_S) and not _interrupted:
+        if (set(self.signalled) <= _saved or waited > WAIT_S) and not _interrupted:
             _interrupted.append(True)
             os.kill(os.getpid(), signal.SIGUSR1)   # Tune's own interrupt (module doc)
         return False
+
+
+class SignalCheckpointSaved(Callback):
+    """Tells GracefulStop when Tune has registered a trial's signal checkpoint (module doc)."""
+
+    def on_trial_save(self, iteration: int, trials: list, trial, **info) -> None:
+        if trial.last_result.get("interrupted"):   # the save after the signal's report
+            _saved.add(trial.trial_id)
 
 
 def _signal(pid: int) -> bool:

@@ -176,7 +176,8 @@ def _graceful_stop():   # sweeps.ray.driver_stop imports Ray: only when a Tuner 
 
 
 def callbacks(plan: SweepPlan, args: argparse.Namespace) -> list:
-    """The driver's progress line and ETA, and the trackers asked for (--mlflow, --wandb)."""
+    """The driver's progress line and ETA, Ctrl-C's wait for the trials' checkpoints, and the
+    trackers asked for (--mlflow, --wandb)."""
     from sweeps.ray.progress import SweepProgress
     from sweeps.ray.tracking import tracking_callbacks
     from trainer.run.schedule import total_steps
@@ -189,7 +190,8 @@ def callbacks(plan: SweepPlan, args: argparse.Namespace) -> list:
         planned = {p.id: max(planned.get(k, 0) for k in p.keys) for p in plan.packs
                    if p.id in sizes}
     from sweeps.ray.board import clean_board
-    return [SweepProgress(plan.grid, planned, sizes=sizes), clean_board(),
+    from sweeps.ray.driver_stop import SignalCheckpointSaved   # Ctrl-C waits for the saves
+    return [SweepProgress(plan.grid, planned, sizes=sizes), clean_board(), SignalCheckpointSaved(),
             *tracking_callbacks(args.mlflow, args.wandb, plan.grid, configs)]
 
 

@@ -98,7 +98,7 @@ def make_tuner(study: Study, trainable, args: argparse.Namespace):
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.stopper import CombinedStopper
     from sweeps.ray.board import clean_board, run_name
-    from sweeps.ray.driver_stop import GracefulStop
+    from sweeps.ray.driver_stop import GracefulStop, SignalCheckpointSaved
     from sweeps.study.journal_search import FinishedInJournal, JournalOptunaSearch
     if args.resume:   # open_study checked that Tune's state is there
         return tune.Tuner.restore(study.experiment, trainable, resume_unfinished=True,
@@ -122,7 +122,7 @@ def make_tuner(study: Study, trainable, args: argparse.Namespace):
         verbose=1 if args.verbose else 0, stop=stop,   # Ray's trial tables: --verbose only
         failure_config=tune.FailureConfig(max_failures=args.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
-        callbacks=[progress(study), clean_board(),
+        callbacks=[progress(study), clean_board(), SignalCheckpointSaved(),
                    *tracking_callbacks(args.mlflow, args.wandb, study.grid_name, {},
                                        base=study.base.to_row())])
     return tune.Tuner(trainable, param_space=param_space(study.setup), tune_config=tune_config,
