@@ -22,7 +22,8 @@ from ray.tune.result import TIMESTEPS_TOTAL
 from sweeps.ray.trainable import TRIAL_FAILED
 
 PRINT_EVERY_S = 60.0   # at most one line per minute between trial completions
-RAY_LOGGERS = ("ray.tune", "ray.train", "ray.air")   # driver-side: experiment_state warnings, ...
+RAY_LOGGERS = ("ray.tune", "ray.train", "ray.air",   # driver-side: experiment_state warnings, ...
+               "ray._private")   # ray.init's "Started a local Ray instance", its token note
 
 
 def quiet_ray(verbose: bool) -> None:
