@@ -15,7 +15,8 @@ from sweeps.plan.cli_args import USER_ERRORS, add_cluster_arguments, add_trackin
 from sweeps.plan.grids import GridError, grid_names
 from sweeps.ray.board import BOARD_DIR
 from sweeps.ray.hints import replace_ray_hints
-from sweeps.ray.launch import KEEP_CHECKPOINTS, connect, prepare_manifests, trial_resources
+from sweeps.ray.launch import (KEEP_CHECKPOINTS, connect_and_select, prepare_manifests,
+                               trial_resources)
 from sweeps.plan.costs import print_dry_run
 from sweeps.plan.packs import pack_resources, parse_pack, with_packs
 from sweeps.plan.sweep import SweepPlan, finish_adaptive, plan_sweep, print_plan
@@ -202,13 +203,14 @@ def _trial_dirname(trial) -> str:
     return f"{name}_{trial.trial_id}"
 
 
-def run_sweep(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
-    """Manifests, then the Tuner; returns Tune's ResultGrid. `train_fn` replaces
-    trainer.run.loop.train (with packs: trainer.run.loop.train_pack) inside the trials (tests wrap
-    the real one to inject a failure)."""
+def run_sweep(plan: SweepPlan, args: argparse.Namespace, train_fn=None, selected: bool = False):
+    """Manifests (unless `selected`: computed while a local Ray started), then the Tuner;
+    returns Tune's ResultGrid. `train_fn` replaces trainer.run.loop.train (with packs:
+    trainer.run.loop.train_pack) inside the trials (tests wrap the real one to inject a
+    failure)."""
     from ray import tune
     resources = trial_resources(args.cpus_per_trial, args.gpus_per_trial)
-    if not args.resume:
+    if not args.resume and not selected:
         prepare_manifests(plan.todo, resources)
     if plan.packs is not None:
         resources = pack_resources(resources, plan)
@@ -322,12 +324,13 @@ def _run(args: argparse.Namespace) -> int:
             print(f"curves: tensorboard --logdir {plan.experiment}/{BOARD_DIR}")
             from sweeps.ray.progress import quiet_ray   # imports Ray: not for a dry run
             quiet_ray(args.verbose)
-            connect(args.address, log_to_driver=args.verbose)
+            selected = connect_and_select(args.address, [] if args.resume else plan.todo,
+                                          log_to_driver=args.verbose)
             if pack == "auto" and packable:   # measured now, on a GPU worker when trials get GPUs
                 plan = _probed(base, args)
             print_plan(plan)
             from sweeps.ray.driver_stop import fit_stoppably   # Ctrl-C: GracefulStop's
-            grid_result, stopped = fit_stoppably(lambda: run_sweep(plan, args))
+            grid_result, stopped = fit_stoppably(lambda: run_sweep(plan, args, selected=selected))
         if stopped:   # the lease is released; Tune's state and checkpoints are saved
             return interrupted(plan, args.argv)
         if grid_result.errors:

@@ -1,9 +1,11 @@
 """Putting a sweep on Ray: join or start the cluster, size each trial's resources to what a
-node offers, and compute the selection manifests (once per distinct selection) as Ray tasks
-before any trial starts."""
+node offers, and compute the selection manifests (once per distinct selection) before any trial
+starts: as Ray tasks on a joined cluster, in a thread of the driver while a local Ray starts."""
 from __future__ import annotations
 
 import os
+import threading
+from typing import Callable
 from pathlib import Path
 
 from sweeps.plan.grids import GridError
@@ -39,6 +41,19 @@ def connect(address: str | None, log_to_driver: bool = True) -> None:
         cpus = ray.cluster_resources().get("CPU", 0)
         print(f"ray: started a local Ray of this driver's own ({cpus:g} CPUs); to join a "
               f"running cluster pass --address (auto: the one on this machine) or RAY_ADDRESS")
+
+
+def connect_and_select(address: str | None, cfgs: list[TrialConfig],
+                       log_to_driver: bool = True) -> bool:
+    """connect(); starting a local Ray (no address), compute the manifests of `cfgs` meanwhile,
+    in this process (manifests_while). True when they were: prepare_manifests has nothing to do."""
+    if address or not cfgs:
+        connect(address, log_to_driver)
+        return False
+    wait = manifests_while(cfgs)
+    connect(address, log_to_driver)
+    wait()
+    return True
 
 
 def forwarded_env() -> dict[str, str]:
@@ -101,6 +116,42 @@ def prepare_manifests(cfgs: list[TrialConfig], resources: dict[str, float]) -> N
             _wait_all({task.remote(c.to_row()): c for c in batch}, bar)
 
 
+def manifests_while(cfgs: list[TrialConfig]) -> Callable[[], None]:
+    """Start computing the manifests in a thread of this process; returns `wait()`, which joins
+    it and raises its error. For a Ray of this driver's own, started meanwhile: as Ray tasks the
+    demo's 9 took 43 s (the first waits for a worker to start and import torch), here 17 s, and
+    the thread runs while ray.init waits for Ray's processes. On a joined cluster they stay Ray
+    tasks (prepare_manifests): a dataset may be on the nodes only, a GPU only there."""
+    unique = list({_request_key(c): c for c in cfgs}.values())
+    failed: list[BaseException] = []
+
+    def compute() -> None:
+        from tqdm import tqdm
+        from trainer.selection import manifest_for
+        try:
+            for cfg in tqdm(unique, desc="selection manifests", unit="manifest"):
+                try:
+                    manifest_for(cfg)
+                except ValueError as err:   # bad input (SelectionError, DataError): one line
+                    raise GridError(_selection_error(cfg, err)) from None
+        except BaseException as err:   # raised again by wait(), in the driver's main thread
+            failed.append(err)
+
+    thread = threading.Thread(target=compute, name="selection-manifests", daemon=True)
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if failed:
+            raise failed[0]
+    return wait
+
+
+def _selection_error(cfg: TrialConfig, cause: BaseException) -> str:
+    return (f"selection for trial {cfg.key()} (budget {cfg.paired_budget}, pool {cfg.unpaired}, "
+            f"{cfg.selection}, seed {cfg.seed}): {cause}")
+
+
 def _request_key(cfg: TrialConfig) -> tuple:
     """Hashable form of trainer.selection's manifest request: equal keys, one manifest."""
     from trainer.selection import manifest_request
@@ -118,7 +169,5 @@ def _wait_all(pending: dict, bar) -> None:
         except ray.exceptions.RayTaskError as err:
             if not isinstance(err.cause, ValueError):   # a bug, not bad input: its traceback
                 raise
-            raise GridError(f"selection for trial {cfg.key()} (budget {cfg.paired_budget}, "
-                            f"pool {cfg.unpaired}, {cfg.selection}, seed {cfg.seed}): "
-                            f"{err.cause}") from None
+            raise GridError(_selection_error(cfg, err.cause)) from None
         bar.update()

@@ -17,7 +17,8 @@ from sweeps.plan.grids import WEIGHT_FIELDS
 from sweeps.ray.board import BOARD_DIR
 from sweeps.ray.hints import replace_ray_hints
 from sweeps.study.journal_file import finish_from_rows
-from sweeps.ray.launch import KEEP_CHECKPOINTS, connect, prepare_manifests, trial_resources
+from sweeps.ray.launch import (KEEP_CHECKPOINTS, connect_and_select, prepare_manifests,
+                               trial_resources)
 from sweeps.study.study import (ADV_RANGE, HALVING, JOURNAL, RUNGS, SEARCH, TUNE_DIR, USER_ERRORS,
                                 VAL_LIMIT, Study, journal_storage, open_study, trial_config)
 from sweeps.ray.tracking import check_available, tracking_callbacks
@@ -147,15 +148,16 @@ def _optuna_number(trial) -> str:
     return str(trial.config.get(OPTUNA_TRIAL))
 
 
-def run_study(study: Study, args: argparse.Namespace):
-    """The selection manifest, then the Tuner; rows of early-stopped trials say why."""
+def run_study(study: Study, args: argparse.Namespace, selected: bool = False):
+    """The selection manifest (unless `selected`: computed while a local Ray started), then the
+    Tuner; rows of early-stopped trials say why."""
     from ray import tune
     from sweeps.ray.trainable import CatchSignals, Sweep
     # SIGTERM checkpoints the trial (GracefulStop's Ctrl-C, a spot node's end), as run_trial's
     # own mixin does in a grid; set here, where importing CatchSignals (it imports Ray) is due
     run_tuned_trial.__mixins__ = (CatchSignals,)
     resources = trial_resources(args.cpus_per_trial, args.gpus_per_trial)
-    if not args.resume:
+    if not args.resume and not selected:
         prepare_manifests([study.base], resources)
     sweep = Sweep(study.grid_name, study.results, results.code_version(), force=False,
                   cpus=args.cpus_per_trial)
@@ -297,8 +299,10 @@ def main(argv: list[str] | None = None) -> int:
             from sweeps.ray.driver_stop import fit_stoppably   # (they import Ray)
             from sweeps.ray.progress import quiet_ray
             quiet_ray(args.verbose)
-            connect(args.address, log_to_driver=args.verbose)
-            outcome, stopped = fit_stoppably(lambda: run_study(study, args))   # Ctrl-C: graceful
+            selected = connect_and_select(args.address, [] if args.resume else [study.base],
+                                          log_to_driver=args.verbose)
+            outcome, stopped = fit_stoppably(   # Ctrl-C: graceful
+                lambda: run_study(study, args, selected=selected))
         if stopped:   # the lease is released; the journal and Tune's state are saved
             return interrupted(study, args.argv)
     except USER_ERRORS as err:
