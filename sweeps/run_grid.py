@@ -7,7 +7,8 @@
 
 Flow: grid -> TrialConfigs -> drop those whose `ok` row exists (unless --force) -> join a
 cluster (--address / RAY_ADDRESS) or start a local Ray -> selection manifests, once per distinct
-selection (as Ray tasks on a cluster; in the driver while a local Ray starts) -> a Tuner over `tune.grid_search` of the trials -> the grid's table.
+selection (as Ray tasks on a cluster; in the driver while a local Ray starts) -> a Tuner over
+`tune.grid_search` of the trials -> the grid's table.
 Tune's state (checkpoints, experiment state for --resume) lives in `<results>/_ray/<grid>`;
 rows in `<results>/<grid>/dataset=<name>/<trial_key>.parquet`.
 """

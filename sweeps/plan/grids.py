@@ -224,9 +224,9 @@ def demo(dataset: str) -> Grid:
     Why 1,000 steps: the demo's learning curves (docs/learning-curve.md) have mostly flattened
     there, and at 300 every trial is still on its steep rise (its pictures colour mush). Why 9
     trials: 18 of 1,000 steps took 9 min 19 s on 2 cores; without the 1-pair and paired-only
-    arms (the science grid has both) it takes 6 min (README gives the measured time: a minute
-    over the 5 minutes aimed at, a minute of it before training), and the 9 share one pack key,
-    so two packs fill both cores."""
+    arms (the science grid has both) it takes under 5 minutes (README gives the measured time:
+    4 min 22 s on a fresh clone, half a minute of it before training), and the 9 share one pack
+    key, so two packs fill both cores."""
     seeds = (0, 1, 2)
     base = {**TINY_SIZES, "unpaired": 40, "steps": 1000, "eval_limit": 24, "report_every": 100,
             "checkpoint_every": 500}

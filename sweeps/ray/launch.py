@@ -39,8 +39,9 @@ def connect(address: str | None, log_to_driver: bool = True) -> None:
         # joins the last `ray start` found under /tmp/ray); its workers inherit this environment
         ray.init(address="local", include_dashboard=False, log_to_driver=log_to_driver)
         cpus = ray.cluster_resources().get("CPU", 0)
-        print(f"ray: started a local Ray of this driver's own ({cpus:g} CPUs); to join a "
-              f"running cluster pass --address (auto: the one on this machine) or RAY_ADDRESS")
+        from tqdm import tqdm   # (its write: not into the manifests' bar, drawn meanwhile)
+        tqdm.write(f"ray: started a local Ray of this driver's own ({cpus:g} CPUs); to join a "
+                   f"running cluster pass --address (auto: the one on this machine) or RAY_ADDRESS")
 
 
 def connect_and_select(address: str | None, cfgs: list[TrialConfig],
@@ -119,9 +120,10 @@ def prepare_manifests(cfgs: list[TrialConfig], resources: dict[str, float]) -> N
 def manifests_while(cfgs: list[TrialConfig]) -> Callable[[], None]:
     """Start computing the manifests in a thread of this process; returns `wait()`, which joins
     it and raises its error. For a Ray of this driver's own, started meanwhile: as Ray tasks the
-    demo's 9 took 43 s (the first waits for a worker to start and import torch), here 17 s, and
-    the thread runs while ray.init waits for Ray's processes. On a joined cluster they stay Ray
-    tasks (prepare_manifests): a dataset may be on the nodes only, a GPU only there."""
+    demo's 9 took 43 s (the first waits for a worker to start and import torch), here 17 s
+    alone and ~24 s beside ray.init, which mostly waits for Ray's processes. On a joined
+    cluster they stay Ray tasks (prepare_manifests): a dataset may be on the nodes only, a GPU
+    only there."""
     unique = list({_request_key(c): c for c in cfgs}.values())
     failed: list[BaseException] = []
 
