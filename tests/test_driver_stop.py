@@ -64,3 +64,14 @@ def test_a_periodic_save_does_not_count_and_a_silent_trial_is_waited_for_at_most
     stop.signalled["t1"] -= driver_stop.WAIT_S + 1   # as if it got SIGTERM WAIT_S ago
     stop.stop_all()
     assert sent == [signal.SIGUSR1]
+
+
+def test_each_fit_starts_with_a_fresh_stop_state(driver):
+    driver_stop._announced.append(True)
+    driver_stop._interrupted.append(True)
+    driver_stop._saved.add("t0")
+    seen = driver_stop.fit_stoppably(lambda: (list(driver_stop._announced),
+                                              list(driver_stop._interrupted),
+                                              set(driver_stop._saved)))
+    assert seen == (([], [], set()), True)   # True: the fixture's stop request was pending
+    assert not interrupt.stop_requested()     # and is cleared once the fit returns

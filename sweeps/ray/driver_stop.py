@@ -43,6 +43,8 @@ def fit_stoppably(fit: Callable[[], T]) -> tuple[T, bool]:
     SIGINT handler off (its first Ctrl-C would end the trials without their checkpoints);
     the Tuner's `stop` must hold a GracefulStop."""
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    for state in (_announced, _interrupted, _saved):   # an earlier fit in this process (a
+        state.clear()                                   # notebook, a test) stopped its own
     with interruptible():   # (it clears the request on the way out: asked inside)
         outcome = fit()
         return outcome, stop_requested()
