@@ -3,11 +3,11 @@
 The first SIGINT (trainer.run.interrupt: a second one exits at once) asks `GracefulStop`, Tune's
 stopper, to end the sweep. Trials of this host first get SIGTERM, which makes each checkpoint at
 its next step and report it (sweeps.ray.trainable); once Tune has registered each of those
-checkpoints (`SignalCheckpointSaved`), or after WAIT_S, the stopper sends the driver SIGUSR1, Tune's
-own interrupt: Tune saves its experiment state with the trials still unfinished (a stopper that
-ended them would mark them TERMINATED, and `--resume` would not train them again), and the
-driver says what finished and how to resume. Trials on other hosts are stopped as they are: a
-`--resume` starts them from their latest periodic checkpoint.
+checkpoints (`SignalCheckpointSaved`), or after WAIT_S, the stopper sends the driver SIGUSR1,
+Tune's own interrupt: Tune saves its experiment state with the trials still unfinished (a
+stopper that ended them would mark them TERMINATED, and `--resume` would not train them again),
+and the driver says what finished and how to resume. Trials on other hosts are stopped as they
+are: a `--resume` starts them from their latest periodic checkpoint.
 
 Registered, not just reported: Tune processes a result that carries a checkpoint first (the
 stopper sees `interrupted` then), and only records the checkpoint in the trial's state when the

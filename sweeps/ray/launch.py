@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Callable
 from pathlib import Path
+from typing import Callable
 
 from sweeps.plan.grids import GridError
 from sweeps.store.paths import absolute
