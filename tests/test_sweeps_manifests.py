@@ -38,9 +38,10 @@ def test_the_manifests_are_computed_once_each_in_a_thread_and_published(small_st
         assert len(manifest.unpaired) == cfg.unpaired
     assert {path: path.stat().st_mtime_ns for path in published} == written
 
+
 def test_a_selection_error_is_one_line_naming_the_trial(tmp_path):
-    [cfg] = [dataclasses.replace(c, dataset="cityscapes", data_root=str(tmp_path / "missing"))
-             for c in grids.expand(grids.get_grid("smoke"))][:1]
+    cfg = dataclasses.replace(grids.expand(grids.get_grid("smoke"))[0], dataset="cityscapes",
+                              data_root=str(tmp_path / "missing"))
     wait = launch.manifests_while([cfg])
     with pytest.raises(GridError) as raised:
         wait()
