@@ -3,7 +3,7 @@
 A trial repeats bit for bit only with the same key, pack size, torch threads, device, precision
 and torch version on the same machine; rows of one cell computed otherwise (packed and alone,
 one thread and two) are other draws of the same distribution. Each row records those
-(`sweeps.ray.trainable`); `computed_notes` names the cells that mix them.
+(`sweeps.tune.trainable`); `computed_notes` names the cells that mix them.
 """
 from __future__ import annotations
 

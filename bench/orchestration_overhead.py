@@ -2,7 +2,7 @@
 
 Runs the same N trials twice, one at a time, in this run:
   baseline  trainer.run.loop.train called directly, in this process (torch already imported);
-  sweep     sweeps.ray.grid_sweep's Tuner: each trial runs in a Ray actor (reused across trials),
+  sweep     sweeps.tune.grid_sweep's Tuner: each trial runs in a Ray actor (reused across trials),
             every report goes through tune.report, every checkpoint is persisted to the storage
             path by Tune, and each trial writes its Parquet row.
 Steady-state overhead per trial = (time between the rows of trials 1 and N) / (N - 1) minus the
@@ -78,7 +78,7 @@ def direct_seconds(cfgs, threads: int) -> list[float]:
 def sweep_seconds(plan, cli) -> tuple[float, list[float]]:
     """(Tuner.fit wall seconds, each trial's row time in seconds after fit started)."""
     from ray import tune
-    from sweeps.ray import grid_sweep, launch
+    from sweeps.tune import grid_sweep, launch
     from sweeps.store import results
     resources = launch.trial_resources(cli.cpus_per_trial, cli.gpus_per_trial)
     trainable = tune.with_resources(grid_sweep.trainable_for(plan, cli), resources)

@@ -15,16 +15,10 @@ rows in `<results>/<grid>/dataset=<name>/<trial_key>.parquet`.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-if not __package__:   # run as `python sweeps/X.py`: Python put sweeps/ first on the path,
-    # where sweeps/ray/ would hide Ray itself; the checkout's root takes its place (Ray then
-    # hands workers that path, not sweeps/)
-    sys.path[0] = str(Path(__file__).resolve().parents[1])
+from sweeps.tune.grid_sweep import build_parser, main
 
-from sweeps.ray.grid_sweep import build_parser, main  # noqa: E402
-
-__all__ = ["build_parser", "main"]   # the logic: sweeps.ray.grid_sweep, sweeps.plan, sweeps.ray.launch
+__all__ = ["build_parser", "main"]   # the logic: sweeps.tune.grid_sweep, sweeps.plan, sweeps.tune.launch
 
 if __name__ == "__main__":
     sys.exit(main())

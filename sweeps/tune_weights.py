@@ -16,7 +16,7 @@ Flow: the grid's shared fields (sizes, steps, pool) + the hybrid mode with --pai
 k-medoids pairs -> the study's setup, kept in the journal -> one selection manifest (a Ray task)
 -> a Tuner whose OptunaSearch (TPE) asks λs from the study in an Optuna JournalStorage file and
 whose ASHA scheduler stops a trial whose `val_score` (a validation pass every --eval-every steps)
-falls below a rung's cutoff -> each trial is sweeps.ray.trainable.run_trial, writing one row under
+falls below a rung's cutoff -> each trial is sweeps.tune.trainable.run_trial, writing one row under
 grid `tune-<study>` (`stopped` for an early-stopped trial, PRUNED in the journal) -> the best
 weights and the `run_grid.py --weights` command that uses them. Tune's state lives in
 `<results>/_ray/tune-<study>`; --resume restores it (trials continue from their checkpoints).
@@ -24,14 +24,8 @@ weights and the `run_grid.py --weights` command that uses them. Tune's state liv
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-if not __package__:   # run as `python sweeps/X.py`: Python put sweeps/ first on the path,
-    # where sweeps/ray/ would hide Ray itself; the checkout's root takes its place (Ray then
-    # hands workers that path, not sweeps/)
-    sys.path[0] = str(Path(__file__).resolve().parents[1])
-
-from sweeps.study.study_run import build_parser, main  # noqa: E402
+from sweeps.study.study_run import build_parser, main
 
 __all__ = ["build_parser", "main"]   # the logic: sweeps.study.study (setup), sweeps.study.study_run (run)
 

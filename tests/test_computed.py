@@ -8,7 +8,7 @@ import torch
 from analysis import build_report
 from analysis_rows import make_row, seg, write_rows
 from sweeps.store import results
-from sweeps.ray.trainable import _write
+from sweeps.tune.trainable import _write
 from trainer.core.config import TrialConfig
 
 

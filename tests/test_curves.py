@@ -11,9 +11,9 @@ import pytest
 from ray import tune
 
 from sweeps.plan import grids
-from sweeps.ray.tracking import tracking_callbacks
-from sweeps.ray.trainable import Sweep, run_trial
-from sweeps.ray.board import BOARD_DIR, clean_board, run_name
+from sweeps.tune.tracking import tracking_callbacks
+from sweeps.tune.trainable import Sweep, run_trial
+from sweeps.tune.board import BOARD_DIR, clean_board, run_name
 
 LOSS_TERMS = ("g_total", "adv_g", "d_x", "d_y", "cycle_x", "idt_x")   # in every unpaired step
 STEPS = [2, 4]
@@ -87,7 +87,7 @@ def test_tensorboard_mlflow_and_wandb_see_each_trial_against_its_steps(
 def test_a_missing_tracker_package_is_named_with_its_install(monkeypatch):
     import importlib.util
 
-    from sweeps.ray.tracking import TrackingError
+    from sweeps.tune.tracking import TrackingError
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "wandb" else real(name, *a))

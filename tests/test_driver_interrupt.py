@@ -12,7 +12,7 @@ from pathlib import Path
 import drivers
 import pytest
 
-from sweeps.ray import grid_sweep
+from sweeps.tune import grid_sweep
 from sweeps.store import results
 from sweeps.store.lease import lease_path
 

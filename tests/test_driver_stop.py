@@ -12,7 +12,7 @@ import types
 
 import pytest
 
-from sweeps.ray import driver_stop
+from sweeps.tune import driver_stop
 from trainer.run import interrupt
 
 

@@ -30,12 +30,12 @@ from pathlib import Path
 import pytest
 from ray import cloudpickle
 
-from sweeps.ray import grid_sweep
+from sweeps.tune import grid_sweep
 from sweeps.store import results
 from sweeps.store.lease import lease_path
 from sweeps.plan.packs import with_packs
 from sweeps.plan.sweep import plan_sweep
-from sweeps.ray.trainable import TRIAL_FAILED, remove_dead_workdirs
+from sweeps.tune.trainable import TRIAL_FAILED, remove_dead_workdirs
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "sweeps" / "run_grid.py"
@@ -368,7 +368,7 @@ def test_a_second_driver_is_refused_and_a_killed_one_is_resumed(ray_session, sma
 
 def test_the_progress_line_counts_a_trial_failed_for_good_as_failed():
     from types import SimpleNamespace
-    from sweeps.ray.progress import SweepProgress
+    from sweeps.tune.progress import SweepProgress
     progress = SweepProgress("g", {"a": 4, "b": 4}, out=lambda line: None, every_s=1e9)
     for key, last in (("a", {TRIAL_FAILED: 1, "val_score": math.nan}), ("b", {})):
         trial = SimpleNamespace(config={"trial_key": key}, last_result=last)

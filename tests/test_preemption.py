@@ -14,7 +14,7 @@ import pytest
 import torch
 from ray import cloudpickle
 
-from sweeps.ray import grid_sweep
+from sweeps.tune import grid_sweep
 from sweeps.store import results
 from sweeps.plan.packs import with_packs
 from sweeps.plan.sweep import plan_sweep

@@ -15,9 +15,9 @@ from ray import cloudpickle
 
 from sweeps import run_grid
 from sweeps.plan import grids, sweep as sweep_plan
-from sweeps.ray import launch
+from sweeps.tune import launch
 from sweeps.store import results
-from sweeps.ray.grid_sweep import run_sweep
+from sweeps.tune.grid_sweep import run_sweep
 from sweeps.plan.grids import GridError
 from trainer.core.config import TrialConfig
 

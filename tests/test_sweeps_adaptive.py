@@ -1,5 +1,5 @@
 """Adaptive seeds: the stopping rule (sweeps.plan.adaptive) on outcomes whose verdicts are known
-by construction, and the Tune searcher (sweeps.ray.adaptive) on a real local Ray with tiny
+by construction, and the Tune searcher (sweeps.tune.adaptive) on a real local Ray with tiny
 real trials: MIN seeds first, more only where the comparison stays unresolved, never past MAX,
 every trial an ordinary row on disk that a rerun counts."""
 from __future__ import annotations
@@ -120,7 +120,7 @@ def test_searcher_on_ray_adds_seeds_only_where_unresolved(ray_session, small_str
             in dry) and "at most 16 if no comparison resolves" in dry
     args = run_grid.build_parser().parse_args(argv)
     plan = sweep_plan.plan_sweep(args)
-    from sweeps.ray.grid_sweep import run_sweep
+    from sweeps.tune.grid_sweep import run_sweep
     outcome = run_sweep(plan, args, train_fn=_values_by_construction)
     assert not outcome.errors
     finished, summary = sweep_plan.finish_adaptive(plan)   # a new plan: plans are frozen

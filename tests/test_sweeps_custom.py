@@ -10,10 +10,10 @@ import pytest
 
 from sweeps import run_grid, tune_weights
 from sweeps.plan import sweep as sweep_plan
-from sweeps.ray import grid_sweep, launch
+from sweeps.tune import grid_sweep, launch
 from sweeps.plan.custom import customise, parse_sets
 from sweeps.plan.grids import expand, get_grid
-from sweeps.ray.progress import SweepProgress
+from sweeps.tune.progress import SweepProgress
 from test_cli_help import unexplained
 
 GRID_FILE = """

@@ -1,4 +1,4 @@
-"""The driver's own selection manifests (a local Ray: sweeps.ray.launch.manifests_while): each
+"""The driver's own selection manifests (a local Ray: sweeps.tune.launch.manifests_while): each
 distinct selection computed once, in a thread, and published where trials read it; bad input
 raised in the driver's thread as one GridError line naming the trial."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from sweeps.plan import grids
 from sweeps.plan.grids import GridError
-from sweeps.ray import launch
+from sweeps.tune import launch
 from trainer.selection import manifest_for
 
 

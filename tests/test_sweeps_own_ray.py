@@ -32,7 +32,7 @@ cluster.shutdown()
 # the driver's own connect(), then the address of the Ray it is on (what the sweep would use)
 DRIVER = """
 import json, ray
-from sweeps.ray.launch import connect
+from sweeps.tune.launch import connect
 connect(None)
 print(json.dumps({"joined": ray.get_runtime_context().gcs_address}), flush=True)
 ray.shutdown()
@@ -96,7 +96,7 @@ def test_tunes_restore_hint_becomes_the_drivers_resume_command():
     """Tune's warning after an interrupted fit(), as tune.py logs it, through the filter the
     drivers install: fewpair's command, not a Python call."""
     import logging
-    from sweeps.ray.hints import TUNE_LOGGER, replace_ray_hints
+    from sweeps.tune.hints import TUNE_LOGGER, replace_ray_hints
     seen: list[str] = []
 
     class Keep(logging.Handler):

@@ -14,7 +14,7 @@ from ray import cloudpickle
 from sweeps import run_grid
 from sweeps.plan import grids, packs, sweep as sweep_plan
 from sweeps.store import results
-from sweeps.ray.grid_sweep import plan_status, run_sweep
+from sweeps.tune.grid_sweep import plan_status, run_sweep
 from trainer.run.schedule import total_steps
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])   # PoisonAfterFirstStop: in trials

@@ -157,7 +157,7 @@ def test_a_dry_run_a_config_and_analysis_schema_import_neither_torch_nor_ray(tmp
 def test_the_memory_probe_measures_a_real_member_on_the_gpu(small_streets):
     """The probe trains the smoke grid's hungriest member through train_pack as packs of one
     and two: a member takes memory, both packs fit the card, and they size a pack >= 1."""
-    from sweeps.ray.probe import hungriest, probe_member_memory
+    from sweeps.tune.probe import hungriest, probe_member_memory
     smoke = grids.expand(grids.get_grid("smoke"), data_root=small_streets)
     member = hungriest(smoke)
     assert member is not None and member.unpaired == max(c.unpaired for c in smoke)

@@ -12,7 +12,7 @@ import pytest
 import torch
 from ray import cloudpickle
 
-from sweeps.ray import grid_sweep
+from sweeps.tune import grid_sweep
 from sweeps.store import results
 from sweeps.plan.sweep import plan_sweep
 from trainer.run import cli

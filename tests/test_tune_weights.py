@@ -274,7 +274,7 @@ def test_a_best_of_too_few_finishers_says_so(small_root, tmp_path):
 
 
 def test_read_row_returns_the_asked_columns_it_has(tmp_path):
-    """What a skipped trial reports (sweeps.ray.trainable): its row's headline, as stored."""
+    """What a skipped trial reports (sweeps.tune.trainable): its row's headline, as stored."""
     cfg = TrialConfig(lambda_paired=99.0)
     path = results.row_path(str(tmp_path), GRID, cfg)
     assert results.read_row(path) == {}

@@ -1,5 +1,5 @@
 """Adaptive seeds (`run_grid --seeds adaptive[:MIN-MAX] --target-width W`): the stopping rule,
-without Ray or torch (sweeps/ray/adaptive.py is the Tune searcher that follows it).
+without Ray or torch (sweeps/tune/adaptive.py is the Tune searcher that follows it).
 
 Every compared arm -- a selector arm and its random arm at the same budget, mode and dataset --
 starts with MIN seeds (seeds 0 .. MIN-1). A comparison whose Δ 95 % CI (selector − random,

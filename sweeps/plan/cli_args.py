@@ -9,7 +9,7 @@ from sweeps.store import results
 from sweeps.plan.grids import GridError
 from sweeps.store.lease import LeaseHeld
 from sweeps.plan.preflight import PathError
-from sweeps.ray.tracking import TrackingError
+from sweeps.tune.tracking import TrackingError
 from trainer.core.config import ConfigError
 from trainer.data import DataError
 
@@ -36,7 +36,7 @@ def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
-    """Experiment trackers beside TensorBoard (sweeps.ray.tracking); shared by both sweep CLIs."""
+    """Experiment trackers beside TensorBoard (sweeps.tune.tracking); shared by both sweep CLIs."""
     p.add_argument("--mlflow", metavar="URI",
                    help="log every trial as an MLflow run: a tracking server, sqlite:///x.db, "
                         "or a folder (the 'mlflow' extra)")

@@ -7,7 +7,7 @@ The rates are the project's own measurements, one row each in `sweeps/plan/measu
 `--pack auto` sizes every group of trials of equal sizes (image_size, ngf, n_blocks) apart:
 on CPUs, the pack size measured fastest at those sizes (1 where packs were not measured, or
 not faster); on GPUs, what fits the card by a probe of the real member on a GPU worker
-(sweeps.ray.probe: its banks, evaluation and workspaces included), keeping GPU_SAFETY of the
+(sweeps.tune.probe: its banks, evaluation and workspaces included), keeping GPU_SAFETY of the
 memory free, at most the largest pack measured on a GPU; each pack then asks for the share of
 a GPU its memory justifies (a whole one unless two or more such packs fit a card).
 Imports neither Ray nor torch.
@@ -36,7 +36,7 @@ PAPER_SIZES = (256, 64, 9)   # image_size, ngf, n_blocks: what the GPU rows meas
 
 @dataclass(frozen=True)
 class MemoryProbe:
-    """What one pack at a group's sizes takes on a GPU (sweeps.ray.probe measures it)."""
+    """What one pack at a group's sizes takes on a GPU (sweeps.tune.probe measures it)."""
     fixed_gb: float           # the process's own: CUDA context, the evaluation judge, ...
     member_gb: float          # each member: networks, Adam, banks, pools, evaluation buffers
     card_gb: float            # the GPU's memory

@@ -1,7 +1,7 @@
 """A grid sweep's plan: the grid's TrialConfigs, the ones still to train, and the table that
 says which trial key is which config. The first stage of a one-way pipeline: plan_sweep ->
 sweeps.plan.packs.with_packs (a new plan with packs) -> sweeps.plan.costs (the dry run's
-lines) or sweeps.ray.grid_sweep (the Tuner); no stage changes a plan it was given.
+lines) or sweeps.tune.grid_sweep (the Tuner); no stage changes a plan it was given.
 With adaptive seeds (sweeps.plan.adaptive) the grid's trials are the worst case, MAX seeds a
 setting, and the ones to train now those the rule asks for, replayed over the rows on disk."""
 from __future__ import annotations
@@ -66,7 +66,7 @@ def plan_sweep(args: argparse.Namespace) -> SweepPlan:
 def _plan_adaptive(plan: SweepPlan, bounds: AdaptiveSeeds, args: argparse.Namespace,
                    done: set[str]) -> SweepPlan:
     """The rule over the worst case, replayed over the ok rows on disk; todo: what it asks.
-    Its trials run alone: a pack's members are fixed before it runs (sweeps.ray.grid_sweep
+    Its trials run alone: a pack's members are fixed before it runs (sweeps.tune.grid_sweep
     packs no adaptive plan; an explicit --pack K > 1 is refused)."""
     if str(getattr(args, "pack", "auto")) not in ("auto", "1"):
         raise GridError(f"--seeds adaptive does not combine with --pack {args.pack} (a pack's "

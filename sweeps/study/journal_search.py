@@ -1,11 +1,11 @@
 """Ray Tune's OptunaSearch over a study in an Optuna journal file, made exact for early stopping and
 for resuming a killed driver (sweeps.study.study_run uses both classes).
 
-- A trial that failed deterministically (sweeps.ray.trainable.TRIAL_FAILED: it ends normally, not
+- A trial that failed deterministically (sweeps.tune.trainable.TRIAL_FAILED: it ends normally, not
   retried) is told as FAIL.
 - A trial the scheduler (ASHA) stopped early is told to Optuna as PRUNED. OptunaSearch alone would
   record it as COMPLETE with its last intermediate `val_score`, ranking a score after a few steps
-  against fully trained ones. A trial's last result carries sweeps.ray.trainable.ROW_WRITTEN only when
+  against fully trained ones. A trial's last result carries sweeps.tune.trainable.ROW_WRITTEN only when
   it ran to its end.
 - Each suggestion carries its Optuna trial number (config key OPTUNA_TRIAL), so a Tune trial
   names the journal trial it is.
@@ -31,7 +31,7 @@ from optuna.trial import Trial, TrialState
 from ray.tune import Stopper
 from ray.tune.search.optuna import OptunaSearch
 
-from sweeps.ray.trainable import ROW_WRITTEN, TRIAL_FAILED
+from sweeps.tune.trainable import ROW_WRITTEN, TRIAL_FAILED
 
 OPTUNA_TRIAL = "optuna_trial"   # Tune config key: the trial's number in the Optuna study
 

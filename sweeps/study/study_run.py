@@ -14,14 +14,14 @@ from analysis.cli import DefaultsFormatter, OneLineParser
 from sweeps.store import lease, results
 from sweeps.plan.cli_args import add_cluster_arguments, add_tracking_arguments
 from sweeps.plan.grids import WEIGHT_FIELDS
-from sweeps.ray.board import BOARD_DIR
-from sweeps.ray.hints import replace_ray_hints
+from sweeps.tune.board import BOARD_DIR
+from sweeps.tune.hints import replace_ray_hints
 from sweeps.study.journal_file import finish_from_rows
-from sweeps.ray.launch import (KEEP_CHECKPOINTS, connect_and_select, prepare_manifests,
+from sweeps.tune.launch import (KEEP_CHECKPOINTS, connect_and_select, prepare_manifests,
                                trial_resources)
 from sweeps.study.study import (ADV_RANGE, HALVING, JOURNAL, RUNGS, SEARCH, TUNE_DIR, USER_ERRORS,
                                 VAL_LIMIT, Study, journal_storage, open_study, trial_config)
-from sweeps.ray.tracking import check_available, tracking_callbacks
+from sweeps.tune.tracking import check_available, tracking_callbacks
 from sweeps.store.paths import RAY_DIR
 from trainer.core.config import VAL_SCORE, TrialConfig
 from trainer.step.losses import GAN_LOSSES
@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_tuned_trial(config: dict, *, base: dict, sweep) -> None:
-    """Ray Tune trial: the grid trial (sweeps.ray.trainable.run_trial) of the λs Optuna chose."""
-    from sweeps.ray.trainable import run_trial
+    """Ray Tune trial: the grid trial (sweeps.tune.trainable.run_trial) of the λs Optuna chose."""
+    from sweeps.tune.trainable import run_trial
     cfg = trial_config(base, config)
     run_trial({"trial_key": cfg.key()}, configs={cfg.key(): cfg.to_row()}, sweep=sweep,
               train_fn=train_scored)
@@ -98,8 +98,8 @@ def make_tuner(study: Study, trainable, args: argparse.Namespace):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.stopper import CombinedStopper
-    from sweeps.ray.board import clean_board, run_name
-    from sweeps.ray.driver_stop import GracefulStop, SignalCheckpointSaved
+    from sweeps.tune.board import clean_board, run_name
+    from sweeps.tune.driver_stop import GracefulStop, SignalCheckpointSaved
     from sweeps.study.journal_search import FinishedInJournal, JournalOptunaSearch
     if args.resume:   # open_study checked that Tune's state is there
         return tune.Tuner.restore(study.experiment, trainable, resume_unfinished=True,
@@ -137,7 +137,7 @@ def _trial_dirname(trial) -> str:
 def progress(study: Study):
     """run_grid's progress line over the study's trials, each named by its Optuna number (its
     λs, and so its trial key, are drawn as it starts); a trial ASHA stops counts as done."""
-    from sweeps.ray.progress import SweepProgress
+    from sweeps.tune.progress import SweepProgress
     steps = total_steps(study.base)
     return SweepProgress(study.grid_name, {str(n): steps for n in range(study.setup["trials"])},
                          key=_optuna_number)
@@ -152,7 +152,7 @@ def run_study(study: Study, args: argparse.Namespace, selected: bool = False):
     """The selection manifest (unless `selected`: computed while a local Ray started), then the
     Tuner; rows of early-stopped trials say why."""
     from ray import tune
-    from sweeps.ray.trainable import CatchSignals, Sweep
+    from sweeps.tune.trainable import CatchSignals, Sweep
     # SIGTERM checkpoints the trial (GracefulStop's Ctrl-C, a spot node's end), as run_trial's
     # own mixin does in a grid; set here, where importing CatchSignals (it imports Ray) is due
     run_tuned_trial.__mixins__ = (CatchSignals,)
@@ -171,7 +171,7 @@ def run_study(study: Study, args: argparse.Namespace, selected: bool = False):
 def record_stopped(study: Study, outcome) -> None:
     """Rewrite the rows of trials stopped early (their own row says only that they were
     interrupted): why, and the step and val_score they had reached."""
-    from sweeps.ray.trainable import ROW_WRITTEN
+    from sweeps.tune.trainable import ROW_WRITTEN
     version = results.code_version()
     for trial in outcome:
         last = trial.metrics or {}
@@ -273,7 +273,7 @@ def interrupted(study: Study, argv: list[str]) -> int:
     """What the driver says after Ctrl-C: the trials finished in the journal, the command that
     resumes the study (the journal keeps its trials, Tune's state their checkpoints); 130."""
     import optuna
-    from sweeps.ray.hints import resume_command
+    from sweeps.tune.hints import resume_command
     ot_study = optuna.load_study(study_name=study.name, storage=journal_storage(study.journal))
     done = sum(t.state.is_finished() for t in ot_study.trials)
     print(f"interrupted: {done} of {study.setup['trials']} trials of study {study.name} have "
@@ -296,8 +296,8 @@ def main(argv: list[str] | None = None) -> int:
             finish_finished(study)
             print(f"curves: tensorboard --logdir {study.experiment}/{BOARD_DIR}"
                   + ("   (Ray's own hint below names a temporary copy)" * args.verbose))
-            from sweeps.ray.driver_stop import fit_stoppably   # (they import Ray)
-            from sweeps.ray.progress import quiet_ray
+            from sweeps.tune.driver_stop import fit_stoppably   # (they import Ray)
+            from sweeps.tune.progress import quiet_ray
             quiet_ray(args.verbose)
             selected = connect_and_select(args.address, [] if args.resume else [study.base],
                                           log_to_driver=args.verbose)

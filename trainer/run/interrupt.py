@@ -5,7 +5,7 @@ nothing): the first SIGINT or SIGTERM only sets a flag, the loop asks `stop_requ
 steps, writes a checkpoint and raises `Interrupted` (exit status 128 + the signal: 130 for
 SIGINT, 143 for SIGTERM); a second SIGINT exits at once, without a checkpoint. In a Ray Tune
 worker the trial runs in a thread of its own, so the worker's main thread calls
-`catch_signals()` once (sweeps.ray.trainable's mixin): a spot node's SIGTERM then checkpoints the
+`catch_signals()` once (sweeps.tune.trainable's mixin): a spot node's SIGTERM then checkpoints the
 trial and reports the checkpoint to Tune before the process ends.
 """
 from __future__ import annotations

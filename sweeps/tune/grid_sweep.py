@@ -13,16 +13,16 @@ from sweeps.store import lease, results
 from sweeps.plan.adaptive import DEFAULT_BOUNDS, DEFAULT_TARGET_WIDTH, seeds_arg
 from sweeps.plan.cli_args import USER_ERRORS, add_cluster_arguments, add_tracking_arguments
 from sweeps.plan.grids import GridError, grid_names
-from sweeps.ray.board import BOARD_DIR
-from sweeps.ray.hints import replace_ray_hints
-from sweeps.ray.launch import (KEEP_CHECKPOINTS, connect_and_select, prepare_manifests,
+from sweeps.tune.board import BOARD_DIR
+from sweeps.tune.hints import replace_ray_hints
+from sweeps.tune.launch import (KEEP_CHECKPOINTS, connect_and_select, prepare_manifests,
                                trial_resources)
 from sweeps.plan.costs import print_dry_run
 from sweeps.plan.packs import pack_resources, parse_pack, with_packs
 from sweeps.plan.sweep import SweepPlan, finish_adaptive, plan_sweep, print_plan
 from sweeps.plan.preflight import check_paths
 from sweeps.store.paths import RAY_DIR
-from sweeps.ray.tracking import check_available
+from sweeps.tune.tracking import check_available
 
 DESCRIPTION = "Run a named grid on Ray Tune: one trial per TrialConfig, one Parquet row per trial."
 
@@ -99,7 +99,7 @@ def search_alg(plan: SweepPlan, max_concurrent: int | None = None, force: bool =
     """Tune's basic generator over exactly the planned points (num_samples = their number), at
     most `max_concurrent` at once. (Tune ignores TuneConfig.max_concurrent_trials, with a mere
     warning, when it is given a generator: the limit must be the generator's own.) With
-    adaptive seeds, the searcher that follows the rule (sweeps.ray.adaptive)."""
+    adaptive seeds, the searcher that follows the rule (sweeps.tune.adaptive)."""
     if plan.adaptive is not None:
         return _adaptive_search(plan, max_concurrent, force)
     from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -112,7 +112,7 @@ def _adaptive_search(plan: SweepPlan, max_concurrent: int | None, force: bool):
 
     from ray.tune.search import ConcurrencyLimiter
     from sweeps.plan.sweep import read_outcome
-    from sweeps.ray.adaptive import AdaptiveSeedSearch
+    from sweeps.tune.adaptive import AdaptiveSeedSearch
     points = {p["trial_key"]: p for p in trial_points(plan, todo_only=False)}
     search = AdaptiveSeedSearch(plan.adaptive, points, partial(read_outcome, plan, failed_too=True),
                                 outcome={} if force else read_outcome(plan))
@@ -130,11 +130,11 @@ def trainable_for(plan: SweepPlan, args: argparse.Namespace, train_fn=None):
     """run_trial with every trial's config (looked up by key in the trial), the results
     location and the code version; a resumed sweep gets the same from the current grid."""
     from ray import tune
-    from sweeps.ray.trainable import Sweep, run_trial
+    from sweeps.tune.trainable import Sweep, run_trial
     configs = {cfg.key(): cfg.to_row() for cfg in plan.cfgs}
     sweep = Sweep(plan.grid, plan.results, results.code_version(), args.force, args.cpus_per_trial)
     if plan.packs is not None:
-        from sweeps.ray.pack_trial import run_pack
+        from sweeps.tune.pack_trial import run_pack
         packs = {p.id: list(p.keys) for p in plan.packs}
         return tune.with_parameters(run_pack, configs=configs, packs=packs, sweep=sweep,
                                     train_fn=train_fn)
@@ -157,7 +157,7 @@ def make_tuner(plan: SweepPlan, trainable, args: argparse.Namespace):
         failure_config=tune.FailureConfig(max_failures=args.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
         callbacks=callbacks(plan, args), stop=_graceful_stop())
-    from sweeps.ray.board import run_name
+    from sweeps.tune.board import run_name
     tune_config = tune.TuneConfig(  # reuse_actors: torch is imported once per actor, not per trial
         trial_dirname_creator=_trial_dirname, trial_name_creator=run_name, reuse_actors=True,
         search_alg=search_alg(plan, args.max_concurrent, args.force),
@@ -171,16 +171,16 @@ def _space(plan: SweepPlan, todo_only: bool = True) -> dict:
     return {} if plan.adaptive is not None else param_space(plan, todo_only)
 
 
-def _graceful_stop():   # sweeps.ray.driver_stop imports Ray: only when a Tuner is made
-    from sweeps.ray.driver_stop import GracefulStop
+def _graceful_stop():   # sweeps.tune.driver_stop imports Ray: only when a Tuner is made
+    from sweeps.tune.driver_stop import GracefulStop
     return GracefulStop()
 
 
 def callbacks(plan: SweepPlan, args: argparse.Namespace) -> list:
     """The driver's progress line and ETA, Ctrl-C's wait for the trials' checkpoints, and the
     trackers asked for (--mlflow, --wandb)."""
-    from sweeps.ray.progress import SweepProgress
-    from sweeps.ray.tracking import tracking_callbacks
+    from sweeps.tune.progress import SweepProgress
+    from sweeps.tune.tracking import tracking_callbacks
     from trainer.run.schedule import total_steps
     configs = {cfg.key(): cfg.to_row() for cfg in plan.cfgs}
     planned = {cfg.key(): total_steps(cfg) for cfg in plan.todo}
@@ -190,8 +190,8 @@ def callbacks(plan: SweepPlan, args: argparse.Namespace) -> list:
                  if set(p.keys) & set(planned)}
         planned = {p.id: max(planned.get(k, 0) for k in p.keys) for p in plan.packs
                    if p.id in sizes}
-    from sweeps.ray.board import clean_board
-    from sweeps.ray.driver_stop import SignalCheckpointSaved   # Ctrl-C waits for the saves
+    from sweeps.tune.board import clean_board
+    from sweeps.tune.driver_stop import SignalCheckpointSaved   # Ctrl-C waits for the saves
     return [SweepProgress(plan.grid, planned, sizes=sizes), clean_board(), SignalCheckpointSaved(),
             *tracking_callbacks(args.mlflow, args.wandb, plan.grid, configs)]
 
@@ -263,7 +263,7 @@ def plan_status(plan: SweepPlan) -> tuple[int, str | None]:
 
 def interrupted(plan: SweepPlan, argv: list[str]) -> int:
     """What the driver says after Ctrl-C: what finished, the command that resumes; 130."""
-    from sweeps.ray.hints import resume_command
+    from sweeps.tune.hints import resume_command
     ok = len(results.done_keys(plan.results, plan.grid, plan.cfgs))
     print(f"interrupted: {ok} of {len(plan.cfgs)} trials of grid {plan.grid} have an ok row; "
           f"the rest resume from their checkpoints with:\n  "
@@ -280,11 +280,11 @@ def _probed(base: SweepPlan, args: argparse.Namespace) -> SweepPlan:
     """--pack auto once Ray is up: sized by a memory probe on a GPU worker; by the CPU rates
     on the cluster's CPUs where it has no GPU and can add none."""
     import ray
-    from sweeps.ray.launch import largest_node
+    from sweeps.tune.launch import largest_node
     if largest_node("GPU") == 0:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         return with_packs(base, "auto", 0.0, slots=_slots(args, cpus))
-    from sweeps.ray.probe import measure_groups
+    from sweeps.tune.probe import measure_groups
     return with_packs(base, "auto", args.gpus_per_trial, measure_groups(base.cfgs))
 
 
@@ -322,14 +322,14 @@ def _run(args: argparse.Namespace) -> int:
     else:
         with lease.hold(plan.results, plan.grid):   # one driver per grid
             print(f"curves: tensorboard --logdir {plan.experiment}/{BOARD_DIR}")
-            from sweeps.ray.progress import quiet_ray   # imports Ray: not for a dry run
+            from sweeps.tune.progress import quiet_ray   # imports Ray: not for a dry run
             quiet_ray(args.verbose)
             selected = connect_and_select(args.address, [] if args.resume else plan.todo,
                                           log_to_driver=args.verbose)
             if pack == "auto" and packable:   # measured now, on a GPU worker when trials get GPUs
                 plan = _probed(base, args)
             print_plan(plan)
-            from sweeps.ray.driver_stop import fit_stoppably   # Ctrl-C: GracefulStop's
+            from sweeps.tune.driver_stop import fit_stoppably   # Ctrl-C: GracefulStop's
             grid_result, stopped = fit_stoppably(lambda: run_sweep(plan, args, selected=selected))
         if stopped:   # the lease is released; Tune's state and checkpoints are saved
             return interrupted(plan, args.argv)

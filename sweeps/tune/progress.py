@@ -19,7 +19,7 @@ from typing import Callable
 from ray.tune import Callback
 from ray.tune.result import TIMESTEPS_TOTAL
 
-from sweeps.ray.trainable import TRIAL_FAILED
+from sweeps.tune.trainable import TRIAL_FAILED
 
 PRINT_EVERY_S = 60.0   # at most one line per minute between trial completions
 RAY_LOGGERS = ("ray.tune", "ray.train", "ray.air",   # driver-side: experiment_state warnings, ...

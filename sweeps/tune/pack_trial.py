@@ -22,7 +22,7 @@ from ray import tune
 from ray.tune.result import TIMESTEPS_TOTAL
 
 from sweeps.store import results
-from sweeps.ray.trainable import (HEADLINE, ROW_WRITTEN, TRIAL_FAILED, CatchSignals, Sweep,
+from sweeps.tune.trainable import (HEADLINE, ROW_WRITTEN, TRIAL_FAILED, CatchSignals, Sweep,
                                   _keep_samples, _limit_threads, _one_line, _scalars, _write,
                                   deterministic)
 from trainer.core.config import TrialConfig
@@ -87,7 +87,7 @@ def run_pack(config: dict, *, configs: dict[str, dict], packs: dict[str, list[st
                  **({TRIAL_FAILED: 1} if len(failed) == len(todo) else {})})
 
 
-run_pack.__mixins__ = (CatchSignals,)   # SIGTERM: every member checkpoints (sweeps.ray.trainable)
+run_pack.__mixins__ = (CatchSignals,)   # SIGTERM: every member checkpoints (sweeps.tune.trainable)
 
 
 def _path(sweep: Sweep, cfg: TrialConfig) -> str:

@@ -2,7 +2,7 @@
 
 The first SIGINT (trainer.run.interrupt: a second one exits at once) asks `GracefulStop`, Tune's
 stopper, to end the sweep. Trials of this host first get SIGTERM, which makes each checkpoint at
-its next step and report it (sweeps.ray.trainable); once Tune has registered each of those
+its next step and report it (sweeps.tune.trainable); once Tune has registered each of those
 checkpoints (`SignalCheckpointSaved`), or after WAIT_S, the stopper sends the driver SIGUSR1,
 Tune's own interrupt: Tune saves its experiment state with the trials still unfinished (a
 stopper that ended them would mark them TERMINATED, and `--resume` would not train them again),
@@ -14,9 +14,9 @@ stopper sees `interrupted` then), and only records the checkpoint in the trial's
 `save` it schedules next comes back (`on_trial_save`). An interrupt in between saved the
 experiment without it, and `--resume` trained that trial again from step 0 (seen once in CI).
 
-Both sweep drivers (sweeps.ray.grid_sweep, sweeps.study.study_run) fit their Tuner through
+Both sweep drivers (sweeps.tune.grid_sweep, sweeps.study.study_run) fit their Tuner through
 `fit_stoppably`, pass a GracefulStop as `stop` and `SignalCheckpointSaved()` among the
-callbacks, and print `sweeps.ray.hints.resume_command` after a stop.
+callbacks, and print `sweeps.tune.hints.resume_command` after a stop.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from typing import Callable, TypeVar
 
 from ray.tune import Callback, Stopper
 
-from sweeps.ray.trainable import ROW_WRITTEN
+from sweeps.tune.trainable import ROW_WRITTEN
 from trainer.run.interrupt import interruptible, stop_requested
 
 WAIT_S = 60.0   # longest wait for the trials' checkpoints (a step at paper size: < 1 s)

@@ -2,7 +2,7 @@
 logger callbacks (`MLflowLoggerCallback`, `WandbLoggerCallback`), one tracker run per trial.
 
 Each run holds the trial's reports as metrics against its training step (`timesteps_total`,
-sweeps.ray.trainable). MLflow's run also gets every TrialConfig field as a parameter (Tune's config
+sweeps.tune.trainable). MLflow's run also gets every TrialConfig field as a parameter (Tune's config
 holds only the trial key and the grid's varying fields); W&B's config is Tune's. W&B follows
 its own environment: `WANDB_MODE=offline` (no account needed; `wandb sync` later) and
 `WANDB_DIR` reach the logging actor. The packages are optional extras:
