@@ -63,7 +63,7 @@ def test_smoke_grid_writes_one_row_per_trial_then_a_rerun_trains_nothing(
         assert row["started_at"] < row["finished_at"]
         assert row["samples_png"] == results.samples_path(str(tmp_path), "smoke", cfg)
         assert Path(row["samples_png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "rows:" in out and (tmp_path / "plots" / "smoke-budget.png").is_file()
+    assert "rows:" in out and (tmp_path / "_plots" / "smoke-budget.png").is_file()
 
     before = row_mtimes(tmp_path)
     assert run_grid.main(argv) == 0
