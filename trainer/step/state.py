@@ -38,7 +38,8 @@ class StepRules:
     bf16: bool = False             # autocast the forward passes to bfloat16
     released: bool = False         # the authors' released step (module doc)
     conditional: bool = False      # D judges concat(input, image): pix2pix
-    d_first: bool = False          # D update before G's (released code, pix2pix)
+    cuda_graphs: bool = False      # replay the paper step from CUDA graphs (cfg.cuda_graphs,
+                                   # on a CUDA device only)
 
     @classmethod
     def from_config(cls, cfg, device: torch.device) -> "StepRules":
@@ -47,7 +48,7 @@ class StepRules:
         return cls(mode=cfg.mode, gan=losses.gan_loss(cfg.gan_loss),
                    weights=losses.LossWeights.from_config(cfg), device=torch.device(device),
                    bf16=cfg.precision == "bf16", released=released, conditional=conditional,
-                   d_first=released or conditional)
+                   cuda_graphs=cfg.cuda_graphs and torch.device(device).type == "cuda")
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
