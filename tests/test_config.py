@@ -121,7 +121,8 @@ def test_no_config_code_sets_attributes_on_a_frozen_config():
     """Issue 28: a TrialConfig is never changed after construction."""
     from pathlib import Path
     root = Path(__file__).resolve().parents[1]
-    hits = [f"{path}:{n}" for folder in ("trainer", "sweeps") for path in (root / folder).rglob("*.py")
+    files = [path for folder in ("trainer", "sweeps") for path in (root / folder).rglob("*.py")]
+    hits = [f"{path}:{n}" for path in files
             for n, line in enumerate(path.read_text().splitlines(), 1)
             if "object.__setattr__" in line]
     assert hits == []

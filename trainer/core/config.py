@@ -44,7 +44,8 @@ _KEY_WHEN_SET = frozenset({"variant", "arch", "deterministic"})
 LAMBDA_FIELDS = {"adv": "lambda_adv", "cycle": "lambda_cycle", "identity": "lambda_identity",
                  "paired": "lambda_paired"}
 LAMBDAS = tuple(LAMBDA_FIELDS.values())
-# the loss terms each mode's steps compute (trainer.step.losses; paired mode has no cycle)
+# the loss terms each mode's steps compute (trainer.step.state.StepRules: mode paired has no
+# cycle or identity term, mode unpaired no paired one)
 MODE_TERMS = {"paired": ("adv", "paired"), "unpaired": ("adv", "cycle", "identity"),
               "hybrid": ("adv", "cycle", "identity", "paired")}
 
@@ -65,8 +66,7 @@ PRESETS: dict[tuple[str, str], dict[str, Fill]] = {
         "balance": Fill(False, "trains unbalanced")},
     ("arch", "pix2pix"): {       # pix2pix's own loss, lambda_L1 and pool
         "gan_loss": Fill("vanilla"), "lambda_paired": Fill(100.0),
-        "image_pool": Fill(0, "trains its discriminator on this step's fakes, "
-                                      "image_pool 0")}}
+        "image_pool": Fill(0, "trains its discriminator on this step's fakes, image_pool 0")}}
 
 
 class _Resolving(type):
