@@ -44,8 +44,8 @@ _KEY_WHEN_SET = frozenset({"variant", "arch", "deterministic"})
 LAMBDA_FIELDS = {"adv": "lambda_adv", "cycle": "lambda_cycle", "identity": "lambda_identity",
                  "paired": "lambda_paired"}
 LAMBDAS = tuple(LAMBDA_FIELDS.values())
-# the loss terms each mode's steps compute (trainer.step.state.StepRules: mode paired has no
-# cycle or identity term, mode unpaired no paired one)
+# the loss terms each mode's steps compute (trainer.step.state.StepRules reads it: mode paired
+# has no cycle or identity term, mode unpaired no paired one)
 MODE_TERMS = {"paired": ("adv", "paired"), "unpaired": ("adv", "cycle", "identity"),
               "hybrid": ("adv", "cycle", "identity", "paired")}
 

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from trainer.core.config import MODE_TERMS
 from trainer.nets.networks import architecture, discriminator_for, generator_for
 from trainer.step import losses
 from trainer.step.image_pool import ImagePool
@@ -59,13 +60,14 @@ class StepRules:
 
     @property
     def cycle(self) -> bool:
-        """Cycle on unpaired steps and on hybrid paired steps; never in pix2pix-like mode."""
-        return self.mode != "paired" and self.weights.cycle > 0
+        """Cycle on unpaired steps and on hybrid paired steps; never in pix2pix-like mode
+        (trainer.core.config.MODE_TERMS)."""
+        return "cycle" in MODE_TERMS[self.mode] and self.weights.cycle > 0
 
     @property
     def identity(self) -> bool:
         """Identity likewise: every step of modes unpaired and hybrid."""
-        return self.mode != "paired" and self.weights.identity > 0
+        return "identity" in MODE_TERMS[self.mode] and self.weights.identity > 0
 
     def reconstruction(self, paired: bool) -> bool:
         return paired and self.weights.paired > 0
