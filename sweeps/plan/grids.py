@@ -38,7 +38,7 @@ PAPER_SIZES = dict(image_size=256, load_size=286, ngf=64, ndf=64, n_blocks=9)  #
 PAPER_RUNTIME = dict(checkpoint_every=5000)
 PAPER_BASE = {**PAPER_SIZES, **PAPER_RUNTIME}
 TINY_SIZES = dict(image_size=32, load_size=36, ngf=8, ndf=8, n_blocks=2)   # 2 CPU cores
-GPU_SIZES = dict(image_size=64, load_size=72, ngf=32, ndf=32, n_blocks=6)   # one GPU, minutes
+GPU_SIZES = dict(image_size=64, load_size=72, ngf=32, ndf=32, n_blocks=6)   # science-gpu: one GPU
 
 WEIGHT_FIELDS = LAMBDA_FIELDS   # --weights NAME -> the λ field (trainer.core.config)
 REQUIRED_WEIGHTS = ("cycle", "identity", "paired")
