@@ -85,6 +85,15 @@ def _of(frame: pd.DataFrame, dataset: str | None) -> pd.DataFrame:
     return frame if dataset is None else frame[frame["dataset"] == dataset]
 
 
+# the run_grid grid of each paper table, where it is not `table<id>` (analysis imports no sweeps;
+# tests/test_analysis_cli.py checks every name against sweeps.plan.grids)
+GRID_OF_TABLE = {"5": "ablation"}
+
+
+def grid_of_table(table_id: str) -> str:
+    return GRID_OF_TABLE.get(table_id, f"table{table_id}")
+
+
 def _no_rows(ids: list[str], results: Results, dataset: str | None) -> str:
     """Why the tables asked for are empty, and what would fill them."""
     grids = sorted(set(results.ok["grid"])) if "grid" in results.ok else []
@@ -92,7 +101,7 @@ def _no_rows(ids: list[str], results: Results, dataset: str | None) -> str:
     on = f" on dataset {dataset!r}" if dataset else ""
     asked = ", ".join(f"{i} ({get_spec(i).title})" for i in ids)
     return (f"no rows for table {asked} in {results.root}{on}: {there} (sweeps/run_grid.py "
-            f"--grid table{ids[0]} runs that table's grid)")
+            f"--grid {grid_of_table(ids[0])} runs that table's grid)")
 
 
 def _plots(draw, results: Results, path: str | os.PathLike | None, dataset: str | None,

@@ -55,6 +55,19 @@ def test_main_errors(paper_grid_root, tmp_path, capsys, argv, message):
     assert err.startswith(message.format(root=paper_grid_root, tmp=tmp_path)) and err.count("\n") == 1
 
 
+def test_the_hint_for_an_empty_table_names_a_grid_that_exists(paper_grid_root, capsys):
+    """Every paper table's hint names a run_grid grid (table 5's is `ablation`), and says so."""
+    from analysis.report import grid_of_table
+    from analysis.tables import TABLES
+    from sweeps.plan.grids import grid_names
+    assert {i: grid_of_table(i) for i in TABLES} == {
+        "1": "table1", "2": "table2", "3": "table3", "4": "table4", "5": "ablation",
+        "8": "table8", "9": "table9"}
+    assert set(map(grid_of_table, TABLES)) <= set(grid_names())
+    assert main([str(paper_grid_root), "--table", "5", "--dataset", "toy-maps"]) == 2
+    assert "(sweeps/run_grid.py --grid ablation runs that table's grid)" in capsys.readouterr().err
+
+
 def test_out_file_latex_and_declared_seeds(paper_grid_root, tmp_path, capsys):
     out = tmp_path / "tables.tex"
     assert main([str(paper_grid_root), "--table", "1", "--table", "5", "--format", "latex",

@@ -61,3 +61,68 @@ def test_row_round_trips():
     row = cfg.to_row()
     assert all(not isinstance(v, (list, dict)) for v in row.values())
     assert TrialConfig.from_dict(row) == cfg
+
+
+def test_a_preset_fills_only_what_was_not_set_and_refuses_what_it_cannot_honour():
+    """variant / arch presets: every way of building a config (constructor, from_dict, the CLI's
+    flags, a grid point, --set via replace) fills from exactly the names given."""
+    assert TrialConfig.from_dict({"variant": "released"}) == TrialConfig(variant="released")
+    chosen = {"arch": "pix2pix", "mode": "paired", "lambda_paired": 150.0, "image_size": 64}
+    assert TrialConfig.from_dict(chosen).lambda_paired == 150.0   # explicit, though the default
+    with pytest.raises(ConfigError) as caught:
+        TrialConfig.from_dict({"variant": "released", "balance": True})
+    assert str(caught.value) == ("balance=True conflicts with variant='released' (which trains "
+                                 "unbalanced)")
+
+
+@pytest.mark.parametrize("values", [
+    {}, {"variant": "released"}, {"variant": "released", "seed": 4, "lambda_cycle": 5},
+    {"arch": "pix2pix", "mode": "paired", "image_size": 64},
+    {"arch": "pix2pix", "mode": "paired", "image_size": 64, "gan_loss": "rsgan",
+     "lambda_paired": 150.0},
+    {"mode": "paired", "paired_budget": -1, "unpaired": -1, "seed": 3},
+])
+def test_a_config_rebuilt_from_its_row_is_the_same_config_with_the_same_key(values):
+    cfg = TrialConfig.from_dict(values)
+    again = TrialConfig.from_dict(cfg.to_row())
+    assert again == cfg and again.key() == cfg.key()
+    assert cfg.replace() == cfg
+
+
+def test_replace_keeps_set_values_and_lets_preset_fields_follow_a_switched_selector():
+    released = TrialConfig().replace(variant="released")   # --set variant=released on a grid
+    assert (released.mix, released.balance) == ("alternate", False)
+    assert released == TrialConfig(variant="released")
+    back = released.replace(variant="paper")
+    assert back == TrialConfig()                            # the preset's fills went with it
+    staged = TrialConfig(balance=False, mix="staged")       # set away from the paper's values
+    with pytest.raises(ConfigError, match="mix='staged' conflicts with variant='released'"):
+        staged.replace(variant="released")
+    assert TrialConfig(balance=False).replace(variant="released").balance is False
+    pix = TrialConfig(arch="pix2pix", mode="paired", image_size=64, lambda_paired=150.0)
+    assert pix.replace(seed=2).lambda_paired == 150.0       # a set value is never re-filled
+    with pytest.raises(ConfigError, match="balance=True conflicts with variant='released'"):
+        released.replace(balance=True)                     # --set balance=true on released
+
+
+def test_every_mode_needs_a_weighted_term():
+    for mode, zeroed in (("paired", ("lambda_adv", "lambda_paired")),
+                         ("unpaired", ("lambda_adv", "lambda_cycle", "lambda_identity")),
+                         ("hybrid", ("lambda_adv", "lambda_cycle", "lambda_identity",
+                                     "lambda_paired"))):
+        values = {"mode": mode, "paired_budget": 0 if mode == "unpaired" else 5}
+        with pytest.raises(ConfigError, match=f"mode='{mode}' with every lambda of its terms "
+                                              f"at 0 trains nothing"):
+            TrialConfig(**values, **{name: 0.0 for name in zeroed})
+        TrialConfig(**values, **{name: 0.0 for name in zeroed[1:]})   # one term left: fine
+
+
+def test_no_config_code_sets_attributes_on_a_frozen_config():
+    """Issue 28: a TrialConfig is never changed after construction."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    files = [path for folder in ("trainer", "sweeps") for path in (root / folder).rglob("*.py")]
+    hits = [f"{path}:{n}" for path in files
+            for n, line in enumerate(path.read_text().splitlines(), 1)
+            if "object.__setattr__" in line]
+    assert hits == []

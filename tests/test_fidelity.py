@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import pytest
 import torch
@@ -200,20 +201,31 @@ def test_variant_and_arch_set_what_they_imply():
     tuned = TrialConfig(arch="pix2pix", mode="paired", paired_budget=1, image_size=64,
                         lambda_paired=50.0)
     assert tuned.lambda_paired == 50.0   # a value the user chose stays
+    chosen = TrialConfig(arch="pix2pix", mode="paired", paired_budget=1, image_size=64,
+                         lambda_paired=150.0, gan_loss="rsgan")
+    assert (chosen.gan_loss, chosen.lambda_paired) == ("rsgan", 150.0)   # even fewpair's default
+    unbalanced = TrialConfig(variant="released", balance=False, mix="alternate")
+    assert unbalanced == released   # what the preset would fill, given: no conflict
 
 
 @pytest.mark.parametrize("changes,message", [
-    (dict(variant="released", mix="staged"), "mix='staged' does not apply to variant"),
+    (dict(variant="released", mix="staged"), "mix='staged' conflicts with variant='released' "
+                                             "(which runs every pair, then every unpaired sample"),
+    (dict(variant="released", mix="interleave"), "mix='interleave' conflicts with variant="),
+    (dict(variant="released", balance=True), "balance=True conflicts with variant='released' "
+                                             "(which trains unbalanced)"),
     (dict(arch="pix2pix"), "arch='pix2pix' trains on pairs only: mode='hybrid'"),
     (dict(arch="pix2pix", mode="paired", image_size=48, load_size=54),
      "image_size=48: arch='pix2pix' needs a power of two >= 32"),
     (dict(arch="pix2pix", mode="paired", variant="released"), "variant='released' is the"),
-    (dict(arch="pix2pix", mode="paired", image_pool=10), "image_pool=10: pix2pix"),
+    (dict(arch="pix2pix", mode="paired", image_pool=10), "image_pool=10 conflicts with "
+     "arch='pix2pix' (which trains its discriminator on this step's fakes, image_pool 0)"),
+    (dict(arch="pix2pix", mode="paired", image_pool=50), "image_pool=50 conflicts with "),
     (dict(variant="forum"), "variant='forum' is not one of paper, released"),
     (dict(arch="vgg"), "arch='vgg' is not one of pix2pix, resnet"),
 ])
 def test_bad_variant_or_arch_names_the_field(changes, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         TrialConfig(**({"paired_budget": 1} | changes))
 
 

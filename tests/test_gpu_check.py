@@ -4,6 +4,7 @@ it writes the rows to add to sweeps/plan/measured_rates.csv in that file's colum
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import subprocess
@@ -39,8 +40,8 @@ def test_gpu_check_smoke_runs_every_stage_without_ray_or_optuna(tmp_path):
     labels = [r["label"] for r in json.loads((out / "throughput.json").read_text())]
     assert labels == ["reference", "solo (old)", "K=1", "K=2"]
     trials = json.loads((out / "trials.json").read_text())
-    assert [(t["what"], t["k"], t["failures"]) for t in trials] == [
-        ("trial alone", 1, []), ("pack of 2", 2, [])]
+    assert [(t["what"], t["k"], t["graphs"], t["failures"]) for t in trials] == [
+        ("trial alone", 1, False, []), ("pack of 2", 2, False, [])]   # (graphs: CUDA only)
     with open(out / "measured_rates_rows.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     with open(ROOT / "sweeps" / "plan" / "measured_rates.csv") as f:
@@ -48,7 +49,32 @@ def test_gpu_check_smoke_runs_every_stage_without_ray_or_optuna(tmp_path):
     assert list(rows[0]) == header
     assert [(r["pack"], float(r["trial_steps_per_s"]) > 0) for r in rows] == [
         ("1", True), ("2", True), ("1", True), ("2", True)]
-    assert "milestone" not in (out / "summary.md").read_text()   # (a GPU figure only)
+    summary = (out / "summary.md").read_text()
+    assert "milestone" not in summary   # (a GPU figure only)
+    assert summary.endswith("CUDA graphs: not measured (no GPU); the default stays eager\n")
+
+
+def _trial(what: str, graphs: bool, rate: float, graphed: bool = True) -> dict:
+    return {"what": what, "graphs": graphs, "trial_steps_per_s": rate,
+            "graphed": graphs and graphed, "failures": [], "warnings": []}
+
+
+@pytest.mark.parametrize("rates, graphed, verdict", [
+    ((20, 30, 40, 90), True, "CUDA graphs: trial alone 1.50x eager, pack of 8 2.25x eager, "
+                             "self-checks passed: make cuda_graphs the default"),
+    ((20, 30, 40, 38), True, "CUDA graphs: trial alone 1.50x eager, pack of 8 0.95x eager; not "
+                             "faster everywhere: keep the default eager"),
+    ((20, 30, 40, 90), False, "CUDA graphs: trial alone 1.50x eager, pack of 8 2.25x eager; fell "
+                              "back or failed (see trials.json): keep the default eager"),
+])
+def test_the_check_says_whether_cuda_graphs_should_be_the_default(rates, graphed, verdict):
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "bench" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    alone, alone_g, pack, pack_g = rates
+    trials = [_trial("trial alone", False, alone), _trial("pack of 8", False, pack),
+              _trial("trial alone", True, alone_g, graphed), _trial("pack of 8", True, pack_g)]
+    assert gpu_check.graphs_verdict(trials) == verdict
 
 
 def test_gpu_check_refuses_to_run_without_a_gpu_in_one_line(tmp_path):

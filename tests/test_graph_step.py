@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from trainer.core.config import TrialConfig
+from trainer.step.build import make_step
 from trainer.step.graph import WARMUP, GraphedPaperStep
 from trainer.step.paper import PaperStep
 from trainer.step.state import StepRules, build_state
@@ -94,3 +95,41 @@ def test_the_first_replay_is_checked_against_an_eager_step(broken):
     for p, q in zip(plain._params("g", "f", "d_y", "d_x"),
                     graphed._params("g", "f", "d_y", "d_x")):
         assert torch.equal(p, q)
+
+
+def test_the_default_path_replays_no_graphs_and_the_flag_asks_for_them_on_cuda():
+    """CUDA graphs are opt-in (cuda_graphs / --cuda-graphs) until make gpu-check measures them:
+    the default step is the plain eager one, on the CPU and (its rules say) on CUDA."""
+    cuda = torch.device("cuda")   # only named here: nothing runs on it
+    default, flagged = TrialConfig(**TINY), TrialConfig(**TINY, cuda_graphs=True)
+    assert not default.cuda_graphs and not StepRules.from_config(default, cuda).cuda_graphs
+    assert StepRules.from_config(flagged, cuda).cuda_graphs
+    assert not StepRules.from_config(flagged, CPU).cuda_graphs   # the CPU: no effect
+    assert flagged.key() == default.key()   # how a trial runs, not what it computes
+    states, rules = members(1)
+    assert type(make_step(states, rules)) is PaperStep
+    assert type(make_step(states, [StepRules.from_config(flagged, CPU)])) is PaperStep
+
+
+def test_the_flag_travels_from_the_trainer_cli_and_run_grids_set():
+    from sweeps.plan.custom import customise, parse_sets
+    from trainer.run.cli import build_parser, config_from_args
+    parse = build_parser().parse_args
+    assert config_from_args(parse(["--workdir", "w", "--cuda-graphs"])).cuda_graphs is True
+    assert config_from_args(parse(["--workdir", "w"])).cuda_graphs is False
+    (cfg,) = customise([TrialConfig(**TINY)], parse_sets(["cuda_graphs=true"]), None, None)
+    assert cfg.cuda_graphs is True
+
+
+@pytest.mark.gpu
+def test_on_cuda_the_trainer_replays_graphs_only_when_asked(tmp_path, small_streets):
+    from trainer.run.loop import Run
+    from trainer.run.trial import TrialRun
+    base = dict(TINY, data_root=small_streets, paired_budget=1, unpaired=8, steps=WARMUP + 3,
+                eval_limit=2, device="cuda")
+    for graphs in (False, True):
+        run = Run([TrialRun(TrialConfig(**base, cuda_graphs=graphs), tmp_path / str(graphs))])
+        while not run.done:
+            run.advance()
+        assert type(run.step) is (GraphedPaperStep if graphs else PaperStep)
+        assert run.step.graphed is graphs and getattr(run.step, "fallback", None) is None

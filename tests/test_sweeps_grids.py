@@ -154,6 +154,33 @@ def test_gpu_hours_follow_steps_at_the_measured_rate():
     assert total_steps(default.replace(unpaired=-1, paired_budget=-1)) == 200 * (300 + 300)
 
 
+def _doc_cost_table() -> dict[str, tuple[int, float]]:
+    """docs/real-data.md's cost table: grid -> (trials, GPU-hours)."""
+    text = (ROOT / "docs" / "real-data.md").read_text()
+    section = text.split("## What each table costs")[1].split("\n## ")[0]
+    rows = [line.strip("|").split("|") for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith("| grid")]
+    return {name.strip(): (int(n), float(h)) for name, n, h in rows}
+
+
+def test_every_cost_figure_in_the_docs_is_the_dry_runs():
+    """docs/real-data.md's table, README's science-gpu figure: the dry run's one cost model
+    (sweeps.plan.costs over measured_rates.csv), recomputed here."""
+    def cost(name: str) -> tuple[int, float]:
+        cfgs = grids.expand(grids.get_grid(name))
+        plan = sweep_plan.SweepPlan(name, "/nowhere", cfgs, cfgs, ["seed"])
+        return len(cfgs), round(costs.unpacked_cost(plan, 0.25).gpu_hours, 1)
+
+    documented = _doc_cost_table()
+    computed = {name: cost(name) for name in documented if name != "sum"}
+    assert {n: documented[n] for n in computed} == computed
+    assert documented["sum"] == (sum(n for n, _ in computed.values()),
+                                 round(sum(h for _, h in computed.values()), 1))
+    readme = (ROOT / "README.md").read_text()
+    assert f"`--dry-run` estimates {cost('science-gpu')[1]} GPU-hours" in readme
+    assert "--dry-run` prints its cost" in grids.get_grid("science-gpu").description
+
+
 def test_dry_run_prints_the_plan_and_skips_trials_with_rows(tmp_path, capsys):
     cfg = grids.expand(grids.get_grid("table1"))[0]
     row = results.make_row(cfg, "table1", "ok", result={"pixel_acc": 0.5}, code_version="t",

@@ -170,6 +170,8 @@ def test_cli_prints_metrics_and_a_json_last_line(tmp_path, capsys):
     (["--paired-budget", "30"], "error: paired_budget=30 is larger than the pool unpaired=20"),
     (["--mode", "paired", "--lambda-adv", "0", "--lambda-paired", "0"],
      "error: mode='paired' with every lambda of its terms at 0 trains nothing"),
+    (["--variant", "released", "--balance"],   # explicit beats the preset, or is refused
+     "error: balance=True conflicts with variant='released' (which trains unbalanced)"),
     (["--device", "cuda:7"], "error: device='cuda:7' but no CUDA device is available"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):

@@ -118,6 +118,10 @@ def test_trainer_cli_refuses_an_odd_image_size_in_one_line(tmp_path, capsys):
     (["--set", "image_size=30", "--set", "load_size=34"], "image_size=30: arch 'resnet': "),
     (["--set", "selction=random"], "--set selction: unknown TrialConfig field (did you mean "
                                    "'selection'?)"),
+    ([a for n in ("adv", "cycle", "identity", "paired") for a in ("--set", f"lambda_{n}=0")],
+     "with every lambda of its terms at 0 trains nothing"),   # the case the plan once missed
+    (["--set", "variant=released", "--set", "balance=true"],
+     "balance=True conflicts with variant='released' (which trains unbalanced)"),
 ])
 @pytest.mark.parametrize("dry_run", [True, False])
 def test_run_grid_refuses_a_bad_value_before_ray(small_streets, tmp_path, capsys, argv,

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
-from trainer.core.config import ALL, VARIANTS, TrialConfig
+from trainer.core.config import ALL, LAMBDA_FIELDS, VARIANTS, TrialConfig
 from trainer.data import dataset_info, dataset_names
 from trainer.core.registry import did_you_mean
 
@@ -32,15 +32,15 @@ MAPS_POOL = 100               # unpaired samples for maps (section 4.2.3)
 SELECTORS = ("random", "kmedoids")
 SCIENCE_SELECTORS = ("random", "kmedoids", "kcenter", "typiclust")   # all of trainer.selection
 PAPER_SIZES = dict(image_size=256, load_size=286, ngf=64, ndf=64, n_blocks=9)  # CycleGAN's
-# A paper-scale checkpoint is 418 MB (docs/real-data.md): one every 5,000 steps (~5 min of an
-# H200 for a trial alone, ~20 with four sharing it) bounds what a reclaimed spot worker loses
+# A paper-scale checkpoint is 418 MB (docs/real-data.md): one every 5,000 steps bounds what a
+# reclaimed spot worker loses (the dry run's rates, sweeps/plan/costs.py: ~4 min of an H200 for
+# a trial alone at 21.2 steps/s, ~16 with four sharing it, no sharing gain being measured)
 PAPER_RUNTIME = dict(checkpoint_every=5000)
 PAPER_BASE = {**PAPER_SIZES, **PAPER_RUNTIME}
 TINY_SIZES = dict(image_size=32, load_size=36, ngf=8, ndf=8, n_blocks=2)   # 2 CPU cores
-GPU_SIZES = dict(image_size=64, load_size=72, ngf=32, ndf=32, n_blocks=6)   # one GPU, minutes
+GPU_SIZES = dict(image_size=64, load_size=72, ngf=32, ndf=32, n_blocks=6)   # science-gpu: one GPU
 
-WEIGHT_FIELDS = {"adv": "lambda_adv", "cycle": "lambda_cycle", "identity": "lambda_identity",
-                 "paired": "lambda_paired"}
+WEIGHT_FIELDS = LAMBDA_FIELDS   # --weights NAME -> the λ field (trainer.core.config)
 REQUIRED_WEIGHTS = ("cycle", "identity", "paired")
 
 
@@ -371,9 +371,9 @@ def science_gpu(dataset: str) -> Grid:
     """The science grid at GPU scale: 64x64, ngf 32, 6 blocks, 1,200 steps. Table 1's shape
     (1 and 5 pairs x the four selectors x 10 seeds, paired only, inside a k-medoids pool of
     200) and Table 2's hybrid arms (that pool unpaired, + 1 and 5 k-medoids pairs, x 3 seeds;
-    the unbalanced arm is left out to fit). 89 trials, estimated ~10 min on one H200 from the
-    rate of 16 processes of such trials (~206 trial-steps/s paired-only, a hybrid step ~2.5x a
-    paired one); not yet run on a GPU."""
+    the unbalanced arm is left out to fit). 89 trials; `--dry-run` prints its cost (no GPU rate
+    at these sizes is measured yet, so the paper's sizes' rate stands in: an upper bound). Not
+    yet run on a GPU."""
     hybrid_seeds = SEEDS[:3]
     base = {**GPU_SIZES, "unpaired": POOL, "steps": 1200, "eval_limit": 0,
             "report_every": 300, "checkpoint_every": 0}

@@ -2,6 +2,13 @@
 
 A trial is fully described by its TrialConfig plus the selection manifest it names. `key()` is a
 stable hash of the result-affecting fields; it names the trial's Parquet row and checkpoint folder.
+
+Presets: `variant="released"` and `arch="pix2pix"` imply values of other fields (`PRESETS`). They
+fill only the fields the caller did not pass: `TrialConfig(**values)` (and `from_dict`, the CLI,
+a grid point, `--set`) resolves them from exactly the names given, before the dataclass is built
+(`_Resolving`), so a config is never changed after construction. A value passed that the preset
+cannot honour is one ConfigError naming both. `replace()` keeps every value except those that
+followed a selector the change switches (see there).
 """
 from __future__ import annotations
 
@@ -28,18 +35,50 @@ VAL_SCORE = "val_score"   # the report / metrics key an `eval_every` validation 
                           # protocol's main score on eval_split (what tuning maximises)
 
 # Fields that do not change what a trial computes; left out of key().
-_NOT_IN_KEY = frozenset({"data_root", "unpaired_labels_root", "device", "report_every",
-                         "checkpoint_every", "eval_every", "export_dir"})
+_NOT_IN_KEY = frozenset({"data_root", "unpaired_labels_root", "device", "cuda_graphs",
+                         "report_every", "checkpoint_every", "eval_every", "export_dir"})
 # Fields added after results existed: in key() only when they differ from their default, so
 # every trial that existed before keeps its key (docs/contracts.md).
 _KEY_WHEN_SET = frozenset({"variant", "arch", "deterministic"})
-RELEASED_EPOCH = {"mix": "alternate", "balance": False}   # every pair, then every unpaired sample
-PIX2PIX_PRESETS = {"gan_loss": ("rsgan", "vanilla"), "lambda_paired": (150.0, 100.0),
-                   "image_pool": (50, 0)}   # field: (fewpair's default, pix2pix's value)
+# loss term -> the field holding its weight (λ); the one place these names are spelled
+LAMBDA_FIELDS = {"adv": "lambda_adv", "cycle": "lambda_cycle", "identity": "lambda_identity",
+                 "paired": "lambda_paired"}
+LAMBDAS = tuple(LAMBDA_FIELDS.values())
+# the loss terms each mode's steps compute (trainer.step.state.StepRules reads it: mode paired
+# has no cycle or identity term, mode unpaired no paired one)
+MODE_TERMS = {"paired": ("adv", "paired"), "unpaired": ("adv", "cycle", "identity"),
+              "hybrid": ("adv", "cycle", "identity", "paired")}
 
 
 @dataclass(frozen=True)
-class TrialConfig:
+class Fill:
+    """A value a preset puts in a field the caller left unset. `only`: why no other value can
+    run under the preset (said after "which" in the conflict error); None: a default that an
+    explicit value replaces."""
+    value: object
+    only: str | None = None
+
+
+# (selector field, value) -> what it fills (docs/fidelity.md)
+PRESETS: dict[tuple[str, str], dict[str, Fill]] = {
+    ("variant", "released"): {   # the released code's epochs
+        "mix": Fill("alternate", "runs every pair, then every unpaired sample: mix 'alternate'"),
+        "balance": Fill(False, "trains unbalanced")},
+    ("arch", "pix2pix"): {       # pix2pix's own loss, lambda_L1 and pool
+        "gan_loss": Fill("vanilla"), "lambda_paired": Fill(100.0),
+        "image_pool": Fill(0, "trains its discriminator on this step's fakes, image_pool 0")}}
+
+
+class _Resolving(type):
+    """`TrialConfig(**values)`: presets fill what `values` leaves out, ints become floats in
+    float fields, then the frozen dataclass is built from the result (and validates it)."""
+
+    def __call__(cls, **values):
+        return super().__call__(**_with_presets(_as_floats(values)))
+
+
+@dataclass(frozen=True)
+class TrialConfig(metaclass=_Resolving):
     # --- data -----------------------------------------------------------------------------
     dataset: str = "toy-streets"       # registry name (trainer.data): toy-streets, cityscapes, pix2pix, ...
     data_root: str | None = None       # dataset folder; None = the dataset's default (toy: the cache)
@@ -90,16 +129,20 @@ class TrialConfig:
     # --- fidelity -------------------------------------------------------------------------
     variant: str = "paper"             # "paper": the paper's text (and upstream CycleGAN's step);
                                        # "released": the authors' released step (docs/fidelity.md)
-                                       # — sets mix "alternate" and balance off, its epochs
+                                       # — its epochs: mix "alternate", balance off
     arch: str = "resnet"               # "resnet": CycleGAN's nets; "pix2pix": U-Net + conditional
-                                       # PatchGAN, mode paired only; its vanilla GAN, lambda_paired
-                                       # 100 and no image pool replace fewpair's defaults
+                                       # PatchGAN, mode paired only; fills gan_loss vanilla,
+                                       # lambda_paired 100 and image_pool 0 unless set
     # --- runtime ----------------------------------------------------------------------------
     precision: str = "fp32"            # fp32, or bf16 autocast
     device: str = "auto"               # torch device (cpu, cuda, cuda:1); auto = cuda when
                                        # available, else cpu
     deterministic: bool = False        # CUDA: deterministic algorithms, cudnn.benchmark off
                                        # (slower); the CPU is deterministic either way
+    cuda_graphs: bool = False          # CUDA: replay the paper step from CUDA graphs (fewer
+                                       # kernel launches; self-checked against the eager step,
+                                       # falls back to it); opt-in until `make gpu-check` has
+                                       # measured it on a GPU; no effect on the CPU
     report_every: int = 100            # steps between report() calls
     checkpoint_every: int = 500        # steps between checkpoints, at most half the trial's
                                        # steps (so a short run resumes too); 0 = only at the end
@@ -112,22 +155,7 @@ class TrialConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
-        self._apply_presets()
         self._check_values()
-
-    def _apply_presets(self) -> None:
-        """The released step's epochs; pix2pix's loss, lambda_L1 and pool where left at
-        fewpair's defaults (a row then shows what ran)."""
-        if self.variant == "released":
-            if self.mix == "staged":
-                raise ConfigError("mix='staged' does not apply to variant='released' (its "
-                                  "epochs run every pair, then every unpaired sample)")
-            for name, value in RELEASED_EPOCH.items():
-                object.__setattr__(self, name, value)
-        if self.arch == "pix2pix":
-            for name, (default, preset) in PIX2PIX_PRESETS.items():
-                if getattr(self, name) == default:
-                    object.__setattr__(self, name, preset)
 
     # ---------------------------------------------------------------------------------------
     def _check_values(self) -> None:
@@ -139,13 +167,17 @@ class TrialConfig:
             if value not in allowed:
                 raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}"
                                   f"{did_you_mean(value, allowed)}")
-        for name in ("lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired", "eval_limit",
-                     "image_pool", "steps", "report_every", "checkpoint_every", "eval_every"):
+        for name in (*LAMBDAS, "eval_limit", "image_pool", "steps", "report_every",
+                     "checkpoint_every", "eval_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0")
-        for name in ("lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired", "lr"):
+        for name in (*LAMBDAS, "lr"):
             if not math.isfinite(getattr(self, name)):   # nan passes every comparison check
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be a finite number")
+        if not any(getattr(self, LAMBDA_FIELDS[term]) for term in MODE_TERMS[self.mode]):
+            weights = ", ".join(LAMBDA_FIELDS[term] for term in MODE_TERMS[self.mode])
+            raise ConfigError(f"mode={self.mode!r} with every lambda of its terms at 0 trains "
+                              f"nothing ({weights})")
         for name in ("image_size", "load_size", "ngf", "ndf", "n_blocks"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 1")
@@ -181,9 +213,6 @@ class TrialConfig:
         if self.variant != "paper":
             raise ConfigError(f"variant={self.variant!r} is the hybrid's released step; "
                               f"arch='pix2pix' runs pix2pix's own")
-        if self.image_pool:
-            raise ConfigError(f"image_pool={self.image_pool}: pix2pix trains its discriminator "
-                              f"on this step's fakes (image_pool 0)")
         size = self.image_size
         if size & (size - 1) or size < 32:
             raise ConfigError(f"image_size={size}: arch='pix2pix' needs a power of two >= 32 "
@@ -202,11 +231,23 @@ class TrialConfig:
         return cls(**dict(values))
 
     def replace(self, **changes: object) -> "TrialConfig":
-        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        """This config with `changes`. Every other value stays, except where a change switches
+        a preset's selector (variant, arch): a field still at what the old selector implied
+        (its preset's value, or the default) is left to the new one, as if never set --
+        `TrialConfig().replace(variant="released")` trains the released epochs, and
+        `replace(variant="paper")` of that one the paper's."""
+        names = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - names)
         if unknown:
             raise ConfigError(f"unknown config field {unknown[0]!r}"
-                              f"{did_you_mean(unknown[0], (f.name for f in fields(self)))}")
-        return dataclasses.replace(self, **changes)
+                              f"{did_you_mean(unknown[0], names)}")
+        kept = self.to_row()
+        for selector in {s for s, _ in PRESETS} & set(changes):
+            old = kept[selector]
+            for name in _followers(selector) - set(changes):
+                if kept[name] == _implied(selector, old, name):
+                    del kept[name]
+        return TrialConfig(**{**kept, **changes})
 
     def to_row(self) -> dict[str, object]:
         """Flat scalar columns for the results table (None stays None)."""
@@ -222,6 +263,40 @@ class TrialConfig:
 
 
 _TYPES = {f.name: f.type for f in fields(TrialConfig)}
+_DEFAULTS = {f.name: f.default for f in fields(TrialConfig)}
+
+
+def _as_floats(values: dict[str, object]) -> dict[str, object]:
+    """Ints given for float fields as floats (a JSON 150 and 150.0 are one config and key)."""
+    return {k: float(v) if _TYPES.get(k) == "float" and isinstance(v, (int, float))
+            and not isinstance(v, bool) else v for k, v in values.items()}
+
+
+def _with_presets(values: dict[str, object]) -> dict[str, object]:
+    """`values` with every active preset's fills for the fields it leaves out; ConfigError for
+    a value given that the preset cannot honour."""
+    out = dict(values)
+    for (selector, chosen), fills in PRESETS.items():
+        if out.get(selector, _DEFAULTS[selector]) != chosen:
+            continue
+        for name, fill in fills.items():
+            if name not in out:
+                out[name] = fill.value
+            elif fill.only and out[name] != fill.value:
+                raise ConfigError(f"{name}={out[name]!r} conflicts with {selector}={chosen!r} "
+                                  f"(which {fill.only})")
+    return out
+
+
+def _followers(selector: str) -> set[str]:
+    """The fields some preset of `selector` fills."""
+    return {name for (s, _), fills in PRESETS.items() if s == selector for name in fills}
+
+
+def _implied(selector: str, value: object, name: str) -> object:
+    """What `selector=value` puts in field `name` when it is not set."""
+    fill = PRESETS.get((selector, value), {}).get(name)
+    return fill.value if fill else _DEFAULTS[name]
 
 
 def _check_types(cfg: TrialConfig) -> None:
@@ -236,8 +311,6 @@ def _check_types(cfg: TrialConfig) -> None:
             ok = isinstance(value, int) and not isinstance(value, bool)
         elif annotation == "float":
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if ok:
-                object.__setattr__(cfg, name, float(value))
         else:
             ok = isinstance(value, str)
         if not ok:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Sequence
 
-from trainer.core.config import TrialConfig
+from trainer.core.config import LAMBDAS, TrialConfig
 
 
 class PackError(ValueError):
@@ -21,18 +21,15 @@ class PackError(ValueError):
 # Fields a member may choose for itself; every other field shapes the fused computation.
 MEMBER_FIELDS = frozenset({
     "mode", "seed", "selection", "pool_selection", "features", "paired_budget", "unpaired",
-    "balance", "mix", "lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired", "image_pool",
-    "unpaired_labels", "unpaired_labels_root", "report_every", "checkpoint_every", "eval_every"})
-LAMBDAS = ("lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired")
+    "balance", "mix", *LAMBDAS, "image_pool", "unpaired_labels", "unpaired_labels_root",
+    "report_every", "checkpoint_every", "eval_every"})
 STEP_COUNT_FIELDS = ("mode", "paired_budget", "unpaired", "balance")  # default step count
 
 
 def packable(cfg: TrialConfig) -> bool:
     """Whether the fused step computes this trial (else it runs as a pack of one): the
-    paper's step on the ResNet generator and PatchGAN (fields that may not exist yet read
-    as their defaults)."""
-    return (getattr(cfg, "variant", "paper") == "paper"
-            and getattr(cfg, "arch", "resnet") == "resnet")
+    paper's step on the ResNet generator and PatchGAN (trainer.step.build picks the Step)."""
+    return cfg.variant == "paper" and cfg.arch == "resnet"
 
 
 def pack_key(cfg: TrialConfig) -> tuple:

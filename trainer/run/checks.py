@@ -1,9 +1,12 @@
-"""Everything a trial would reject about its TrialConfig, checked before it trains (and by the
-sweeps before Ray starts): registry names (with "did you mean"), the image sizes cfg.arch's
-networks accept, the evaluation split, and the pool and budget against the training split.
+"""`check_trial`: the one check of a TrialConfig, called by the sweep's plan before Ray starts
+(sweeps.plan.preflight), by the trial CLI before it imports torch (trainer.run.cli) and by the
+trial itself before it trains (trainer.run.trial.prepare). Torch-free.
 
-TrialConfig itself checks what needs no registry of data or selection (and must not import
-them); `check_trial` adds the rest. Every failure is one ConfigError line naming the field.
+Building a TrialConfig already checked every rule about its own values (types, vocabularies,
+ranges, presets, a mode whose λs are all 0: trainer.core.config, which must not import the
+registries); this adds what needs them: registry names (with "did you mean"), the image sizes
+cfg.arch's networks accept, the evaluation split, and the pool and budget against the training
+split. Every failure is one ConfigError line naming the field.
 """
 from __future__ import annotations
 

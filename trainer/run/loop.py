@@ -46,8 +46,8 @@ class MemberOutcome:
 
 class Run:
     """TrialRuns at one step, stepped together; each keeps its own events, checkpoints and
-    result. graphs: CUDA graphs for the paper step (None: on CUDA; True on the CPU runs the
-    same static-buffer step eagerly)."""
+    result. graphs: CUDA graphs for the paper step (None: as cfg.cuda_graphs asks, on CUDA
+    only; True on the CPU runs the same static-buffer step eagerly)."""
 
     def __init__(self, members: Sequence[TrialRun], graphs: bool | None = None):
         self.members = list(members)

@@ -14,6 +14,7 @@ of x, as in CycleGAN's unaligned loader.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -130,11 +131,18 @@ def default_steps(plan_epoch_length: int) -> int:
     return max(MIN_DEFAULT_STEPS, DEFAULT_EPOCHS * plan_epoch_length)
 
 
+def step_plan(cfg, n_pairs: int, n_pool: int, n_y: int) -> StepPlan:
+    """The step order and length of a trial of `cfg` (a TrialConfig) with these sample counts:
+    cfg.steps, or (cfg.steps == 0) default_steps of its epoch -- the one step-count rule, for
+    the trial (trainer.run.trial) and for the sweeps' plans (total_steps)."""
+    plan = StepPlan(cfg.mode, cfg.mix, cfg.balance, n_pairs, n_pool, n_y, cfg.seed, cfg.steps)
+    return plan if cfg.steps else dataclasses.replace(plan, total=default_steps(plan.epoch_length))
+
+
 def total_steps(cfg, n_train: int | None = None) -> int:
     """Steps a trial of `cfg` (a TrialConfig) runs on a train split of `n_train` images
-    (None: the dataset registry's train_size): cfg.steps, or default_steps of the epoch its
-    pool and budget make -- the trainer's own rule, which the sweeps use to place ASHA's rungs
-    and estimate GPU-hours."""
+    (None: the dataset registry's train_size): step_plan's total for the pool and budget it
+    asks for, which the sweeps use to place ASHA's rungs and estimate GPU-hours."""
     if cfg.steps:
         return cfg.steps
     if n_train is None:
@@ -142,8 +150,7 @@ def total_steps(cfg, n_train: int | None = None) -> int:
         n_train = dataset_info(cfg.dataset).train_size
     pool = n_train if cfg.unpaired == ALL else cfg.unpaired
     pairs = pool if cfg.paired_budget == ALL else cfg.paired_budget
-    plan = StepPlan(cfg.mode, cfg.mix, cfg.balance, pairs, pool, pool, cfg.seed, 0)
-    return default_steps(plan.epoch_length)
+    return step_plan(cfg, pairs, pool, pool).total
 
 
 def checkpoint_interval(every: int, total: int) -> int:

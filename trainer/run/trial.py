@@ -14,7 +14,6 @@ Never imports Ray.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -26,8 +25,9 @@ import torch
 from trainer.core.config import VAL_SCORE, TrialConfig
 from trainer.data import dataset_info
 from trainer.core.device import resolve_device
+from trainer.run.checks import check_trial
 from trainer.run.feed import Feed, build_feed
-from trainer.run.schedule import StepPlan, checkpoint_interval, default_steps
+from trainer.run.schedule import StepPlan, checkpoint_interval, step_plan
 from trainer.step.checkpoint import (has_checkpoint, load_checkpoint, state_payload,
                                      write_checkpoint)
 from trainer.step.state import StepRules, TrainState, build_state, translator
@@ -102,22 +102,6 @@ def selected_indices(cfg: TrialConfig) -> tuple[list[int], list[int]]:
     return paired, unpaired
 
 
-def make_plan(cfg: TrialConfig, feed: Feed) -> StepPlan:
-    """The trial's step order; cfg.steps == 0 means schedule.default_steps of its epoch."""
-    plan = StepPlan(cfg.mode, cfg.mix, cfg.balance, feed.n_pairs, feed.n_pool, feed.n_y,
-                    cfg.seed, total=cfg.steps)
-    return plan if cfg.steps else dataclasses.replace(plan, total=default_steps(plan.epoch_length))
-
-
-def check_learnable(cfg: TrialConfig) -> None:
-    """Some weighted term must exist in the mode, or the generators get no gradient at all."""
-    weights = [cfg.lambda_adv]
-    weights += [cfg.lambda_cycle, cfg.lambda_identity] if cfg.mode != "paired" else []
-    weights += [cfg.lambda_paired] if cfg.mode != "unpaired" else []
-    if not any(weights):
-        raise TrainError(f"mode={cfg.mode!r} with every lambda of its terms at 0 trains nothing")
-
-
 def set_determinism(deterministic: bool, device: torch.device) -> None:
     """What is exact where (docs/contracts.md): the CPU repeats a trial bit for bit for the same
     key, pack, threads and machine either way. On CUDA, by default cudnn.benchmark picks the
@@ -133,13 +117,14 @@ def set_determinism(deterministic: bool, device: torch.device) -> None:
 
 
 def prepare(cfg: TrialConfig, workdir: str | Path) -> Trial:
-    """Select, decode, plan and build (or resume) the state of one trial."""
-    check_learnable(cfg)
+    """Check (the plan's and the CLI's one check), select, decode, plan and build (or
+    resume) the state of one trial."""
+    check_trial(cfg)
     device = resolve_device(cfg.device)
     set_determinism(cfg.deterministic, device)
     paired, unpaired = selected_indices(cfg)
     feed = build_feed(cfg, paired, unpaired, device)
-    plan = make_plan(cfg, feed)
+    plan = step_plan(cfg, feed.n_pairs, feed.n_pool, feed.n_y)
     state = build_state(cfg, device, plan.total, plan.epoch_length)
     state.extra.update(key=cfg.key(), train_s=0.0)
     folder = Path(workdir) / CHECKPOINT_DIR

@@ -1,6 +1,7 @@
 """The paper's step replayed from CUDA graphs: no Python kernel launches in the fused networks.
-The default for the paper's step on CUDA (trainer.step.build); never yet run on a GPU
-(`make gpu-check` measures it).
+Opt-in (`cuda_graphs=True`, `--cuda-graphs`; trainer.step.build): never yet run on a GPU, so the
+eager step stays the default until `make gpu-check` has measured both (it says which should be
+the default).
 
 Python launching ~3,200 kernels per step kept the GPU mostly idle; a graph launches them all at
 once. The step is two graphs, because each member's image pool (a CPU coin flip per fake) sits

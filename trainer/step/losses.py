@@ -19,6 +19,7 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as nnf
 
+from trainer.core.config import LAMBDA_FIELDS
 from trainer.core.vocabulary import GAN_LOSSES   # declared there, filled here
 
 Tensor = torch.Tensor
@@ -131,8 +132,7 @@ class LossWeights:
 
     @classmethod
     def from_config(cls, cfg) -> "LossWeights":
-        return cls(adv=cfg.lambda_adv, cycle=cfg.lambda_cycle,
-                   identity=cfg.lambda_identity, paired=cfg.lambda_paired)
+        return cls(**{term: getattr(cfg, name) for term, name in LAMBDA_FIELDS.items()})
 
     def of(self, term: str) -> float:
         """The weight of a named generator term, by its prefix (adv_, cycle_, idt_, paired_)."""

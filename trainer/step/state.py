@@ -17,6 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from trainer.core.config import MODE_TERMS
 from trainer.nets.networks import architecture, discriminator_for, generator_for
 from trainer.step import losses
 from trainer.step.image_pool import ImagePool
@@ -38,7 +39,8 @@ class StepRules:
     bf16: bool = False             # autocast the forward passes to bfloat16
     released: bool = False         # the authors' released step (module doc)
     conditional: bool = False      # D judges concat(input, image): pix2pix
-    d_first: bool = False          # D update before G's (released code, pix2pix)
+    cuda_graphs: bool = False      # replay the paper step from CUDA graphs (cfg.cuda_graphs,
+                                   # on a CUDA device only)
 
     @classmethod
     def from_config(cls, cfg, device: torch.device) -> "StepRules":
@@ -47,7 +49,7 @@ class StepRules:
         return cls(mode=cfg.mode, gan=losses.gan_loss(cfg.gan_loss),
                    weights=losses.LossWeights.from_config(cfg), device=torch.device(device),
                    bf16=cfg.precision == "bf16", released=released, conditional=conditional,
-                   d_first=released or conditional)
+                   cuda_graphs=cfg.cuda_graphs and torch.device(device).type == "cuda")
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
@@ -58,13 +60,14 @@ class StepRules:
 
     @property
     def cycle(self) -> bool:
-        """Cycle on unpaired steps and on hybrid paired steps; never in pix2pix-like mode."""
-        return self.mode != "paired" and self.weights.cycle > 0
+        """Cycle on unpaired steps and on hybrid paired steps; never in pix2pix-like mode
+        (trainer.core.config.MODE_TERMS)."""
+        return "cycle" in MODE_TERMS[self.mode] and self.weights.cycle > 0
 
     @property
     def identity(self) -> bool:
         """Identity likewise: every step of modes unpaired and hybrid."""
-        return self.mode != "paired" and self.weights.identity > 0
+        return "identity" in MODE_TERMS[self.mode] and self.weights.identity > 0
 
     def reconstruction(self, paired: bool) -> bool:
         return paired and self.weights.paired > 0
