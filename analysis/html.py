@@ -91,7 +91,7 @@ def _summary(results: Results, tables: list[TableResult]) -> str:
             f"written {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC</p>"
             f"<nav>{links}<a href='#plots'>Plots</a>"
             f"{'<a href=#failed>Failed</a>' if len(results.failed) else ''}</nav>"
-            "<p>Each cell: mean over seeds with its bootstrap 95% CI (bold: best per column; "
+            "<p>Each cell: mean over seeds with its t 95% CI (bold: best per column; "
             "fewer than 3 seeds: too few for an interval), n seeds, the spread of the first "
             "metric (std, median, 10th percentile, worst seed) and, where the paper "
             "reports the cell, its published value beside it. Under each table, every "

@@ -1,6 +1,6 @@
 """PNG plots of a results folder, drawn on matplotlib's Agg canvas (no pyplot, no global state).
 
-- plot_budget_curves: metric vs paired budget, mean with its bootstrap 95 % CI band over seeds.
+- plot_budget_curves: metric vs paired budget, mean with its t 95 % CI band over seeds.
   Left, paired only: one line per selector (random vs k-medoids, ...), full-data baselines as
   horizontal lines. Right: hybrid (per selector, balanced and not) vs unpaired only (line and
   band) vs paired only (dashed), as in the paper's Tables 1 and 2.
@@ -121,7 +121,7 @@ def _figure(size: tuple[float, float]) -> Figure:
 
 
 def _curve(ax, stats: pd.DataFrame, metric: str, label: str, style: str = "-") -> None:
-    """Mean over seeds vs paired samples, with its bootstrap 95 % CI as a band (broken where a
+    """Mean over seeds vs paired samples, with its t 95 % CI as a band (broken where a
     budget has fewer than inference.MIN_N seeds: no interval there)."""
     part = stats.sort_values("n_paired")
     x = part["n_paired"].astype(float).to_numpy()
