@@ -85,7 +85,8 @@ def section_of(readme: str) -> str:
 
 def readme_main(argv: list[str]) -> int:
     parser = OneLineParser(prog="python -m analysis readme", formatter_class=DefaultsFormatter,
-                           description=__doc__.splitlines()[0].split(": ", 1)[1])
+                           description="Print README's \"Does it reproduce?\" section, "
+                                       "generated from the results rows in EVIDENCE_DIR.")
     parser.add_argument("evidence_dir", metavar="EVIDENCE_DIR",
                         help="results folder holding the committed rows (docs/evidence)")
     parser.add_argument("--check", metavar="README",

@@ -238,9 +238,9 @@ def demo(dataset: str) -> Grid:
 DEMO_NOTE = (
     "What this demo can show: the pipeline end to end (selection, hybrid training, evaluation, "
     "rows, tables, plots, the report's pictures) and that 5 pairs help the unpaired-only "
-    "baseline. What it cannot: the selection effect. With 3 seeds against 3 the permutation "
-    "test's smallest possible p is 0.1, so k-medoids vs random stays unresolved at this size "
-    "whatever the means say. For the paper's questions run the science grid (Table 1's "
+    "baseline. What it cannot: the selection effect. With 3 seeds against 3 Welch's interval "
+    "has about 4 degrees of freedom (2.8 standard errors each side), and at this size the "
+    "seed-to-seed spread is as large as the effect, so k-medoids vs random is noise here. For the paper's questions run the science grid (Table 1's "
     "selectors x 10 seeds, Table 2's arms x 6; 29 min packed on 2 CPU cores): "
     "python sweeps/run_grid.py --grid science, then python -m analysis results --grid science "
     "--html science.html")
