@@ -28,9 +28,8 @@ import pandas as pd
 
 from analysis import paper_numbers
 from analysis.axes import AXES, NA, derive_axes
-from analysis.curves import with_best
-from analysis.schema import (ALL, CONFIG_COLUMNS, NOT_RESULT_AFFECTING, PAPER_DATASET,
-                             PROTOCOL_METRICS, TOY_TWIN)
+from analysis.curves import LENGTH, with_best
+from analysis.schema import CONFIG_COLUMNS, NOT_RESULT_AFFECTING, PAPER_DATASET, TOY_TWIN
 from analysis.verdict import (BETTER, MARGINS, NOT_WORSE, SAME, family_verdicts, fragile)
 
 POOL = paper_numbers.POOL          # the science grid's k-medoids pool (the paper's 200)
@@ -47,7 +46,6 @@ ARM_COLUMNS = frozenset({"mode", "paired_budget", "unpaired", "selection", "pool
                          "seed", "balance", "mix", "variant"})
 CONTEXT = tuple(c for c in CONFIG_COLUMNS
                 if c not in NOT_RESULT_AFFECTING and c not in ARM_COLUMNS and c != "dataset")
-LENGTH = "steps"                   # the context column that analysis.lengths lines up
 BEST = "at each arm's best"        # a ClaimSet's length when judged at the holdout-chosen best
 RESULT_COLUMNS = ("claim", "statement", "kind", "a", "b", "n_a", "n_b", "delta_mean",
                   "delta_ci_low", "delta_ci_high", "p", "boundary", "p_margin", "p_margin_holm",

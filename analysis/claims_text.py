@@ -12,6 +12,7 @@ import math
 import pandas as pd
 
 from analysis.claims import BEST, ClaimSet
+from analysis.curves import LENGTH
 from analysis.display import CI, interval, p_value, short
 from analysis.inference import MIN_N
 from analysis.verdict import ALPHA, BETTER, NOT_WORSE, TOO_FEW, agrees
@@ -29,7 +30,7 @@ def _length(claims: ClaimSet) -> str:
 
 def claims_title(claims: ClaimSet) -> str:
     context = "".join(f", {name} {value}" for name, value in claims.context.items()
-                      if name != "steps")
+                      if name != LENGTH)
     return (f"{SECTION}: {claims.family} ({claims.grid} grid, {claims.dataset}, "
             f"{claims.metric}{_length(claims)}{context})")
 

@@ -21,7 +21,7 @@ import pandas as pd
 from analysis.schema import CONFIG_COLUMNS, NOT_RESULT_AFFECTING
 
 STEP, HOLDOUT = "curve_step", "curve_holdout_score"
-LENGTH = "steps"
+LENGTH = "steps"   # the config column a grid's lengths differ in (analysis.lengths lines them up)
 # A trial's setting apart from its length: what identifies "the same arm and seed" across lengths
 SETTING = tuple(c for c in CONFIG_COLUMNS if c not in NOT_RESULT_AFFECTING and c != LENGTH)
 

@@ -11,7 +11,6 @@ runs the same command on their own results folder to compare.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 

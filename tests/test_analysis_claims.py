@@ -302,7 +302,8 @@ def test_table_4_claim_is_judged_on_maps_pixel_accuracy_against_minus_the_margin
     lines = [line for line in block[0].splitlines() if line.startswith("|")]
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
     section = {row[0]: dict(zip(cells[0], row)) for row in cells[2:]}
-    one, five = section["maps: hybrid vs all pairs, 1 pair"], section["maps: hybrid vs all pairs, 5 pairs"]
+    one = section["maps: hybrid vs all pairs, 1 pair"]
+    five = section["maps: hybrid vs all pairs, 5 pairs"]
     assert one["margin"] == five["margin"] == "-0.02"
     assert one["verdict"] == "reproduced" and five["verdict"] == "not reproduced"   # -.01, -.10
     assert one["paper (A vs B)"] == ".405 vs .377" and five["paper Δ"] == "+.002"

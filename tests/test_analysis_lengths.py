@@ -117,7 +117,8 @@ def test_best_point_ties_go_to_the_earlier_step():
 
 
 def test_final_verdict_holds_at_the_two_longest_lengths():
-    assert final_verdict({500: "unresolved", 1000: "reproduced", 2000: "reproduced"}) == "reproduced"
+    assert final_verdict({500: "unresolved", 1000: "reproduced", 2000: "reproduced"}) == (
+        "reproduced")
     assert final_verdict({500: "reproduced", 1000: "reproduced", 2000: "unresolved"}) == DEPENDS
     assert final_verdict({1000: "reproduced"}) == ""
     assert final_verdict({1000: "reproduced (fragile)", 2000: "reproduced"}) == (
@@ -163,7 +164,8 @@ def test_the_plot_draws_each_claims_delta_and_band_against_steps(sets, tmp_path)
     fig = plot_claim_lengths(sets, tmp_path / "d.png", "verdicts")
     px = fig.axes[0]
     assert px.get_title().startswith("science, pixel_acc")
-    lines = {line.get_label(): line for line in px.get_lines() if not line.get_label().startswith("_")}
+    lines = {line.get_label(): line for line in px.get_lines()
+             if not line.get_label().startswith("_")}     # the margin and 0 lines are unlabelled
     one = lines["one pair on unpaired data"]
     assert list(one.get_xdata()) == [500, 1000, 2000]
     assert list(one.get_ydata()) == pytest.approx([.15, .07, -.05])
@@ -178,7 +180,8 @@ def test_readme_section_from_rows_and_its_check(evidence, tmp_path):
                for line in summary)
     readme = tmp_path / "README.md"
     readme.write_text("# fewpair\n\nintro\n\n" + text + "\n## Next\n\nmore\n", encoding="utf-8")
-    assert section_of(readme.read_text(encoding="utf-8")) == text      # blank lines before the next heading are not the section's
+    # the blank lines before the next heading are not the section's
+    assert section_of(readme.read_text(encoding="utf-8")) == text
     assert _cli("readme", str(evidence), "--check", str(readme))[0] == 0
     readme.write_text(readme.read_text(encoding="utf-8").replace("reproduced |", "x |", 1),
                       encoding="utf-8")
