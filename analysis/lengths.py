@@ -72,8 +72,8 @@ def _title(length: object) -> str:
     return BEST if length == BEST else f"{length:,} steps"
 
 
-def lengths_text(sets: list[ClaimSet], fmt: str) -> str:
-    """Per series with two or more lengths (or an at-best set), its table; md or latex."""
+def length_sections(sets: list[ClaimSet]) -> list[tuple[str, str, pd.DataFrame]]:
+    """(title, caption, table) per series with two or more lengths (or an at-best set)."""
     out = []
     for key, found in series(sets).items():
         if len(lengths_of(found)) < 2 and BEST not in found:
@@ -87,7 +87,14 @@ def lengths_text(sets: list[ClaimSet], fmt: str) -> str:
                    "its own best; the rule: analysis/verdict.py, each length's full numbers: "
                    "its claims table (`python -m analysis RESULTS`). Final verdict: the one "
                    f"that holds at the two longest lengths, else '{DEPENDS}'.")
-        frame = length_frame(found)
+        out.append((title, caption, length_frame(found)))
+    return out
+
+
+def lengths_text(sets: list[ClaimSet], fmt: str) -> str:
+    """Every length section (length_sections) in format `fmt`: md, or latex comments."""
+    out = []
+    for title, caption, frame in length_sections(sets):
         if fmt == "latex":
             out.append("\n".join(f"% {line}" for line in (
                 f"{title}:", caption, *frame.to_string(index=False).splitlines())) + "\n")

@@ -140,8 +140,12 @@ def _table(text: str, title: str) -> dict[str, dict[str, str]]:
 
 
 def test_the_printed_length_table_and_its_final_verdicts(evidence, tmp_path):
-    code, text = _cli(str(evidence), "--claims-plot", str(tmp_path / "claims.png"))
+    page = tmp_path / "report.html"
+    code, text = _cli(str(evidence), "--claims-plot", str(tmp_path / "claims.png"),
+                      "--html", str(page))
     assert code == 0
+    assert page.read_text(encoding="utf-8").count(
+        "<h2>The paper&#x27;s claims against training length: science (verdicts grid") == 2
     table = _table(text, "The paper's claims against training length: science (verdicts grid, "
                          "toy-streets, pixel_acc)")
     one = table["one pair on unpaired data"]
