@@ -209,9 +209,10 @@ def _evaluate(ok: pd.DataFrame, margins: dict[str, float], best: bool) -> list[C
                 continue
         length = BEST if best else _length(part)
         paper_ids = PAPER_IDS.get(protocol, {}) if _has_paper(dataset, protocol) else {}
+        values = _arm_values(part, VERDICT_METRICS[protocol])
         for family in FAMILIES:
             for metric in VERDICT_METRICS[protocol]:
-                rows = _family(family, part, metric, margins[metric], paper_ids)
+                rows = _family(family, values, metric, margins[metric], paper_ids)
                 if len(rows):
                     out.append(ClaimSet(grid, dataset, protocol, family, metric, context,
                                         margins[metric], rows, length))
@@ -261,12 +262,26 @@ def _same(ours: object, theirs: object) -> bool:
     return is_flag == isinstance(theirs, bool) and ours == theirs
 
 
-def _family(family: str, part: pd.DataFrame, metric: str, margin: float,
+def _key(arm: Arm) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in arm.where.items()))
+
+
+def _arm_values(part: pd.DataFrame, metrics: tuple[str, ...]) -> dict[tuple, dict[int, float]]:
+    """(arm key, metric) -> seed -> value, for every arm of every claim (each matched once)."""
+    out = {}
+    for arm in {_key(a): a for c in CLAIMS for a in (c.a, c.b)}.values():
+        rows = part[_matches(part, arm.where)]
+        for metric in metrics:
+            out[_key(arm), metric] = _seeded(rows, metric)
+    return out
+
+
+def _family(family: str, values: dict[tuple, dict[int, float]], metric: str, margin: float,
             paper_ids: dict) -> pd.DataFrame:
     """The family's claims that have both arms here: numbers, Holm, verdict, fragility."""
     claims, seeded = [], []
     for claim in (c for c in CLAIMS if c.family == family):
-        arms = [_seeded(part[_matches(part, arm.where)], metric) for arm in (claim.a, claim.b)]
+        arms = [values[_key(arm), metric] for arm in (claim.a, claim.b)]
         if all(arms):
             claims.append(claim)
             seeded.append(tuple(arms))
