@@ -374,9 +374,9 @@ def science_gpu(dataset: str) -> Grid:
     (1 and 5 pairs x the four selectors x 10 seeds, and 20 pairs x random/k-medoids x 10,
     paired only, inside a k-medoids pool of 200) and Table 2's hybrid arms (that pool
     unpaired, + 1 and 5 k-medoids pairs, + one random pair for Sec. 4.1.6, x 6 seeds: every arm
-    of every claim has at least 6; the unbalanced arm is left out to fit). 124 trials,
-    estimated ~16 min on one H200 from the rate of 16 processes of such trials (~206
-    trial-steps/s paired-only, a hybrid step ~2.5x a paired one); not yet run on a GPU."""
+    of every claim has at least 6; the unbalanced arm is left out to fit). 124 trials;
+    `--dry-run` prints its cost (no GPU rate at these sizes is measured yet, so the paper's
+    sizes' rate stands in: an upper bound). Not yet run on a GPU."""
     hybrid_seeds = SEEDS[:6]
     base = {**GPU_SIZES, "unpaired": POOL, "steps": 1200, "eval_limit": 0,
             "report_every": 300, "checkpoint_every": 0}
