@@ -1,6 +1,7 @@
 """`python -m analysis RESULTS_DIR [--table 1] [--format md|latex|csv] [--html report.html]`
 
 Prints the paper's tables regenerated from a results folder (local or any pyarrow URI).
+`python -m analysis readme EVIDENCE_DIR` prints README's "Does it reproduce?" (analysis.readme).
 A user mistake (missing folder, unknown table, unreadable file) prints one `error: ...` line
 to stderr and exits with status 2.
 """
@@ -12,7 +13,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from analysis.claims import MARGIN
 from analysis.cli import DefaultsFormatter, OneLineParser, parse_margin, parse_seeds
 from analysis.errors import AnalysisError
 from analysis.render import WRITERS
@@ -43,10 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=parse_seeds, metavar="LIST",
                         help="seeds every cell should have, e.g. 0-9 or 0,1,5 "
                              "[default: every seed seen in the table]")
-    parser.add_argument("--claim-margin", type=parse_margin, default=MARGIN, metavar="X",
-                        help="the claims' verdicts, in metric units: a Δ CI inside ±X agrees; "
+    parser.add_argument("--claim-margin", type=parse_margin, metavar="X",
+                        help="the claims' margin, in metric units: X for every metric, or "
+                             "METRIC=X[,METRIC=X] [default: pixel_acc=0.02, mean_iou=0.01, "
+                             "maps_pixel_acc=0.02]; a Δ CI inside ±X agrees; "
                              "one whose upper end is below +X does not reproduce the paper's "
-                             "A > B (analysis/claims.py)")
+                             "A > B (analysis/verdict.py)")
+    parser.add_argument("--claims-plot", metavar="PNG",
+                        help="write each grid's claims against training length here (Δ and "
+                             "its CI vs steps; one file per grid, suffixed, when several)")
     parser.add_argument("--out", metavar="FILE",
                         help="write the tables here [default: standard output]")
     return parser
@@ -64,12 +69,16 @@ def write_atomic(path: str, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["readme"]:   # README's "Does it reproduce?" from committed rows
+        from analysis.readme import readme_main
+        return readme_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         result = build_report(args.results_dir, args.grid, tables=args.table, fmt=args.fmt,
                               plot=args.plot, seed_plot=args.seed_plot, dataset=args.dataset,
                               metric=args.metric, expected_seeds=args.seeds, html=args.html,
-                              claim_margin=args.claim_margin)
+                              claim_margin=args.claim_margin, claims_plot=args.claims_plot)
         if args.out:
             write_atomic(args.out, result.text)
         else:

@@ -1,29 +1,20 @@
 """The paper's claims as data, and each one tested on the rows of one grid.
 
 A claim compares two arms, A and B: row filters on a results row's derived axes
-(analysis/axes.py) and config columns, written as the science and fidelity grids
-(sweeps/plan/grids.py) lay their trials out. Where the paper says A beats B the claim is
-directional; where the question is only whether A and B differ (the released step against the
-paper's text) it is two-sided. Each claim is tested on the primary metric (pixel_acc for
-photos -> labels) with the statistics of analysis.inference, via analysis.effects.compare:
-Δ = mean(A) - mean(B) with its bootstrap 95 % CI, a two-sided permutation p, P(A > B).
+(analysis/axes.py) and config columns, written as the science, verdicts, fidelity and maps
+grids (sweeps/plan/grids.py) lay their trials out. Its kind (analysis.verdict) says what the
+paper claims: A beats B ("better"), A is comparable with or better than B ("not worse", Table
+4's words), or, for the released step against the paper's text, only whether A and B differ
+("same"). Each claim is tested on every verdict metric of its protocol (pixel accuracy and mean
+IoU for photos -> labels; maps pixel accuracy for maps), each against its own margin
+(analysis.verdict.MARGINS), with Welch's statistics (analysis.inference).
 
 Rows are tested in partitions: one grid folder, dataset and protocol, split further by every
 result-affecting config column that no arm fixes and that varies among the rows some arm holds
-(a grid re-run at more steps into the same folder gives two partitions, never one pooled arm). The claims of one
-family (science: 1-7, fidelity: 8-9) tested on one partition are one Holm family.
-
-Verdict rule (ALPHA = .05; MARGIN = 0.02 in metric units, i.e. 2 points of pixel accuracy):
-  directional (the paper says A > B)
-    reproduced       Holm p < ALPHA and Δ > 0
-    not reproduced   the CI's upper bound < +MARGIN: the data rule out an effect of the paper's
-                     sign bigger than MARGIN (a significant opposite effect included)
-    unresolved       otherwise
-  two-sided (does A differ from B?)
-    differs          Holm p < ALPHA
-    agrees within ±MARGIN   the CI lies inside (-MARGIN, +MARGIN)
-    unresolved       otherwise
-  too few seeds      an arm has fewer than inference.MIN_N values: no statistic, no verdict
+(a grid with a steps axis gives one partition per length, never one pooled arm). The claims of
+one family (science, fidelity, maps) tested on one partition and metric are one Holm family.
+`at_best` tests the same claims on each trial's holdout-chosen best point instead
+(analysis.curves); analysis.lengths puts the lengths side by side.
 A claim one of whose arms has no row in a partition is left out there.
 """
 from __future__ import annotations
@@ -37,34 +28,35 @@ import pandas as pd
 
 from analysis import paper_numbers
 from analysis.axes import AXES, NA, derive_axes
-from analysis.effects import compare
-from analysis.inference import MIN_N, holm
-from analysis.schema import (CONFIG_COLUMNS, NOT_RESULT_AFFECTING, PAPER_DATASET,
-                             PROTOCOL_METRICS, TOY_TWIN)
+from analysis.curves import LENGTH, with_best
+from analysis.schema import CONFIG_COLUMNS, NOT_RESULT_AFFECTING, PAPER_DATASET, TOY_TWIN
+from analysis.verdict import (BETTER, MARGINS, NOT_WORSE, SAME, family_verdicts, fragile)
 
-ALPHA = 0.05
-MARGIN = 0.02          # metric units: the smallest effect worth calling one at toy size
 POOL = paper_numbers.POOL          # the science grid's k-medoids pool (the paper's 200)
+MAPS_POOL = paper_numbers.MAPS_POOL   # the maps pool (the paper's 100)
 FIDELITY_POOL = 100                # the fidelity grid's pool (sweeps/plan/grids.py)
-REPRODUCED, NOT_REPRODUCED, UNRESOLVED = "reproduced", "not reproduced", "unresolved"
-DIFFERS, TOO_FEW = "differs", "too few seeds"
+# Metrics that get a verdict, per protocol (mean class accuracy is printed, never judged)
+VERDICT_METRICS = {"segmentation": ("pixel_acc", "mean_iou"),
+                   "fcn-score": ("pixel_acc", "mean_iou"), "maps": ("maps_pixel_acc",)}
 # The paper table whose row an arm is, per protocol: Table 1 / 2 shapes (8 / 9 for labels->photos)
-PAPER_IDS = {"segmentation": {"1": "1", "2": "2"}, "fcn-score": {"1": "8", "2": "9"}}
+PAPER_IDS = {"segmentation": {"1": "1", "2": "2"}, "fcn-score": {"1": "8", "2": "9"},
+             "maps": {"4": "4"}}
 # Config columns that some arm fixes; every other result-affecting one splits partitions
 ARM_COLUMNS = frozenset({"mode", "paired_budget", "unpaired", "selection", "pool_selection",
                          "seed", "balance", "mix", "variant"})
 CONTEXT = tuple(c for c in CONFIG_COLUMNS
                 if c not in NOT_RESULT_AFFECTING and c not in ARM_COLUMNS and c != "dataset")
-RESULT_COLUMNS = ("claim", "statement", "directional", "a", "b", "n_a", "n_b", "delta_mean",
-                  "delta_ci_low", "delta_ci_high", "p", "p_holm", "p_improve", "paper_a",
-                  "paper_b", "verdict")
+BEST = "at each arm's best"        # a ClaimSet's length when judged at the holdout-chosen best
+RESULT_COLUMNS = ("claim", "statement", "kind", "a", "b", "n_a", "n_b", "delta_mean",
+                  "delta_ci_low", "delta_ci_high", "p", "boundary", "p_margin", "p_margin_holm",
+                  "p_improve", "paper_a", "paper_b", "verdict", "fragile")
 
 
 @dataclass(frozen=True)
 class Arm:
     label: str                     # how the printed claim names it
     where: Mapping[str, object]    # derived axis or config column -> the value a row must have
-    paper_table: str | None = None  # the paper table shape ("1" / "2") holding this arm's row
+    paper_table: str | None = None  # the paper table shape ("1" / "2" / "4") holding its row
 
 
 @dataclass(frozen=True)
@@ -73,7 +65,7 @@ class Claim:
     statement: str                 # the paper's claim, in its words where it has them
     a: Arm
     b: Arm
-    directional: bool              # True: the paper says A > B; False: does A differ from B?
+    kind: str                      # analysis.verdict: BETTER, NOT_WORSE or SAME
     family: str                    # the grid it belongs to; one family = one Holm adjustment
 
 
@@ -86,17 +78,21 @@ def _paired(budget: int, selector: str) -> Arm:
 
 
 def _hybrid(budget: int, balanced: bool = True, pool: int = POOL, variant: str = "paper",
-            label: str | None = None, **config) -> Arm:
-    """Table 2's shape: the pool unpaired + k-medoids pairs inside it."""
-    where = {"mode": "hybrid", "n_unpaired": pool, "n_paired": budget, "selector": "kmedoids",
+            label: str | None = None, selector: str = "kmedoids", paper: str | None = "2",
+            **config) -> Arm:
+    """Table 2's shape (Table 4's with the maps pool): the pool unpaired + pairs inside it."""
+    where = {"mode": "hybrid", "n_unpaired": pool, "n_paired": budget, "selector": selector,
              "balanced": balanced, "pool_selection": "kmedoids", "variant": variant, **config}
     return Arm(label or f"hybrid, {'balanced' if balanced else 'unbalanced'}", where,
-               "2" if pool == POOL and variant == "paper" else None)
+               paper if variant == "paper" and pool in (POOL, MAPS_POOL) else None)
 
 
 UNPAIRED_ONLY = Arm("unpaired only", {
     "mode": "unpaired", "n_unpaired": POOL, "n_paired": NA, "selector": NA, "balanced": NA,
     "pool_selection": "kmedoids", "variant": "paper"}, "2")
+MAPS_ALL_PAIRED = Arm(f"paired only, all {MAPS_POOL} pairs", {
+    "mode": "paired", "n_unpaired": NA, "n_paired": MAPS_POOL, "selector": NA, "balanced": NA,
+    "pool_selection": "kmedoids", "variant": "paper"}, "4")
 
 
 def _pairs(n: int) -> str:
@@ -105,18 +101,31 @@ def _pairs(n: int) -> str:
 
 def _science() -> list[Claim]:
     out = [Claim(f"selection, {_pairs(n)}", f"k-medoids pairs beat random pairs (paired only, "
-                 f"{_pairs(n)}; Table 1)", _paired(n, "kmedoids"), _paired(n, "random"), True,
-                 "science") for n in (1, 5)]
+                 f"{_pairs(n)}; Table 1)", _paired(n, "kmedoids"), _paired(n, "random"),
+                 BETTER, "science") for n in (1, 5, 20)]
     out.append(Claim("one pair on unpaired data", "one k-medoids pair on top of the 200 unpaired "
-                     "beats the unpaired data alone (Table 2)", _hybrid(1), UNPAIRED_ONLY, True,
+                     "beats the unpaired data alone (Table 2)", _hybrid(1), UNPAIRED_ONLY,
+                     BETTER, "science"))
+    out.append(Claim("selection inside the hybrid", "a k-medoids single pair beats a random "
+                     "one on top of the 200 unpaired (Sec. 4.1.6; Table 2)",
+                     _hybrid(1, label="hybrid, k-medoids pair"),
+                     _hybrid(1, label="hybrid, random pair", selector="random"), BETTER,
                      "science"))
     out += [Claim(f"hybrid vs paired only, {_pairs(n)}", f"the hybrid (200 unpaired + {_pairs(n)}) "
                   f"beats the same pairs alone (Tables 1, 2)", _hybrid(n),
-                  _paired(n, "kmedoids"), True, "science") for n in (1, 5)]
+                  _paired(n, "kmedoids"), BETTER, "science") for n in (1, 5)]
     out += [Claim(f"balancing, {_pairs(n)}", f"replicating the pairs up to the unpaired count "
                   f"helps (Sec. 4.1.5; {_pairs(n)})", _hybrid(n), _hybrid(n, balanced=False),
-                  True, "science") for n in (1, 5)]
+                  BETTER, "science") for n in (1, 5)]
     return out
+
+
+def _maps() -> list[Claim]:
+    return [Claim(f"maps: hybrid vs all pairs, {_pairs(n)}", f"the hybrid ({MAPS_POOL} unpaired "
+                  f"+ {_pairs(n)}) is comparable with or better than paired only on all "
+                  f"{MAPS_POOL} pairs (Sec. 4.2.3, Table 4)",
+                  _hybrid(n, pool=MAPS_POOL, paper="4"), MAPS_ALL_PAIRED, NOT_WORSE, "maps")
+            for n in (1, 5)]
 
 
 def _fidelity() -> list[Claim]:
@@ -127,22 +136,22 @@ def _fidelity() -> list[Claim]:
                          f"step it trained: the released step trains to the paper's step's "
                          f"result on the same released epochs ({_pairs(n)})", released,
                          _hybrid(n, False, FIDELITY_POOL, label="paper step, released epochs",
-                                 mix="alternate"), False, "fidelity"))
+                                 mix="alternate"), SAME, "fidelity"))
         out.append(Claim(f"released training vs paper text, {_pairs(n)}", f"its text "
                          f"describes its training: the released step and epochs train to the "
                          f"text's result (paper step, balanced; {_pairs(n)})", released,
                          _hybrid(n, True, FIDELITY_POOL, label="paper step, balanced",
-                                 mix="interleave"), False, "fidelity"))
+                                 mix="interleave"), SAME, "fidelity"))
     return out
 
 
-CLAIMS: tuple[Claim, ...] = (*_science(), *_fidelity())
+CLAIMS: tuple[Claim, ...] = (*_science(), *_maps(), *_fidelity())
 FAMILIES = tuple(dict.fromkeys(c.family for c in CLAIMS))
 
 
 @dataclass(frozen=True)
 class ClaimSet:
-    """One family of claims tested on one partition of the rows."""
+    """One family of claims tested on one partition of the rows, on one metric."""
     grid: str
     dataset: str
     protocol: str
@@ -151,11 +160,40 @@ class ClaimSet:
     context: dict[str, str]        # the partition's values of the config columns that vary
     margin: float
     results: pd.DataFrame = field(repr=False)   # RESULT_COLUMNS, one row per claim tested
+    length: int | str | None = None  # the rows' steps (one value), or BEST
+
+    @property
+    def series(self) -> tuple:
+        """What a length's sets share with the other lengths of the same grid (lengths.py)."""
+        rest = tuple((k, v) for k, v in self.context.items() if k != LENGTH)
+        return self.grid, self.dataset, self.protocol, self.family, self.metric, rest
 
 
-def evaluate(ok: pd.DataFrame, margin: float = MARGIN) -> list[ClaimSet]:
+def margins_for(margin: float | Mapping[str, float] | None) -> dict[str, float]:
+    """MARGINS, every one replaced by a number, or the given metrics' replaced by a mapping."""
+    if margin is None:
+        return dict(MARGINS)
+    if isinstance(margin, Mapping):
+        return {**MARGINS, **margin}
+    return dict.fromkeys(MARGINS, float(margin))
+
+
+def evaluate(ok: pd.DataFrame, margin: float | Mapping[str, float] | None = None
+             ) -> list[ClaimSet]:
     """Every family of claims that has both arms of at least one claim in some partition of
-    the ok rows `ok` (load_results(...).ok); empty when none has."""
+    the ok rows `ok` (load_results(...).ok), per verdict metric; empty when none has."""
+    return _evaluate(ok, margins_for(margin), best=False)
+
+
+def at_best(ok: pd.DataFrame, margin: float | Mapping[str, float] | None = None
+            ) -> list[ClaimSet]:
+    """The same claims on each arm's holdout-chosen best (analysis.curves): per seed, the
+    point of its trials' curves (every length of the grid) with the best holdout score; only
+    rows that carry a curve."""
+    return _evaluate(ok, margins_for(margin), best=True)
+
+
+def _evaluate(ok: pd.DataFrame, margins: dict[str, float], best: bool) -> list[ClaimSet]:
     if ok.empty:
         return []
     frame = derive_axes(ok)
@@ -163,22 +201,35 @@ def evaluate(ok: pd.DataFrame, margin: float = MARGIN) -> list[ClaimSet]:
     for arm in [arm for claim in CLAIMS for arm in (claim.a, claim.b)]:
         in_arm |= _matches(frame, arm.where)
     out = []   # rows no arm holds (pix2pix, every pair, ...) neither split nor join a partition
-    for (grid, dataset, protocol, context), part in _partitions(frame[in_arm]):
-        metric = PROTOCOL_METRICS[protocol][0]
+    ignore = (LENGTH,) if best else ()
+    for (grid, dataset, protocol, context), part in _partitions(frame[in_arm], ignore):
+        if best:
+            part = with_best(part, VERDICT_METRICS[protocol])
+            if part.empty:
+                continue
+        length = BEST if best else _length(part)
         paper_ids = PAPER_IDS.get(protocol, {}) if _has_paper(dataset, protocol) else {}
+        values = _arm_values(part, VERDICT_METRICS[protocol])
         for family in FAMILIES:
-            rows = [_test(c, part, metric, paper_ids) for c in CLAIMS if c.family == family]
-            rows = [r for r in rows if r is not None]
-            if rows:
-                out.append(ClaimSet(grid, dataset, protocol, family, metric, context, margin,
-                                    _adjusted(pd.DataFrame(rows), margin)))
+            for metric in VERDICT_METRICS[protocol]:
+                rows = _family(family, values, metric, margins[metric], paper_ids)
+                if len(rows):
+                    out.append(ClaimSet(grid, dataset, protocol, family, metric, context,
+                                        margins[metric], rows, length))
     return out
 
 
-def _partitions(frame: pd.DataFrame):
-    """((grid, dataset, protocol, context), rows) per partition (module docstring)."""
+def _length(part: pd.DataFrame) -> int | None:
+    steps = part[LENGTH].dropna().unique() if LENGTH in part else []
+    return int(steps[0]) if len(steps) == 1 else None
+
+
+def _partitions(frame: pd.DataFrame, ignore: tuple[str, ...] = ()):
+    """((grid, dataset, protocol, context), rows) per partition (module docstring); columns
+    in `ignore` never split one."""
     for (grid, dataset, protocol), part in frame.groupby(["grid", "dataset", "protocol"]):
-        varying = [c for c in CONTEXT if c in part and part[c].astype(str).nunique() > 1]
+        varying = [c for c in CONTEXT if c in part and c not in ignore
+                   and part[c].astype(str).nunique() > 1]
         if not varying:
             yield (grid, dataset, protocol, {}), part
             continue
@@ -188,7 +239,8 @@ def _partitions(frame: pd.DataFrame):
 
 
 def _has_paper(dataset: str, protocol: str) -> bool:
-    """The paper's numbers are Cityscapes'; shown for it and its toy stand-in (analysis.tables)."""
+    """The paper's numbers are Cityscapes' and the pix2pix maps'; shown for them and their toy
+    stand-ins (analysis.tables)."""
     real = PAPER_DATASET.get(protocol)
     return real is not None and real in (dataset, TOY_TWIN.get(dataset))
 
@@ -210,19 +262,48 @@ def _same(ours: object, theirs: object) -> bool:
     return is_flag == isinstance(theirs, bool) and ours == theirs
 
 
-def _test(claim: Claim, part: pd.DataFrame, metric: str, paper_ids: dict) -> dict | None:
-    """One claim's numbers (unadjusted p); None when either arm has no row here."""
-    arms = [part.loc[_matches(part, arm.where), metric].astype(float).dropna()
-            for arm in (claim.a, claim.b)]
-    if any(len(values) == 0 for values in arms):
-        return None
-    numbers = compare(tuple(arms[0]), tuple(arms[1]))
-    return {"claim": claim.name, "statement": claim.statement, "directional": claim.directional,
-            "a": claim.a.label, "b": claim.b.label, "n_a": len(arms[0]), "n_b": len(arms[1]),
-            **{k: numbers[k] for k in ("delta_mean", "delta_ci_low", "delta_ci_high", "p",
-                                       "p_improve")},
-            "paper_a": _paper_value(claim.a, metric, paper_ids),
-            "paper_b": _paper_value(claim.b, metric, paper_ids)}
+def _key(arm: Arm) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in arm.where.items()))
+
+
+def _arm_values(part: pd.DataFrame, metrics: tuple[str, ...]) -> dict[tuple, dict[int, float]]:
+    """(arm key, metric) -> seed -> value, for every arm of every claim (each matched once)."""
+    out = {}
+    for arm in {_key(a): a for c in CLAIMS for a in (c.a, c.b)}.values():
+        rows = part[_matches(part, arm.where)]
+        for metric in metrics:
+            out[_key(arm), metric] = _seeded(rows, metric)
+    return out
+
+
+def _family(family: str, values: dict[tuple, dict[int, float]], metric: str, margin: float,
+            paper_ids: dict) -> pd.DataFrame:
+    """The family's claims that have both arms here: numbers, Holm, verdict, fragility."""
+    claims, seeded = [], []
+    for claim in (c for c in CLAIMS if c.family == family):
+        arms = [values[_key(arm), metric] for arm in (claim.a, claim.b)]
+        if all(arms):
+            claims.append(claim)
+            seeded.append(tuple(arms))
+    if not claims:
+        return pd.DataFrame(columns=list(RESULT_COLUMNS))
+    kinds = [c.kind for c in claims]
+    found = family_verdicts(kinds, margin, [(list(a.values()), list(b.values()))
+                                            for a, b in seeded])
+    flips = fragile(kinds, margin, seeded)
+    rows = [{"claim": c.name, "statement": c.statement, "kind": c.kind, "a": c.a.label,
+             "b": c.b.label, "n_a": len(a), "n_b": len(b), **numbers, "fragile": flip,
+             "paper_a": _paper_value(c.a, metric, paper_ids),
+             "paper_b": _paper_value(c.b, metric, paper_ids)}
+            for c, (a, b), numbers, flip in zip(claims, seeded, found, flips)]
+    return pd.DataFrame(rows)[list(RESULT_COLUMNS)]
+
+
+def _seeded(rows: pd.DataFrame, metric: str) -> dict[int, float]:
+    """seed -> the arm's value (the at-best value where analysis.curves added one)."""
+    column = f"best_{metric}" if f"best_{metric}" in rows else metric
+    values = rows[["seed", column]].dropna()
+    return {int(s): float(v) for s, v in zip(values["seed"], values[column])}
 
 
 def _paper_value(arm: Arm, metric: str, paper_ids: dict) -> float:
@@ -230,30 +311,3 @@ def _paper_value(arm: Arm, metric: str, paper_ids: dict) -> float:
     key = {k: v for k, v in arm.where.items() if k in AXES or k in paper_numbers.OPTIONAL_AXES}
     row = paper_numbers.lookup((table,), key) if table else None
     return row.values[metric][0] if row is not None and metric in row.values else math.nan
-
-
-def _adjusted(results: pd.DataFrame, margin: float) -> pd.DataFrame:
-    """Holm over the family's p-values, then each claim's verdict."""
-    results["p_holm"] = holm(results["p"].to_numpy(dtype=float))
-    results["verdict"] = [verdict(r.directional, r.delta_mean, r.delta_ci_low, r.delta_ci_high,
-                                  r.p_holm, min(r.n_a, r.n_b), margin)
-                          for r in results.itertuples()]
-    return results[list(RESULT_COLUMNS)]
-
-
-def verdict(directional: bool, delta: float, low: float, high: float, p_holm: float, n: int,
-            margin: float = MARGIN) -> str:
-    """The module docstring's rule, for one claim."""
-    if n < MIN_N or math.isnan(p_holm):
-        return TOO_FEW
-    if directional:
-        if p_holm < ALPHA and delta > 0:
-            return REPRODUCED
-        return NOT_REPRODUCED if high < margin else UNRESOLVED
-    if p_holm < ALPHA:
-        return DIFFERS
-    return agrees(margin) if -margin < low and high < margin else UNRESOLVED
-
-
-def agrees(margin: float) -> str:
-    return f"agrees within ±{margin:g}"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from analysis.verdict import MARGINS
+
 
 def parse_seeds(text: str) -> tuple[int, ...]:
     """'0-9' or '0,1,5' (or a mix: '0-4,7') -> the seeds."""
@@ -23,15 +25,30 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(seeds)))
 
 
-def parse_margin(text: str) -> float:
-    """A finite, non-negative number in metric units, e.g. 0.02."""
+def parse_margin(text: str) -> float | dict[str, float]:
+    """A finite, non-negative number in metric units (0.02: every metric), or
+    'METRIC=X[,METRIC=X]' (pixel_acc=0.03,mean_iou=0.01: those metrics only)."""
+    if "=" not in text:
+        return _margin(text, text)
+    out = {}
+    for part in text.split(","):
+        name, _, value = part.strip().partition("=")
+        if name not in MARGINS:
+            raise argparse.ArgumentTypeError(f"{text!r}: {name!r} is not a judged metric "
+                                             f"(valid: {', '.join(MARGINS)})")
+        out[name] = _margin(value, text)
+    return out
+
+
+def _margin(value: str, text: str) -> float:
     try:
-        value = float(text)
+        number = float(value)
     except ValueError:
-        value = math.nan
-    if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number >= 0, e.g. 0.02")
-    return value
+        number = math.nan
+    if not 0 <= number < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number >= 0, e.g. 0.02 "
+                                         f"or mean_iou=0.01")
+    return number
 
 
 class OneLineParser(argparse.ArgumentParser):

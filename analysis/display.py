@@ -1,5 +1,5 @@
 """A TableResult as the strings a reader sees: one column per axis, n, each headline metric as
-"mean [95 % CI]" (a bootstrap interval, analysis.inference; "n=2: too few" below its MIN_N),
+"mean [95 % CI]" (a t interval, analysis.inference; "n=2: too few" below its MIN_N),
 the primary metric also with std, median, 10th percentile and worst seed, the paper's value
 beside it, then its archetype average (toy sets); the best mean of each measured column is
 spelled bold. `effect_frame` spells the selector-vs-random comparisons the same way.
@@ -187,8 +187,8 @@ def p_value(p: float) -> str:
 
 def effects_caption(table: TableResult) -> str:
     """The one line that says what the comparison columns are."""
-    return (f"Selection vs random ({table.headline[0]}): Δ = selector − random with its bootstrap "
-            f"95% CI; p: two-sided permutation test of the difference of means, Holm-adjusted "
-            f"over the table's comparisons; P(selector > random): the chance a selector seed "
+    return (f"Selection vs random ({table.headline[0]}): Δ = selector − random with Welch's "
+            f"95% CI; p: Welch's two-sided test of no difference (below .05 exactly when the CI "
+            f"excludes 0), Holm-adjusted over the table's comparisons; P(selector > random): the chance a selector seed "
             f"beats a random seed (Mann–Whitney U / nm, ties half); fewer than {MIN_N} seeds in "
             f"an arm: too few.")

@@ -4,7 +4,8 @@ Self-contained (every image is inlined as a data: URI, no script, no network), s
 be mailed or attached as it is. In order: a summary (grids, trials ok / failed, code versions);
 per paper table the cells (mean and 95 % CI over seeds, spread, the paper's number beside),
 notes, selection-vs-random comparisons (Δ CI, p, Holm p, P(improvement)) and missing seeds;
-the paper's claims with their verdicts (analysis.claims);
+the paper's claims with their verdicts (analysis.claims) and against training length
+(analysis.lengths);
 per cell a qualitative grid (the fixed first eval images: input, each seed's output, truth)
 and its trials, each trial's full config one click away (<details>); the plots; the failed
 trials.
@@ -29,6 +30,7 @@ from analysis.claims_text import (LEFT, claims_caption, claims_frame, claims_not
 from analysis.computed import rows_by_cell
 from analysis.display import (Spelling, display_frame, effects_caption, effects_frame,
                               missing_lines, notes)
+from analysis.lengths import length_sections
 from analysis.load import Results
 from analysis.plots import plot_budget_curves, plot_seed_distributions, plot_targets
 from analysis.render import failed_frame, title
@@ -67,6 +69,9 @@ def write_html(results: Results, tables: list[TableResult], out: str | os.PathLi
                  + _frame_html(claims_frame(c), axes=LEFT)
                  + "".join(f"<p class='muted'>{_e(n)}</p>" for n in claims_notes(c))
                  for c in claims]
+    sections += [f"<h2>{_e(title)}</h2><p class='muted'>{_e(caption)}</p>"
+                 + _frame_html(frame, axes=1)
+                 for title, caption, frame in length_sections(list(claims))]
     sections.append(_plots_section(results, dataset, metric))
     failed = results.failed if dataset is None else results.failed[
         results.failed["dataset"] == dataset]
@@ -91,7 +96,7 @@ def _summary(results: Results, tables: list[TableResult]) -> str:
             f"written {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC</p>"
             f"<nav>{links}<a href='#plots'>Plots</a>"
             f"{'<a href=#failed>Failed</a>' if len(results.failed) else ''}</nav>"
-            "<p>Each cell: mean over seeds with its bootstrap 95% CI (bold: best per column; "
+            "<p>Each cell: mean over seeds with its t 95% CI (bold: best per column; "
             "fewer than 3 seeds: too few for an interval), n seeds, the spread of the first "
             "metric (std, median, 10th percentile, worst seed) and, where the paper "
             "reports the cell, its published value beside it. Under each table, every "

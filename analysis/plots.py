@@ -1,6 +1,6 @@
 """PNG plots of a results folder, drawn on matplotlib's Agg canvas (no pyplot, no global state).
 
-- plot_budget_curves: metric vs paired budget, mean with its bootstrap 95 % CI band over seeds.
+- plot_budget_curves: metric vs paired budget, mean with its t 95 % CI band over seeds.
   Left, paired only: one line per selector (random vs k-medoids, ...), full-data baselines as
   horizontal lines. Right: hybrid (per selector, balanced and not) vs unpaired only (line and
   band) vs paired only (dashed), as in the paper's Tables 1 and 2.
@@ -121,7 +121,7 @@ def _figure(size: tuple[float, float]) -> Figure:
 
 
 def _curve(ax, stats: pd.DataFrame, metric: str, label: str, style: str = "-") -> None:
-    """Mean over seeds vs paired samples, with its bootstrap 95 % CI as a band (broken where a
+    """Mean over seeds vs paired samples, with its t 95 % CI as a band (broken where a
     budget has fewer than inference.MIN_N seeds: no interval there)."""
     part = stats.sort_values("n_paired")
     x = part["n_paired"].astype(float).to_numpy()
@@ -229,3 +229,34 @@ def _tick(axis: str, value: object) -> str:
     if axis == "n_paired":
         return f"{display(value)} pair" + ("" if value == 1 else "s")
     return display(value)
+
+
+def plot_claim_lengths(sets: list, out_png: str | os.PathLike, grid: str) -> Figure:
+    """Per family and metric of `grid`'s claims (analysis.claims.ClaimSet, one per length):
+    Δ = A − B with its Welch 95 % CI band against steps, one line per claim, the margin dashed.
+    `sets` holds every set; only `grid`'s with a number of steps are drawn."""
+    mine = [s for s in sets if s.grid == grid and isinstance(s.length, int)]
+    panels = list(dict.fromkeys((s.family, s.metric, s.margin) for s in mine))
+    if not panels:
+        raise AnalysisError(f"grid {grid!r}: no claims judged at a number of steps to plot")
+    fig = _figure((6 * len(panels), 4.5))
+    for ax, (family, metric, margin) in zip(fig.subplots(1, len(panels), squeeze=False)[0],
+                                            panels):
+        found = [s for s in mine if (s.family, s.metric) == (family, metric)]
+        frame = pd.concat([s.results.assign(steps=s.length) for s in found], ignore_index=True)
+        for claim, part in frame.groupby("claim", sort=False):
+            part = part.sort_values("steps")
+            line, = ax.plot(part["steps"], part["delta_mean"], marker="o", label=claim)
+            ax.fill_between(part["steps"], part["delta_ci_low"], part["delta_ci_high"],
+                            color=line.get_color(), alpha=BAND_ALPHA, linewidth=0)
+        ax.axhline(0, color="0.3", linewidth=0.8)
+        for bound in (margin, -margin):
+            ax.axhline(bound, color="0.5", linestyle="--", linewidth=0.8)
+        ax.set_xticks(sorted(frame["steps"].unique()))
+        ax.set_xlabel("training steps (complete schedules)")
+        ax.set_ylabel(f"Δ {metric} (A − B)")
+        ax.set_title(f"{family}, {metric} (margin ±{margin:g} dashed)", fontsize=10)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(f"{grid}: the paper's claims against training length, Δ and Welch 95% CI")
+    save_png(fig, out_png)
+    return fig

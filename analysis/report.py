@@ -9,12 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.fs as pafs
 
-from analysis.claims import MARGIN, evaluate
+from analysis.claims import at_best, evaluate
 from analysis.claims_text import claims_text
+from analysis.lengths import lengths_text
 from analysis.computed import computed_notes
 from analysis.errors import AnalysisError
 from analysis.load import Results, load_results, with_planned
-from analysis.plots import plot_budget_curves, plot_seed_distributions, plot_targets
+from analysis.plots import (plot_budget_curves, plot_claim_lengths, plot_seed_distributions,
+                            plot_targets)
 from analysis.render import render
 from analysis.tables import TABLES, build_table, get_spec
 
@@ -41,15 +43,19 @@ def build_report(results_dir: str | os.PathLike, grid: str | None = None, *,
                  planned: list[dict] | None = None,
                  filesystem: pafs.FileSystem | None = None,
                  html: str | os.PathLike | None = None,
-                 claim_margin: float = MARGIN) -> Report:
+                 claim_margin: float | dict[str, float] | None = None,
+                 claims_plot: str | os.PathLike | None = None) -> Report:
     """tables: paper table ids (default: every table with rows); fmt: md | latex | csv;
     plot / seed_plot: PNG paths for the budget curves / per-seed distributions (one file per
     dataset and protocol, suffixed, when there are several); expected_seeds: the seeds every
     cell should have (default: all seeds seen in the table, or with `planned` those planned for
     the cell); planned: the grid's trials (config columns + trial_key) so that trials with no
     row at all are listed too; html: where to write the self-contained HTML report
-    (analysis.html); claim_margin: the verdicts' margin in metric units (analysis.claims)."""
-    for path, what in ((plot, "the plot"), (seed_plot, "the plot"), (html, "the report")):
+    (analysis.html); claim_margin: the verdicts' margin in metric units, one for every
+    metric or {metric: margin} (default analysis.verdict.MARGINS); claims_plot: PNG of each grid's
+    claims against training length (Δ and CI vs steps), suffixed `-<grid>` when several."""
+    for path, what in ((plot, "the plot"), (seed_plot, "the plot"), (html, "the report"),
+                       (claims_plot, "the plot")):
         if path is not None and not Path(path).parent.is_dir():   # fail before any work
             raise AnalysisError(f"{Path(path).parent}: no such folder for {what} {Path(path).name}")
     results = load_results(results_dir, grid, filesystem)
@@ -69,10 +75,12 @@ def build_report(results_dir: str | os.PathLike, grid: str | None = None, *,
         text += "\n" + "\n".join(f"- {line}" for line in differently) + "\n"
     if fmt == "md" and (not built or tables and empty):
         text = f"No rows for table {', '.join(empty)} in {results.root}.\n\n" + text
-    claims = evaluate(_of(results.ok, dataset), claim_margin)   # after the tables
-    text += claims_text(claims, fmt)
+    ok = _of(results.ok, dataset)
+    claims = evaluate(ok, claim_margin) + at_best(ok, claim_margin)   # after the tables
+    text += claims_text(claims, fmt) + (lengths_text(claims, fmt) if fmt != "csv" else "")
     plots = [*_plots(plot_budget_curves, results, plot, dataset, metric),
-             *_plots(plot_seed_distributions, results, seed_plot, dataset, metric)]
+             *_plots(plot_seed_distributions, results, seed_plot, dataset, metric),
+             *_claims_plots(claims, claims_plot)]
     page = None
     if html is not None:
         from analysis.html import write_html
@@ -102,6 +110,25 @@ def _no_rows(ids: list[str], results: Results, dataset: str | None) -> str:
     asked = ", ".join(f"{i} ({get_spec(i).title})" for i in ids)
     return (f"no rows for table {asked} in {results.root}{on}: {there} (sweeps/run_grid.py "
             f"--grid {grid_of_table(ids[0])} runs that table's grid)")
+
+
+def _claims_plots(claims: list, path: str | os.PathLike | None) -> list[Path]:
+    """One Δ-vs-steps plot per grid whose claims were judged at two or more lengths."""
+    if path is None:
+        return []
+    grids = sorted({s.grid for s in claims if isinstance(s.length, int)
+                    and len({c.length for c in claims if c.grid == s.grid
+                             and isinstance(c.length, int)}) >= 2})
+    if not grids:
+        raise AnalysisError("no grid's claims were judged at two or more lengths to plot "
+                            "(a grid with a steps axis, e.g. sweeps/run_grid.py --grid verdicts)")
+    path = Path(path)
+    out = []
+    for grid in grids:
+        target = path if len(grids) == 1 else path.with_name(f"{path.stem}-{grid}{path.suffix}")
+        plot_claim_lengths(claims, target, grid)
+        out.append(target)
+    return out
 
 
 def _plots(draw, results: Results, path: str | os.PathLike | None, dataset: str | None,

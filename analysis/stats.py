@@ -3,7 +3,7 @@
 A cell is one row of a paper table: every trial with the same axes, one per seed. Besides the
 mean and sample std (ddof 1, as numpy/pandas `std`), it gives the spread the paper's tables
 hide: median, 10th percentile and worst seed (metrics are higher-is-better, so the
-minimum), n, and the bootstrap 95 % CI of the mean (analysis.inference; NaN below its MIN_N).
+minimum), n, and the t 95 % CI of the mean (analysis.inference; NaN below its MIN_N).
 `<metric>.values` keeps each cell's values, for the comparisons of analysis.effects.
 """
 from __future__ import annotations

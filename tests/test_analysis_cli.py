@@ -19,7 +19,7 @@ def test_module_prints_the_requested_table(paper_grid_root, tmp_path):
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("### Table 1: photos -> labels, paired only")
-    assert "| 1        | random      | 5   | .400 [.280, .520]       | 0.158 " in run.stdout
+    assert "| 1        | random      | 5   | .400 [.204, .596]       | 0.158 " in run.stdout
     assert "### Table 2" not in run.stdout
     assert run.stderr.splitlines() == [f"wrote {tmp_path / 'c.png'}", f"wrote {tmp_path / 's.png'}"]
     assert (tmp_path / "c.png").stat().st_size > 0 and (tmp_path / "s.png").stat().st_size > 0

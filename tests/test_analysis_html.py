@@ -92,8 +92,8 @@ def test_page_holds_tables_grids_configs_and_plots(report_page):
     page, rows = report_page
     text = page.read_text()
     assert "Table 1: photos -&gt; labels, paired only: samples x selection (toy-streets)" in text
-    assert "<td>.400 [.280, .520]</td><td>0.158</td>" in text    # 1 pair, random, 5 seeds
-    assert "<td>+.200 [+.047, +.347]</td>" in text and "Holm" in text   # the comparisons
+    assert "<td>.400 [.204, .596]</td><td>0.158</td>" in text    # 1 pair, random, 5 seeds
+    assert "<td>+.200 [-.024, +.424]</td>" in text and "Holm" in text   # the comparisons
     assert "pixel_acc (Cityscapes paper)" in text and "<td>0.401</td>" in text
     assert "Selection vs random" in text and "Failed trials (1)" in text
     grids = re.findall(r"<img alt='qualitative grid: ([^']*)' src='data:image/jpeg;base64,", text)

@@ -1,5 +1,5 @@
 """analysis.plots: the PNGs exist, and the figures carry the expected series -- budget curves
-per selector with bootstrap 95 % CI bands; hybrid vs unpaired only vs paired only; per-seed boxes/points."""
+per selector with t 95 % CI bands; hybrid vs unpaired only vs paired only; per-seed boxes/points."""
 from __future__ import annotations
 
 import numpy as np

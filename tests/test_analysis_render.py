@@ -7,13 +7,14 @@ import re
 
 import pandas as pd
 import pytest
+from scipy import stats
 
 from analysis import AnalysisError, build_table, load_results, render
 from analysis.inference import mean_ci
 
 
 def _ci(values: list[float]) -> str:
-    """'.400 [.280, .520]' from analysis.inference's bootstrap (checked against scipy in
+    """'.400 [.204, .596]' from analysis.inference's t interval (checked against scipy in
     test_analysis_effects), spelled as the tables spell it."""
     low, high = mean_ci(values)
     return f"{sum(values) / len(values):.3f} [{low:.3f}, {high:.3f}]".replace("0.", ".")
@@ -48,7 +49,7 @@ def test_markdown_cells_notes_missing_and_failed(grid):
     assert two[2][:6] == ["200", "1", "random", "yes", "2", ".550 (n=2: too few)"]
     assert two[2][10] == "0.588†"
     comparisons = _rows_of(text, "Selection vs random (pixel_acc)")
-    assert [r[:4] for r in comparisons] == [["1", "kmedoids", "3 vs 5", "+.200 [+.047, +.347]"],
+    assert [r[:4] for r in comparisons] == [["1", "kmedoids", "3 vs 5", "+.200 [-.024, +.424]"],
                                             ["5", "kmedoids", "5 vs 5", "+.100 [+.100, +.100]"]]
     failed = _rows_of(text, "### Failed trials (1)")
     assert failed[0][7:10] == ["3", "failed", "RuntimeError: loss is not finite at step 12 (paired)"]
@@ -88,7 +89,8 @@ def test_csv_long_form_numbers(grid):
         (3, .6, .1, .52, .5))
     assert (one["ci_low"], one["ci_high"]) == pytest.approx(mean_ci([.5, .6, .7]), abs=1e-6)
     assert (one["n_random"], one["delta_mean"], one["p_improve"]) == pytest.approx((5, .2, 13 / 15))
-    assert one["p"] == pytest.approx(.178571, abs=1e-6)   # 10 of 56 splits (the effects test)
+    assert one["p"] == pytest.approx(stats.ttest_ind([.5, .6, .7], [.2, .3, .4, .5, .6],
+                                                     equal_var=False).pvalue, abs=1e-6)   # Welch
     random = frame[(frame["selection"] == "random") & (frame["metric"] == "pixel_acc")]
     assert random["p"].isna().all()             # the baseline has no comparison of its own
     assert one["paper"] == .567 and one["missing_seeds"] == "3 4" and one["failed_seeds"] == 3

@@ -12,7 +12,7 @@ import pytest
 
 from analysis import build_report, build_table, load_results, selection_effects, with_planned
 from analysis.axes import NA
-from analysis.inference import delta_ci, mean_ci, permutation_p
+from analysis.inference import delta_ci, mean_ci, welch_p
 from sweeps.plan import grids
 from sweeps.store import results
 from trainer.core.config import TrialConfig
@@ -142,7 +142,7 @@ def test_selection_effects_for_every_selector_in_randoms_spread(science_rows):
     # .48 x 10 vs .50 x 9 and .20: typiclust beats only random's bad seed
     assert one["p_improve"] == pytest.approx(10 / 100)
     x, y = [.48] * 10, [.5] * 9 + [.2]
-    assert one["p"] == pytest.approx(permutation_p(x, y)) and one["p"] > .5       # noise
+    assert one["p"] == pytest.approx(welch_p(x, y)) and one["p"] > .5             # noise
     assert (one["delta_ci_low"], one["delta_ci_high"]) == pytest.approx(delta_ci(x, y))
     assert one["delta_ci_low"] < 0 < one["delta_ci_high"]
     assert one["delta_worst"] == pytest.approx(.28)

@@ -95,7 +95,7 @@ def test_demo_is_small_learns_and_fills_both_cores():
 def test_fidelity_grid_pairs_the_papers_step_with_the_released_one():
     cfgs = grids.expand(grids.get_grid("fidelity"))
     arms = Counter((c.variant, c.paired_budget, c.mix, c.balance) for c in cfgs)
-    assert arms == {(variant, budget, mix, balance): 5 for budget in (1, 5)
+    assert arms == {(variant, budget, mix, balance): 6 for budget in (1, 5)
                     for variant, mix, balance in (("paper", "interleave", True),
                                                   ("released", "alternate", False),
                                                   ("paper", "alternate", False))}
@@ -106,11 +106,12 @@ def test_fidelity_grid_pairs_the_papers_step_with_the_released_one():
 def test_science_gpu_grid_is_the_science_arms_at_gpu_size(capsys):
     cfgs = grids.expand(grids.get_grid("science-gpu"))
     paired = Counter((c.paired_budget, c.selection) for c in cfgs if c.mode == "paired")
-    assert paired == {(b, s): 10 for b in (1, 5) for s in grids.SCIENCE_SELECTORS}
-    assert Counter(c.mode for c in cfgs) == {"paired": 80, "unpaired": 3, "hybrid": 6}
+    assert paired == {**{(b, s): 10 for b in (1, 5) for s in grids.SCIENCE_SELECTORS},
+                      (20, "random"): 10, (20, "kmedoids"): 10}
+    assert Counter(c.mode for c in cfgs) == {"paired": 100, "unpaired": 6, "hybrid": 18}
     assert {(c.image_size, c.ngf, c.n_blocks, c.steps) for c in cfgs} == {(64, 32, 6, 1200)}
     assert run_grid.main(["--grid", "science-gpu", "--dry-run", "--storage", "unused"]) == 0
-    assert "grid science-gpu: 89 trials, 89 to run" in capsys.readouterr().out
+    assert "grid science-gpu: 124 trials, 124 to run" in capsys.readouterr().out
 
 
 def test_weights_override_the_lambdas_but_the_ablation_keeps_its_zeros():
