@@ -22,7 +22,8 @@ class PackError(ValueError):
 MEMBER_FIELDS = frozenset({
     "mode", "seed", "selection", "pool_selection", "features", "paired_budget", "unpaired",
     "balance", "mix", "lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired", "image_pool",
-    "unpaired_labels", "unpaired_labels_root", "report_every", "checkpoint_every", "eval_every"})
+    "unpaired_labels", "unpaired_labels_root", "report_every", "checkpoint_every", "eval_every",
+    "curve_every"})
 LAMBDAS = ("lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired")
 STEP_COUNT_FIELDS = ("mode", "paired_budget", "unpaired", "balance")  # default step count
 
