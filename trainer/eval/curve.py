@@ -11,6 +11,8 @@ The points live in the training state's `extra` (so a checkpoint carries them an
 trial keeps the points from before its interrupt) and reach the results row as list columns
 (`curve_columns`; docs/contracts.md "Results row"). Scoring draws no random numbers and changes
 no weight or mode (trainer.step.state.translator), so curve_every is not part of the key.
+A point before the last is this trial read part way through its own schedule (trainer/step/lr.py
+holds the rate for the first half of the steps), not what a trial of that many steps reaches.
 """
 from __future__ import annotations
 

@@ -1,0 +1,88 @@
+"""What a trial's own learning curve costs: train() with curve_every against the same trial
+without, in one run.
+
+Both sides train the demo grid's hybrid trial shape (toy-streets, 32 px, ngf 8, 2 blocks, a
+pool of 40, 5 k-medoids pairs, 24 val images) and end with the same final evaluation; the
+curve side also scores, every S steps, the val images and as many holdout images (the curve's
+last point is the final evaluation, so it adds only a holdout pass there). Rounds alternate
+between the two so a busy machine slows both alike; each side keeps its best round. Prints both
+sides' wall and CPU seconds (the process's, every thread: on a shared machine the steadier of
+the two), their ratios, and the CPU seconds one curve point adds.
+
+    .venv/bin/python bench/curve_cost.py [--device cpu|cuda] [--steps N] [--curve-every S]
+        [--eval-limit N] [--image-size PX] [--ngf N] [--n-blocks N] [--rounds R]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import torch
+
+from trainer.core.config import TrialConfig
+from trainer.data import toy_root
+from trainer.run.loop import train
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--steps", type=int, default=500, help="training steps per trial")
+    p.add_argument("--curve-every", type=int, default=100, help="steps between curve points")
+    p.add_argument("--eval-limit", type=int, default=24,
+                   help="val images per pass (the demo grid's), and as many holdout images")
+    p.add_argument("--image-size", type=int, default=32, help="training crop, px (CPU default)")
+    p.add_argument("--ngf", type=int, default=8, help="generator / discriminator width")
+    p.add_argument("--n-blocks", type=int, default=2, help="residual blocks per generator")
+    p.add_argument("--rounds", type=int, default=2, help="alternating rounds per side")
+    return p
+
+
+def config(args: argparse.Namespace) -> TrialConfig:
+    """The demo's hybrid shape on the default toy-streets set (300 training images)."""
+    return TrialConfig(dataset="toy-streets", data_root=str(toy_root("toy-streets")),
+                       unpaired=40, paired_budget=5, eval_limit=args.eval_limit,
+                       steps=args.steps, image_size=args.image_size,
+                       load_size=round(args.image_size * 286 / 256), ngf=args.ngf, ndf=args.ngf,
+                       n_blocks=args.n_blocks, device=args.device, report_every=0,
+                       checkpoint_every=0)
+
+
+def timed(cfg: TrialConfig) -> tuple[float, float]:
+    """(wall, CPU) seconds of train() in a fresh workdir."""
+    with tempfile.TemporaryDirectory(prefix="fewpair-bench-") as workdir:
+        wall, cpu = time.perf_counter(), time.process_time()
+        train(cfg, workdir)
+        if cfg.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.device == "cpu":
+        torch.set_num_threads(1)   # tiny convs: one thread is fastest, and the box is shared
+    plain = config(args)
+    curved = plain.replace(curve_every=args.curve_every)
+    timed(curved)                  # warm-up: toy data, manifest, features, allocator
+    best = {"without": (float("inf"),) * 2, "with": (float("inf"),) * 2}
+    for _ in range(args.rounds):
+        for side, cfg in (("without", plain), ("with", curved)):
+            best[side] = tuple(map(min, best[side], timed(cfg)))   # (wall, cpu) each at best
+    (wall0, cpu0), (wall1, cpu1) = best["without"], best["with"]
+    points = -(-args.steps // args.curve_every)   # multiples of S, and the last step
+    added = cpu1 - cpu0
+    print(f"device {args.device}, {args.steps} steps of {args.image_size}px (ngf {args.ngf}, "
+          f"{args.n_blocks} blocks), {args.eval_limit} val + {args.eval_limit} holdout images "
+          f"per point, best of {args.rounds} alternating rounds")
+    print(f"train() without a curve: {wall0:.2f} s wall, {cpu0:.2f} s CPU")
+    print(f"train() with a point every {args.curve_every} steps ({points} points): "
+          f"{wall1:.2f} s wall, {cpu1:.2f} s CPU")
+    print(f"ratio with / without: {wall1 / wall0:.3f} wall, {cpu1 / cpu0:.3f} CPU; "
+          f"~{added / points:.3f} CPU s per point "
+          f"(~{added / points / cpu0 * args.steps:.0f} training steps' worth)")
+
+
+if __name__ == "__main__":
+    main()
