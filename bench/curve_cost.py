@@ -21,32 +21,18 @@ import time
 import torch
 
 from trainer.core.config import TrialConfig
-from trainer.data import toy_root
 from trainer.run.loop import train
+from validation_overhead import add_trial_arguments, toy_trial  # bench/ is this script's folder
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--steps", type=int, default=500, help="training steps per trial")
     p.add_argument("--curve-every", type=int, default=100, help="steps between curve points")
     p.add_argument("--eval-limit", type=int, default=24,
                    help="val images per pass (the demo grid's), and as many holdout images")
-    p.add_argument("--image-size", type=int, default=32, help="training crop, px (CPU default)")
-    p.add_argument("--ngf", type=int, default=8, help="generator / discriminator width")
-    p.add_argument("--n-blocks", type=int, default=2, help="residual blocks per generator")
-    p.add_argument("--rounds", type=int, default=2, help="alternating rounds per side")
+    add_trial_arguments(p, rounds=2)
     return p
-
-
-def config(args: argparse.Namespace) -> TrialConfig:
-    """The demo's hybrid shape on the default toy-streets set (300 training images)."""
-    return TrialConfig(dataset="toy-streets", data_root=str(toy_root("toy-streets")),
-                       unpaired=40, paired_budget=5, eval_limit=args.eval_limit,
-                       steps=args.steps, image_size=args.image_size,
-                       load_size=round(args.image_size * 286 / 256), ngf=args.ngf, ndf=args.ngf,
-                       n_blocks=args.n_blocks, device=args.device, report_every=0,
-                       checkpoint_every=0)
 
 
 def timed(cfg: TrialConfig) -> tuple[float, float]:
@@ -63,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.device == "cpu":
         torch.set_num_threads(1)   # tiny convs: one thread is fastest, and the box is shared
-    plain = config(args)
+    plain = toy_trial(args, unpaired=40, paired_budget=5)   # the demo's hybrid shape
     curved = plain.replace(curve_every=args.curve_every)
     timed(curved)                  # warm-up: toy data, manifest, features, allocator
     best = {"without": (float("inf"),) * 2, "with": (float("inf"),) * 2}
