@@ -6,8 +6,10 @@ pool of 40, 5 k-medoids pairs, 24 val images) and end with the same final evalua
 curve side also scores, every S steps, the val images and as many holdout images (the curve's
 last point is the final evaluation, so it adds only a holdout pass there). Rounds alternate
 between the two so a busy machine slows both alike; each side keeps its best round. Prints both
-sides' wall and CPU seconds (the process's, every thread: on a shared machine the steadier of
-the two), their ratios, and the CPU seconds one curve point adds.
+sides' wall and CPU seconds (the process's, every thread), their ratios, and -- steadier on a
+shared machine, where two whole runs differ by more than the curve costs -- the CPU seconds of
+the evaluate() passes the curve adds, timed one by one inside the curve runs (every pass but
+the final evaluation, which both sides run), and the ratio they make against the run without.
 
     .venv/bin/python bench/curve_cost.py [--device cpu|cuda] [--steps N] [--curve-every S]
         [--eval-limit N] [--image-size PX] [--ngf N] [--n-blocks N] [--rounds R]
@@ -35,6 +37,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+PASSES: list[float] = []   # CPU seconds of each evaluate() call of the run in progress but
+                           # the final evaluation (the one given a samples PNG), which both run
+
+
+def timing_evaluate() -> None:
+    """Wrap trainer.eval.evaluate.evaluate (looked up at each call by the trial) to note the
+    passes' CPU seconds in PASSES."""
+    from trainer.eval import evaluate as module
+    real = module.evaluate
+
+    def evaluate(translate, cfg, device, samples_png=None):
+        started = time.process_time()
+        try:
+            return real(translate, cfg, device, samples_png)
+        finally:
+            if samples_png is None:
+                PASSES.append(time.process_time() - started)
+    module.evaluate = evaluate
+
+
 def timed(cfg: TrialConfig) -> tuple[float, float]:
     """(wall, CPU) seconds of train() in a fresh workdir."""
     with tempfile.TemporaryDirectory(prefix="fewpair-bench-") as workdir:
@@ -52,22 +74,27 @@ def main(argv: list[str] | None = None) -> None:
     plain = toy_trial(args, unpaired=40, paired_budget=5)   # the demo's hybrid shape
     curved = plain.replace(curve_every=args.curve_every)
     timed(curved)                  # warm-up: toy data, manifest, features, allocator
+    timing_evaluate()
     best = {"without": (float("inf"),) * 2, "with": (float("inf"),) * 2}
+    added = float("inf")           # CPU s of the passes the curve adds, best round
     for _ in range(args.rounds):
         for side, cfg in (("without", plain), ("with", curved)):
+            PASSES.clear()
             best[side] = tuple(map(min, best[side], timed(cfg)))   # (wall, cpu) each at best
+        added = min(added, sum(PASSES))
+    passes = len(PASSES)
     (wall0, cpu0), (wall1, cpu1) = best["without"], best["with"]
     points = -(-args.steps // args.curve_every)   # multiples of S, and the last step
-    added = cpu1 - cpu0
     print(f"device {args.device}, {args.steps} steps of {args.image_size}px (ngf {args.ngf}, "
           f"{args.n_blocks} blocks), {args.eval_limit} val + {args.eval_limit} holdout images "
           f"per point, best of {args.rounds} alternating rounds")
     print(f"train() without a curve: {wall0:.2f} s wall, {cpu0:.2f} s CPU")
     print(f"train() with a point every {args.curve_every} steps ({points} points): "
           f"{wall1:.2f} s wall, {cpu1:.2f} s CPU")
-    print(f"ratio with / without: {wall1 / wall0:.3f} wall, {cpu1 / cpu0:.3f} CPU; "
-          f"~{added / points:.3f} CPU s per point "
-          f"(~{added / points / cpu0 * args.steps:.0f} training steps' worth)")
+    print(f"ratio with / without: {wall1 / wall0:.3f} wall, {cpu1 / cpu0:.3f} CPU (whole runs)")
+    print(f"the {passes} passes the curve adds: {added:.2f} CPU s, ratio "
+          f"{(cpu0 + added) / cpu0:.3f} against the run without; ~{added / points:.3f} CPU s per "
+          f"point, ~{added / points / cpu0 * args.steps:.0f} training steps' worth")
 
 
 if __name__ == "__main__":
