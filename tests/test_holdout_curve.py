@@ -1,8 +1,8 @@
 """A trial's own learning curve (`curve_every`, trainer.eval.curve) on the real small toy-streets
-files: its points are the holdout and val scores of the weights at those steps, it leaves the
-trained trial unchanged (alone for each step variant, and in a pack), it survives an interrupt
-and a resume, bad values are one line, and `--set curve_every` reaches every row of a packed
-run_grid sweep."""
+(and toy-maps) files: its points are the holdout and val scores of the weights at those steps, it
+leaves the trained trial unchanged (alone for each step variant, and in a pack), it survives an
+interrupt and a resume, bad values are one line, and `--set curve_every` reaches every row of a
+packed run_grid sweep."""
 from __future__ import annotations
 
 import json
@@ -202,3 +202,13 @@ def test_set_curve_every_gives_every_row_of_a_packed_sweep_its_curve(ray_session
         assert row["curve_every"] == 2 and list(row["curve_step"]) == [2, 4]   # smoke: 4 steps
         assert list(row["curve_val_pixel_acc"])[-1] == row["pixel_acc"]
         assert len(row["curve_holdout_score"]) == 2 and pd.isna(row["curve_val_maps_pixel_acc"])
+
+
+def test_a_maps_trial_fills_the_maps_column_and_leaves_the_segmentation_ones_null(tmp_path):
+    cfg = TrialConfig(**(TINY | {"dataset": "toy-maps", "curve_every": 3,
+                                 "data_root": str(toy_root("toy-maps", "small"))}))
+    row = train(cfg, tmp_path).to_row()
+    assert row["protocol"] == "maps" and row["curve_step"] == [3, 6]
+    assert row["curve_val_maps_pixel_acc"][-1] == row["maps_pixel_acc"]
+    assert len(row["curve_holdout_score"]) == 2 and 0 <= min(row["curve_holdout_score"]) <= 1
+    assert all(row[f"curve_val_{m}"] is None for m in VAL)
