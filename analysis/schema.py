@@ -17,7 +17,7 @@ CONFIG_COLUMNS: tuple[str, ...] = (
     "balance", "mix", "gan_loss", "lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired",
     "steps", "lr", "beta1", "image_pool", "image_size", "load_size", "ngf", "ndf", "n_blocks",
     "variant", "arch", "precision", "device", "deterministic", "report_every", "checkpoint_every",
-    "eval_every",
+    "eval_every", "curve_every",
     "export_dir",
 )
 # Config columns added after results existed, with the value every older row ran.
@@ -25,11 +25,12 @@ CONFIG_DEFAULTS: dict[str, str] = {"variant": "paper", "arch": "resnet"}
 INT_CONFIG_COLUMNS: tuple[str, ...] = (
     "eval_limit", "paired_budget", "unpaired", "seed", "steps", "image_pool", "image_size",
     "load_size", "ngf", "ndf", "n_blocks", "report_every", "checkpoint_every", "eval_every",
+    "curve_every",
 )
 # Config fields that do not change a result (TrialConfig.key() leaves them out): never an axis.
 NOT_RESULT_AFFECTING: frozenset[str] = frozenset(
     {"data_root", "unpaired_labels_root", "device", "report_every", "checkpoint_every",
-     "eval_every", "export_dir"})
+     "eval_every", "export_dir", "curve_every"})
 
 # Protocols and the headline metrics each one reports (higher is better for all of them).
 SEGMENTATION_METRICS: tuple[str, ...] = ("pixel_acc", "mean_class_acc", "mean_iou")

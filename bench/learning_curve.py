@@ -9,6 +9,14 @@ steps with a validation pass every --every steps on the grid's evaluation images
 pixel accuracy and mean IoU and the trial's training seconds so far are kept.
 Writes bench/results/learning-curve-<grid>.csv and docs/learning-curve-<grid>.png (mean and
 range over seeds per shape). Trials run in --jobs processes of one torch thread each.
+
+Read part way, not trials of each length: every point is a pass inside ONE --steps-step run, and
+the lr rule (trainer/step/lr.py) holds the rate constant for the first half of a trial's steps,
+then decays it linearly to 0. So in a 2,000-step run the "1,000" point still has the full rate
+(a 1,000-step trial has decayed from step 500 to 0 by then) and every point before the end was
+taken at a higher rate than a complete schedule of that length ends on. Use it to see where a
+shape is still rising; to compare lengths, train complete schedules (`--set steps=N` per length;
+`curve_every` then gives each of those trials its own curve, trainer/eval/curve.py).
 """
 from __future__ import annotations
 

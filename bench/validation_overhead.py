@@ -24,25 +24,35 @@ from trainer.run.loop import train
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--steps", type=int, default=80, help="training steps per trial")
     p.add_argument("--eval-every", type=int, default=10, help="steps between validation passes")
     p.add_argument("--eval-limit", type=int, default=24, help="holdout images per pass")
-    p.add_argument("--image-size", type=int, default=32, help="training crop, px (CPU default)")
-    p.add_argument("--ngf", type=int, default=8, help="generator / discriminator width")
-    p.add_argument("--n-blocks", type=int, default=2, help="residual blocks per generator")
-    p.add_argument("--rounds", type=int, default=3, help="alternating rounds per side")
+    add_trial_arguments(p, rounds=3)
     return p
 
 
-def config(args: argparse.Namespace) -> TrialConfig:
-    """A hybrid trial on the default toy-streets set (300 training images, a pool of 100)."""
+def add_trial_arguments(p: argparse.ArgumentParser, rounds: int) -> None:
+    """The flags both overhead benches share: device, sizes, rounds (bench/curve_cost.py)."""
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--image-size", type=int, default=32, help="training crop, px (CPU default)")
+    p.add_argument("--ngf", type=int, default=8, help="generator / discriminator width")
+    p.add_argument("--n-blocks", type=int, default=2, help="residual blocks per generator")
+    p.add_argument("--rounds", type=int, default=rounds, help="alternating rounds per side")
+
+
+def toy_trial(args: argparse.Namespace, **fields) -> TrialConfig:
+    """A trial on the default toy-streets set (300 training images) at the flags' sizes,
+    `steps` and `eval_limit`, reporting and checkpointing only at the end."""
     return TrialConfig(dataset="toy-streets", data_root=str(toy_root("toy-streets")),
-                       unpaired=100, paired_budget=5, eval_split="holdout",
                        eval_limit=args.eval_limit, steps=args.steps, image_size=args.image_size,
                        load_size=round(args.image_size * 286 / 256), ngf=args.ngf, ndf=args.ngf,
                        n_blocks=args.n_blocks, device=args.device, report_every=0,
-                       checkpoint_every=0)
+                       checkpoint_every=0, **fields)
+
+
+def config(args: argparse.Namespace) -> TrialConfig:
+    """A hybrid trial on the default toy-streets set (a pool of 100), scored on the holdout."""
+    return toy_trial(args, unpaired=100, paired_budget=5, eval_split="holdout")
 
 
 def timed(cfg: TrialConfig) -> tuple[float, float]:

@@ -36,7 +36,8 @@ VAL_SCORE = "val_score"   # the report / metrics key an `eval_every` validation 
 
 # Fields that do not change what a trial computes; left out of key().
 _NOT_IN_KEY = frozenset({"data_root", "unpaired_labels_root", "device", "cuda_graphs",
-                         "report_every", "checkpoint_every", "eval_every", "export_dir"})
+                         "report_every", "checkpoint_every", "eval_every", "export_dir",
+                         "curve_every"})
 # Fields added after results existed: in key() only when they differ from their default, so
 # every trial that existed before keeps its key (docs/contracts.md).
 _KEY_WHEN_SET = frozenset({"variant", "arch", "deterministic"})
@@ -149,6 +150,8 @@ class TrialConfig(metaclass=_Resolving):
     eval_every: int = 0                # steps between validation passes on eval_split (their
                                        # `val_score` rides on that step's report, for early
                                        # stopping); 0 = only the final evaluation
+    curve_every: int = 0               # steps between learning-curve points (holdout and
+                                       # eval_split scores, the row's curve_* columns); 0 = none
     export_dir: str | None = None      # folder for the final evaluation's predictions in the
                                        # official format (segmentation: Cityscapes label-id
                                        # PNGs named after each image); None = no export
@@ -168,9 +171,11 @@ class TrialConfig(metaclass=_Resolving):
                 raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}"
                                   f"{did_you_mean(value, allowed)}")
         for name in (*LAMBDAS, "eval_limit", "image_pool", "steps", "report_every",
-                     "checkpoint_every", "eval_every"):
+                     "checkpoint_every", "eval_every", "curve_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0")
+        if self.steps and self.curve_every > self.steps:   # steps 0: checked against the rule's
+            raise ConfigError(f"curve_every={self.curve_every} is more than steps={self.steps}")
         for name in (*LAMBDAS, "lr"):
             if not math.isfinite(getattr(self, name)):   # nan passes every comparison check
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be a finite number")

@@ -22,7 +22,7 @@ class PackError(ValueError):
 MEMBER_FIELDS = frozenset({
     "mode", "seed", "selection", "pool_selection", "features", "paired_budget", "unpaired",
     "balance", "mix", *LAMBDAS, "image_pool", "unpaired_labels", "unpaired_labels_root",
-    "report_every", "checkpoint_every", "eval_every"})
+    "report_every", "checkpoint_every", "eval_every", "curve_every"})
 STEP_COUNT_FIELDS = ("mode", "paired_budget", "unpaired", "balance")  # default step count
 
 

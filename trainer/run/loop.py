@@ -84,8 +84,9 @@ class Run:
     def advance(self) -> None:
         """Step every member to the earliest member's next stop; check the losses (retiring a
         member whose loss went non-finite); then for each member whose own stop this is, its
-        loss means over its own window, its due checkpoint, and (once every due checkpoint is
-        written: a report may end the process) its validation and report."""
+        loss means over its own window, its due curve point, its due checkpoint (carrying that
+        point), and (once every due checkpoint is written: a report may end the process) its
+        validation and report."""
         live = self.alive
         stops = {k: self.members[k].next_stop() for k in live}
         until = min(stops.values())
@@ -99,6 +100,8 @@ class Run:
                 self.step.retire(k)
         due = [k for k in self.alive if stops[k] == until]
         losses = {k: self.watch.means(k) for k in due}
+        for k in due:
+            self.members[k].record_curve_if_due()
         folders = {k: self.members[k].checkpoint_if_due() for k in due}
         for k in due:
             self.members[k].validate_and_report(losses[k], folders[k])

@@ -9,7 +9,9 @@ report(metrics, checkpoint_dir) is called every cfg.report_every steps, at every
 cfg.eval_every > 0 a validation pass (evaluate() on cfg.eval_split) runs every cfg.eval_every
 steps and when training ends (that last pass is the final evaluation); its protocol's main score
 is `val_score` in that step's report and in the final metrics, for a scheduler that stops weak
-trials early. The passes touch no training state, so eval_every is not part of the trial's key.
+trials early. With cfg.curve_every > 0 the trial draws its own learning curve (trainer.eval.curve:
+holdout and val scores every curve_every steps and at the end, kept in the checkpoint, returned
+in TrialResult.curve). The passes touch no training state, so neither is part of the trial's key.
 Never imports Ray.
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 
 from trainer.core.config import VAL_SCORE, TrialConfig
 from trainer.data import dataset_info
+from trainer.eval.curve import CURVE, add_point, check_curve, curve_columns, holdout_config
 from trainer.core.device import resolve_device
 from trainer.run.checks import check_trial
 from trainer.run.feed import Feed, build_feed
@@ -55,13 +58,15 @@ class TrialResult:
     paired_indices: list[int] = field(default_factory=list)    # training-split indices
     unpaired_indices: list[int] = field(default_factory=list)  # the pool; [] in mode paired
     samples_png: str | None = None
+    curve: dict | None = None            # trainer.eval.curve's points; None: curve_every 0
 
     def to_row(self) -> dict[str, object]:
         return {**self.metrics, "protocol": self.protocol, "train_s": self.train_s,
                 "steps_done": self.steps_done, "steps_per_s": self.steps_per_s,
                 "eval_s": self.eval_s, "device": self.device,
                 "paired_indices": list(self.paired_indices),
-                "unpaired_indices": list(self.unpaired_indices), "samples_png": self.samples_png}
+                "unpaired_indices": list(self.unpaired_indices), "samples_png": self.samples_png,
+                **curve_columns(self.curve)}
 
 
 @dataclass
@@ -162,9 +167,18 @@ class TrialRun:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.trial = prepare(cfg, self.workdir)
         self.trial.protocol = protocol
-        eval_samples(cfg)   # a missing eval split or an empty holdout fails before training too
         self.cfg, self.report = cfg, report
+        # a missing eval split or an empty holdout fails before training too
+        self.holdout = self._curve_holdout(len(eval_samples(cfg)[1]))
         self.payload: Callable[[], dict] = lambda: state_payload(self.state)  # the loop's Step
+
+    def _curve_holdout(self, n_eval: int) -> TrialConfig | None:
+        """The config scoring the curve's holdout points (None: no curve), checked now."""
+        cfg = self.cfg
+        if not cfg.curve_every:
+            return None
+        check_curve(cfg, self.total)
+        return holdout_config(cfg, min(cfg.eval_limit, n_eval) if cfg.eval_limit else n_eval)
 
     @property
     def state(self) -> TrainState:
@@ -187,7 +201,8 @@ class TrialRun:
         """The next step at which to flush losses, report, validate or checkpoint."""
         cfg, step, total = self.cfg, self.state.step, self.total
         return min(next_due(every, step, total) for every in
-                   (WATCH_EVERY, cfg.report_every, self.checkpoint_every, cfg.eval_every))
+                   (WATCH_EVERY, cfg.report_every, self.checkpoint_every, cfg.eval_every,
+                    cfg.curve_every))
 
     def checkpoint_if_due(self) -> str | None:
         """Save the state when a checkpoint is due; its folder, else None."""
@@ -205,9 +220,28 @@ class TrialRun:
         """The validation pass and the report when due (`folder`: a checkpoint just saved)."""
         cfg, step, total = self.cfg, self.state.step, self.total
         validate = cfg.eval_every > 0 and due(cfg.eval_every, step, total)
-        score = {VAL_SCORE: self.validate().metrics[VAL_SCORE]} if validate else {}
+        score = {VAL_SCORE: self.val_pass().metrics[VAL_SCORE]} if validate else {}
         if self.report and (folder or validate or due(cfg.report_every, step, total)):
             self.report({**losses, **self.timing(), **score}, folder)
+
+    def record_curve_if_due(self) -> None:
+        """A learning-curve point when one is due: the val pass (the step's validation, or at
+        the last step the final evaluation) and a holdout pass, added to state.extra -- before
+        the step's checkpoint, so the checkpoint carries it."""
+        from trainer.eval.evaluate import evaluate
+        cfg, trial, step = self.cfg, self.trial, self.state.step
+        if not cfg.curve_every or not due(cfg.curve_every, step, self.total):
+            return
+        val = self.val_pass()
+        holdout = evaluate(translator(trial.state, trial.rules, cfg.direction), self.holdout,
+                           trial.device)
+        extra = self.state.extra
+        extra[CURVE] = add_point(extra.get(CURVE), step, trial.protocol, holdout, val.metrics)
+
+    def val_pass(self) -> Evaluation:
+        """This step's validation pass: the one already run at this step, else a new one."""
+        last = self.trial.last_eval
+        return last if last is not None and last.step == self.state.step else self.validate()
 
     def save(self) -> Path:
         return write_checkpoint(self.payload(), self.workdir / CHECKPOINT_DIR)
@@ -232,14 +266,13 @@ class TrialRun:
 
     def finish(self) -> TrialResult:
         """The final evaluation (reusing the last validation pass when it ran at the end)."""
-        trial, final = self.trial, self.trial.last_eval
-        if final is None or final.step != self.total:
-            final = self.validate()
+        trial, final = self.trial, self.val_pass()
         samples, timing = self.workdir / SAMPLES_PNG, self.timing()
         result = TrialResult(final.metrics, trial.protocol, timing["train_s"], self.state.step,
                              timing["steps_per_s"], final.seconds, device_name(trial.device),
                              trial.paired, trial.unpaired,
-                             str(samples) if samples.is_file() else None)
+                             str(samples) if samples.is_file() else None,
+                             self.state.extra.get(CURVE))
         if self.report:
             self.report({**final.metrics, **timing, "eval_s": result.eval_s}, None)
         return result
