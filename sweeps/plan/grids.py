@@ -398,6 +398,7 @@ def science_gpu(dataset: str) -> Grid:
 # two longest. A curve read part-way through a longer run is not a trial of that length: the
 # lr holds until half the steps (trainer/step/lr.py), so each length is its own trial.
 LENGTHS = (500, 1000, 2000)
+CURVE_EVERY = 250   # holdout/val points: 2 at 500 steps, 8 at 2,000 (each arm at its own best)
 VERDICT_SEEDS = SEEDS[:6]   # >= 6 in every arm of every claim; Table 1's arms keep the paper's 10
 
 
@@ -413,7 +414,7 @@ def verdicts(dataset: str) -> Grid:
     dry run estimates 16, 33 and 65 min packed):
     python sweeps/run_grid.py --grid verdicts --set steps=500 (then 1000, then 2000)."""
     base = {**TINY_SIZES, "unpaired": POOL, "eval_limit": 0, "report_every": 100,
-            "checkpoint_every": 0}
+            "checkpoint_every": 0, "curve_every": CURVE_EVERY}
     lengths = {"steps": LENGTHS}
     arms = (Arm("paired-only", {"mode": "paired"}, {"paired_budget": (1, 5, 20),
                                                      "selection": SELECTORS, "seed": SEEDS,
@@ -436,7 +437,7 @@ def verdicts_maps(dataset: str) -> Grid:
     one run (~25 min packed on 2 cores by the dry run's estimate):
     python sweeps/run_grid.py --grid verdicts-maps."""
     base = {**TINY_SIZES, "unpaired": MAPS_POOL, "eval_limit": 0, "report_every": 100,
-            "checkpoint_every": 0}
+            "checkpoint_every": 0, "curve_every": CURVE_EVERY}
     lengths = {"steps": LENGTHS}
     arms = (Arm("hybrid", {"mode": "hybrid"}, {"paired_budget": (1, 5), "seed": VERDICT_SEEDS,
                                                **lengths}),
