@@ -30,10 +30,10 @@ def connect(address: str | None, log_to_driver: bool = True) -> None:
         if os.environ.get(name):
             os.environ[name] = absolute(os.environ[name])
     if address:   # workers of a joined cluster do not inherit this shell: pass the paths on
+        from sweeps.tune.join import join   # one `error:` line for each way joining fails
         env = forwarded_env()
         print(f"ray: joining the cluster at {address}")
-        ray.init(address=address, runtime_env={"env_vars": env} if env else None,
-                 log_to_driver=log_to_driver)
+        join(address, {"env_vars": env} if env else None, log_to_driver)
     else:
         # address="local": never the cluster another job started on this machine (address=None
         # joins the last `ray start` found under /tmp/ray); its workers inherit this environment
