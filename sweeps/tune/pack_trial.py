@@ -110,6 +110,7 @@ def _train_members(todo: list[TrialConfig], sweep: Sweep, members_dir: str, extr
     reports = PackReports(members_dir)
     workdirs = [os.path.join(members_dir, c.key()) for c in todo]
     try:
+        check_cuda()   # deterministic when it fails: every member's row fails for good
         outcomes = train_fn(todo, workdirs, [reports.member(c.key()) for c in todo],
                             on_stop=reports.flush)
     except BaseException as err:
