@@ -137,8 +137,8 @@ def _train_and_record(cfg: TrialConfig, sweep: Sweep, workdir: str, path: str,
     started = results.utc_now()
     common = dict(code_version=sweep.code_version, started_at=started)
     try:
-        check_trial(cfg)   # the plan checked it; a value that slips through fails here, for good
         check_cuda()       # a GPU node without a usable CUDA: failed for good, not retried
+        check_trial(cfg)   # the plan checked it; a value that slips through fails here, for good
         outcome = train_fn(cfg, workdir, report=report_to_tune).to_row()
         outcome["samples_png"] = _keep_samples(outcome.get("samples_png"), cfg, sweep)
     except Exception as err:   # recorded; raised again for Tune to retry unless a retry is futile
