@@ -9,25 +9,21 @@ import json
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
+from sweeps.plan.grids import TINY_SIZES
 from tests.ray_heads import free_port, start_head
 
 ROOT = Path(__file__).resolve().parents[1]
-ONE_TRIAL = textwrap.dedent("""\
-    name: join
-    dataset: toy-streets
-    base: {image_size: 32, load_size: 36, ngf: 8, ndf: 8, n_blocks: 2, unpaired: 8, steps: 2,
-           eval_limit: 2, report_every: 2, checkpoint_every: 2, image_pool: 4}
-    arms:
-      - label: unpaired
-        fixed: {mode: unpaired, paired_budget: 0}
-        axes: {seed: [0]}
-    """)
+ONE_TRIAL = {"name": "join", "dataset": "toy-streets",   # one unpaired trial of 2 steps
+             "base": {**TINY_SIZES, "unpaired": 8, "steps": 2, "eval_limit": 2,
+                      "report_every": 2, "checkpoint_every": 2, "image_pool": 4},
+             "arms": [{"label": "unpaired", "fixed": {"mode": "unpaired", "paired_budget": 0},
+                       "axes": {"seed": [0]}}]}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +61,7 @@ def join_args(tmp_path: Path, address: str, results: str = "results") -> tuple[s
     """The one-trial grid on `address`, its rows in tmp_path/`results` (one per driver: the
     grid's lease lets one driver run it at a time)."""
     grid = tmp_path / "join.yaml"
-    grid.write_text(ONE_TRIAL)
+    grid.write_text(yaml.safe_dump(ONE_TRIAL))
     return ("--grid-file", str(grid), "--storage", str(tmp_path / results),
             "--address", address, "--gpus-per-trial", "0")
 

@@ -11,8 +11,8 @@ project (none was at hand): tests/test_sweeps_packs.py has its `gpu` test.
 
 Before that, and before any trial asks for a GPU, `check_gpu_nodes` runs one task on every
 alive GPU node (for the probe, with none alive: on the one the autoscaler adds) asking torch
-whether it sees the GPUs Ray granted (trainer.core.device.check_granted_gpus, the rule trials apply too): a node
-that declares a GPU torch cannot use stops the sweep with one line naming it.
+whether it sees the GPUs Ray granted (trainer.core.device.check_granted_gpus, the rule trials
+apply too): a node that declares a GPU torch cannot use stops the sweep with one line naming it.
 """
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def check_gpu_nodes(gpus: float, wait_for_one: bool = False) -> None:
 def measure_groups(cfgs: list[TrialConfig]) -> dict[tuple, MemoryProbe]:
     """A probe per size group with a packable member, each a Ray task on one whole GPU."""
     import ray
-    check_gpu_nodes(1, wait_for_one=True)   # a node without a usable CUDA: one line, not the probe's traceback
+    check_gpu_nodes(1, wait_for_one=True)   # no usable CUDA: one line, not the probe's traceback
     task = ray.remote(probe_member_memory).options(num_gpus=1)
     groups: dict[tuple, list[TrialConfig]] = {}
     for cfg in cfgs:
