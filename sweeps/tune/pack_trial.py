@@ -24,7 +24,7 @@ from ray.tune.result import TIMESTEPS_TOTAL
 from sweeps.store import results
 from sweeps.tune.trainable import (HEADLINE, ROW_WRITTEN, TRIAL_FAILED, CatchSignals, Sweep,
                                   _keep_samples, _limit_threads, _one_line, _scalars, _write,
-                                  deterministic)
+                                  check_cuda, deterministic)
 from trainer.core.config import TrialConfig
 
 MEMBERS_DIR = "members"   # under the pack's temporary folder: one workdir per member
