@@ -29,7 +29,11 @@ def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
                    help="join this Ray cluster ('auto': the one running on this machine; default: "
                         "$RAY_ADDRESS, else start a local Ray of this driver's own, never "
-                        "joining one that is already running)")
+                        "joining one that is already running). A head with token "
+                        "authentication (Ray's default where ~/.ray/auth_token exists) needs "
+                        "RAY_AUTH_MODE=token in this shell: the token is then read from "
+                        "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token; without it "
+                        "the driver sends none, except to 'auto'")
     p.add_argument("--verbose", action="store_true",
                    help="also Ray's trial tables, its workers' output (checkpoint notes) and "
                         "Tune's warnings (always in Ray's log files)")

@@ -281,8 +281,8 @@ def _probed(base: SweepPlan, args: argparse.Namespace) -> SweepPlan:
     """--pack auto once Ray is up: sized by a memory probe on a GPU worker; by the CPU rates
     on the cluster's CPUs where it has no GPU and can add none."""
     import ray
-    from sweeps.tune.launch import largest_node
-    if largest_node("GPU") == 0:
+    from sweeps.tune.capacity import can_place   # a GPU node alive, or one the cluster adds
+    if args.gpus_per_trial == 0 or not can_place({"GPU": args.gpus_per_trial}):
         cpus = int(ray.cluster_resources().get("CPU", 1))
         return with_packs(base, "auto", 0.0, slots=_slots(args, cpus))
     from sweeps.tune.probe import measure_groups

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 from typing import Callable
 
 from sweeps.plan.grids import GridError
 from sweeps.store.paths import absolute
+from sweeps.tune.capacity import can_place, largest_node
 from trainer.core.config import TrialConfig
 
 KEEP_CHECKPOINTS = 1     # per trial in storage: 418 MB each at the paper's scale (docs/real-
                          # data.md); Tune drops the older one once the new one is stored
 FORWARDED_ENV = ("FEWPAIR_CACHE", "FEWPAIR_RESNET50_WEIGHTS")   # paths trials and selection
                                                                 # tasks read on every node
-AUTOSCALER_CONFIG = "~/ray_bootstrap_config.yaml"   # written on the head node by `ray up`
 
 # --- the cluster ------------------------------------------------------------------------------
 def connect(address: str | None, log_to_driver: bool = True) -> None:
@@ -30,10 +29,10 @@ def connect(address: str | None, log_to_driver: bool = True) -> None:
         if os.environ.get(name):
             os.environ[name] = absolute(os.environ[name])
     if address:   # workers of a joined cluster do not inherit this shell: pass the paths on
+        from sweeps.tune.join import join   # one `error:` line for each way joining fails
         env = forwarded_env()
         print(f"ray: joining the cluster at {address}")
-        ray.init(address=address, runtime_env={"env_vars": env} if env else None,
-                 log_to_driver=log_to_driver)
+        join(address, {"env_vars": env} if env else None, log_to_driver)
     else:
         # address="local": never the cluster another job started on this machine (address=None
         # joins the last `ray start` found under /tmp/ray); its workers inherit this environment
@@ -64,36 +63,33 @@ def forwarded_env() -> dict[str, str]:
     return {name: absolute(os.environ[name]) for name in FORWARDED_ENV if os.environ.get(name)}
 
 
-def largest_node(resource: str) -> float:
-    """The most of `resource` one node offers now, or could offer once the autoscaler adds it."""
-    import ray
-    amounts = [n["Resources"].get(resource, 0.0) for n in ray.nodes() if n["Alive"]]
-    amounts += [t.get("resources", {}).get(resource, 0.0) for t in _autoscaler_node_types()
-                if t.get("max_workers", 1) > 0]
-    return max(amounts, default=0.0)
-
-
-def _autoscaler_node_types() -> list[dict]:
-    """Node types of a `ray up` cluster (its bootstrap config on the head node), else none."""
-    path = Path(AUTOSCALER_CONFIG).expanduser()
-    if not path.is_file():
-        return []
-    import yaml
-    config = yaml.safe_load(path.read_text()) or {}
-    return list((config.get("available_node_types") or {}).values())
-
-
 def trial_resources(cpus: float, gpus: float) -> dict[str, float]:
-    """What each trial asks for; no GPU on a cluster that has none (else trials wait forever)."""
-    if gpus > 0 and largest_node("GPU") == 0:
-        print(f"note: the cluster has no GPU and can add none; trials ask for 0 GPUs, not {gpus:g}")
-        gpus = 0.0
-    for name, want in (("CPU", cpus), ("GPU", gpus)):
-        have = largest_node(name)
-        if want > have:
-            raise GridError(f"--{name.lower()}s-per-trial {want:g} is more than any node offers "
-                            f"({have:g} {name}); trials would wait forever")
+    """What each trial asks for, once a node alive or one the autoscaler can add holds it
+    (sweeps.tune.capacity); no GPU on a cluster that has none and can add none (else trials
+    wait forever). GPUs granted are checked to be usable by torch before any trial starts."""
+    if gpus > 0 and not can_place({"CPU": cpus, "GPU": gpus}):
+        most = largest_node("GPU")
+        if most == 0:
+            print(f"note: the cluster has no GPU and can add none; trials ask for 0 GPUs, "
+                  f"not {gpus:g}")
+            gpus = 0.0
+        elif gpus > most:
+            raise _too_big("GPU", gpus)
+        else:   # the GPUs fit; the CPUs beside them do not
+            raise _too_big("CPU", cpus)
+    if gpus == 0 and not can_place({"CPU": cpus}):
+        raise _too_big("CPU", cpus)
+    if gpus > 0:
+        from sweeps.tune.probe import check_gpu_nodes   # torch, on every GPU node
+        check_gpu_nodes(gpus)
     return {"cpu": cpus, "gpu": gpus}
+
+
+def _too_big(name: str, want: float) -> GridError:
+    have = largest_node(name)
+    return GridError(f"--{name.lower()}s-per-trial {want:g} is more than any node offers "
+                     f"({have:g} {name}) or the cluster's autoscaler can add; trials would "
+                     f"wait forever")
 
 
 # --- selection manifests ----------------------------------------------------------------------

@@ -24,7 +24,7 @@ from ray.tune.result import TIMESTEPS_TOTAL
 from sweeps.store import results
 from sweeps.tune.trainable import (HEADLINE, ROW_WRITTEN, TRIAL_FAILED, CatchSignals, Sweep,
                                   _keep_samples, _limit_threads, _one_line, _scalars, _write,
-                                  deterministic)
+                                  check_cuda, deterministic)
 from trainer.core.config import TrialConfig
 
 MEMBERS_DIR = "members"   # under the pack's temporary folder: one workdir per member
@@ -110,6 +110,7 @@ def _train_members(todo: list[TrialConfig], sweep: Sweep, members_dir: str, extr
     reports = PackReports(members_dir)
     workdirs = [os.path.join(members_dir, c.key()) for c in todo]
     try:
+        check_cuda()   # deterministic when it fails: every member's row fails for good
         outcomes = train_fn(todo, workdirs, [reports.member(c.key()) for c in todo],
                             on_stop=reports.flush)
     except BaseException as err:

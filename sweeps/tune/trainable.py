@@ -137,6 +137,7 @@ def _train_and_record(cfg: TrialConfig, sweep: Sweep, workdir: str, path: str,
     started = results.utc_now()
     common = dict(code_version=sweep.code_version, started_at=started)
     try:
+        check_cuda()       # a GPU node without a usable CUDA: failed for good, not retried
         check_trial(cfg)   # the plan checked it; a value that slips through fails here, for good
         outcome = train_fn(cfg, workdir, report=report_to_tune).to_row()
         outcome["samples_png"] = _keep_samples(outcome.get("samples_png"), cfg, sweep)
@@ -150,6 +151,17 @@ def _train_and_record(cfg: TrialConfig, sweep: Sweep, workdir: str, path: str,
         raise
     _write(path, cfg, sweep.grid, "ok", result=outcome, **common)
     return outcome
+
+
+def check_cuda() -> None:
+    """The GPUs Ray granted this trial are ones torch sees (trainer.core.device's rule; the
+    driver checked the nodes alive before the sweep, this catches a node added since). Its
+    DeviceError is deterministic: the row fails at once instead of a retry on the same node."""
+    import ray
+    from trainer.core.device import check_granted_gpus
+    node = ray.get_runtime_context().get_node_id()[:8]
+    check_granted_gpus(len(ray.get_gpu_ids()),
+                       f"GPU node {ray.util.get_node_ip_address()} (Ray node {node})")
 
 
 def _keep_samples(png: str | None, cfg: TrialConfig, sweep: Sweep) -> str | None:
