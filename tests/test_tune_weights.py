@@ -281,8 +281,8 @@ def test_read_row_returns_the_asked_columns_it_has(tmp_path):
     now = results.utc_now()
     results.write_row(path, results.make_row(cfg, GRID, "ok", result={"val_score": 0.25},
                                              code_version="t", started_at=now, finished_at=now))
-    assert results.read_row(path, ("val_score", "mean_iou", "lambda_paired")) == \
-        {"val_score": 0.25, "lambda_paired": 99.0}
+    assert results.read_row(path, ("val_score", "mean_iou", "lambda_paired", "no_such")) == \
+        {"val_score": 0.25, "mean_iou": None, "lambda_paired": 99.0}   # one schema: null there
     assert results.read_row(path)["trial_key"] == cfg.key()
 
 
