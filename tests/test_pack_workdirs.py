@@ -101,3 +101,17 @@ def test_a_killed_packs_workdir_is_removed_by_the_rerun(small_streets, tmp_path)
     assert not [p for p in orphans if p.exists()]
     assert not list(tmp.glob("fewpair-*")), sorted(p.name for p in tmp.iterdir())
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_a_member_that_fails_the_trials_check_gets_its_failed_row_and_the_rest_train(tmp_path):
+    """run_pack checks every member with check_trial before training, as run_trial does."""
+    from sweeps.tune.pack_trial import _checked
+    from sweeps.tune.trainable import Sweep
+    from trainer.core.config import TrialConfig
+    good, bad = TrialConfig(seed=0), TrialConfig(seed=1, eval_split="tset")
+    rows = Sweep("g", str(tmp_path), "t", force=False).rows(pack_id="pack-01", pack_size=2)
+    assert _checked([good, bad], rows) == [good]
+    row = results.read_row(rows.path(bad), ("status", "error", "pack_id"))
+    assert row["status"] == "failed" and row["pack_id"] == "pack-01"
+    assert row["error"].startswith("ConfigError: eval_split='tset' is not one of train, val, ")
+    assert results.read_row(rows.path(good)) == {}

@@ -76,6 +76,8 @@ def check_study_and_rows(tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
         row = rows.loc[key]
         assert row["grid"] == GRID and row["eval_split"] == "holdout" and row["unpaired"] == 8
         assert {name: row[name] for name in trial.params} == trial.params
+        assert (row["pack_size"], row["torch_threads"]) == (1, 1)   # how it was computed,
+        assert row["torch_version"]                                 # a pruned trial's too
         if trial.state == TrialState.COMPLETE:
             assert row["status"] == "ok" and row["steps_done"] == 4
             assert row["val_score"] == trial.value == row["mean_iou"]
