@@ -34,7 +34,9 @@ def test_config_columns_follow_trialconfig():
     changed = {name for name in CONFIG_COLUMNS if name not in NOT_RESULT_AFFECTING}
     base = TrialConfig()
     for name in NOT_RESULT_AFFECTING:   # really left out of the key
-        value = 7 if isinstance(getattr(base, name), int) else "elsewhere"
+        current = getattr(base, name)
+        value = (not current if isinstance(current, bool) else 7 if isinstance(current, int)
+                 else "elsewhere")
         assert base.replace(**{name: value}).key() == base.key()
     assert "seed" in changed
 
