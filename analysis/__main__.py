@@ -2,8 +2,9 @@
 
 Prints the paper's tables regenerated from a results folder (local or any pyarrow URI).
 `python -m analysis compact RESULTS_DIR` gathers each dataset folder's rows into one file
-(analysis.compact; a results folder named `compact` is `./compact`). A user mistake (missing folder, unknown table, unreadable file) prints one `error: ...` line
-to stderr and exits with status 2.
+(analysis.compact; a results folder named `compact` is `./compact`). A user mistake (missing
+folder, unknown table, unreadable file) prints one `error: ...` line to stderr and exits with
+status 2.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 `analysis` never imports `trainer` or `sweeps`: the row's columns come from `row_schema.json`
 beside this file, exported from the writer's one schema (`python -m sweeps.store.schema >
-analysis/row_schema.json`; tests/test_row_schema.py keeps the copy equal). Its config half is
+analysis/row_schema.json`; tests/test_analysis_load.py keeps the copy equal). Its config half is
 derived from `TrialConfig`, so a new config field reaches the analysis by that export alone.
 """
 from __future__ import annotations

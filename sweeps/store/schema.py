@@ -15,7 +15,7 @@ is refused by name: a row is never written with a type guessed from its first va
 
 analysis (which never imports trainer) reads the config half from `analysis/row_schema.json`,
 exported from here: `python -m sweeps.store.schema > analysis/row_schema.json`
-(tests/test_row_schema.py keeps the copy equal).
+(tests/test_analysis_load.py keeps the copy equal).
 """
 from __future__ import annotations
 
