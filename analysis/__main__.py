@@ -2,8 +2,10 @@
 
 Prints the paper's tables regenerated from a results folder (local or any pyarrow URI).
 `python -m analysis readme EVIDENCE_DIR` prints README's "Does it reproduce?" (analysis.readme).
-A user mistake (missing folder, unknown table, unreadable file) prints one `error: ...` line
-to stderr and exits with status 2.
+`python -m analysis compact RESULTS_DIR` gathers each dataset folder's rows into one file
+(analysis.compact; a results folder named `compact` or `readme` is `./compact`, `./readme`). A user
+mistake (missing folder, unknown table, unreadable file) prints one `error: ...` line to
+stderr and exits with status 2.
 """
 from __future__ import annotations
 
@@ -68,11 +70,39 @@ def write_atomic(path: str, text: str) -> None:
     os.replace(handle.name, path)
 
 
+def compact_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m analysis compact", formatter_class=DefaultsFormatter,
+                           description="Gather each <grid>/dataset=<name> folder's one-row "
+                                       "files into one compacted-<id>.parquet (atomic, "
+                                       "idempotent; later trials still write one file each).")
+    parser.add_argument("results_dir", metavar="RESULTS_DIR",
+                        help="local results folder (or one grid's folder)")
+    return parser
+
+
+def compact_main(argv: list[str]) -> int:
+    from analysis.compact import compact
+    args = compact_parser().parse_args(argv)
+    try:
+        done = compact(args.results_dir)
+    except AnalysisError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for folder in done:
+        print(f"{folder.folder}: {folder.absorbed} loose rows absorbed, {folder.rows} rows in "
+              f"one compacted file")
+    if not done:
+        print(f"{args.results_dir}: already compact (no loose rows)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["readme"]:   # README's "Does it reproduce?" from committed rows
         from analysis.readme import readme_main
         return readme_main(argv[1:])
+    if argv[:1] == ["compact"]:
+        return compact_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         result = build_report(args.results_dir, args.grid, tables=args.table, fmt=args.fmt,

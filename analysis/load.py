@@ -1,9 +1,11 @@
 """Load a results folder into pandas: one unified schema, typed columns, failed trials apart.
 
 Layout ("Results row", docs/contracts.md): `<results>/<grid>/dataset=<name>/<trial_key>.parquet`,
-one row per file. The folder may be local or remote (any URI pyarrow.fs understands, e.g.
-`s3://bucket/results`); a grid's own folder is accepted too. Hidden files (`.name`, `_name`) are
-the writers' temporary names and are skipped, so a half-written row is never read.
+one row per file, or many in a `compacted-<id>.parquet` (`python -m analysis compact`; a loose
+row replaces the compacted copy of its trial: analysis.compact.latest_rows). The folder may be
+local or remote (any URI pyarrow.fs understands, e.g. `s3://bucket/results`); a grid's own folder
+is accepted too. Hidden files (`.name`, `_name`) are the writers' temporary names and are
+skipped, so a half-written row is never read.
 """
 from __future__ import annotations
 
@@ -15,14 +17,13 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from analysis.compact import DATASET_DIR_PREFIX, HIDDEN, is_compacted, latest_rows
 from analysis.errors import AnalysisError
 from analysis.schema import (ARCHETYPE_SEP, ARCHMEAN_METRICS, ARCHMEAN_SUFFIX, CONFIG_DEFAULTS,
                              INT_CONFIG_COLUMNS, MAPS_DATASETS, STATUS_OK)
 
-DATASET_DIR_PREFIX = "dataset="
 NOT_RUN = "not run"  # status given to a planned trial that has no row at all
 REQUIRED_COLUMNS = ("trial_key", "status", "mode", "paired_budget", "unpaired", "seed")
-_HIDDEN = (".", "_")
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def _children(fs: pafs.FileSystem, folder: str) -> list[pafs.FileInfo]:
         infos = fs.get_file_info(pafs.FileSelector(folder))
     except (pa.ArrowException, OSError) as exc:
         raise AnalysisError(f"{folder}: cannot list ({_one_line(exc)})") from None
-    return sorted((i for i in infos if not i.base_name.startswith(_HIDDEN)), key=lambda i: i.path)
+    return sorted((i for i in infos if not i.base_name.startswith(HIDDEN)), key=lambda i: i.path)
 
 
 def _grid_dirs(fs: pafs.FileSystem, root: str) -> dict[str, str]:
@@ -137,6 +138,10 @@ def _read_unified(fs: pafs.FileSystem, files: list[tuple[str, str, str]]) -> pd.
     except (pa.ArrowException, TypeError):
         _raise_clash(tables, [path for path, _, _ in files])
         raise
+    loose = [not is_compacted(path.rsplit("/", 1)[-1]) for path, _, _ in files]
+    table = latest_rows(table, [flag for flag, t in zip(loose, tables) for _ in range(t.num_rows)],
+                        [f"{grid}/{name}" for (_, grid, name), t in zip(files, tables)
+                         for _ in range(t.num_rows)])
     return table.to_pandas()
 
 

@@ -1,7 +1,9 @@
 """Column names of a results row ("Results row" in docs/contracts.md), as the analysis reads them.
 
-`analysis` never imports `trainer`, so the config columns are listed here;
-tests/test_analysis_load.py checks this list against `trainer.core.config.TrialConfig`.
+`analysis` never imports `trainer` or `sweeps`: the row's columns come from `row_schema.json`
+beside this file, exported from the writer's one schema (`python -m sweeps.store.schema >
+analysis/row_schema.json`; tests/test_analysis_load.py keeps the copy equal). Its config half is
+derived from `TrialConfig`, so a new config field reaches the analysis by that export alone.
 """
 from __future__ import annotations
 
@@ -10,27 +12,18 @@ from pathlib import Path
 
 ALL = -1  # paired_budget / unpaired value meaning "every training sample"
 
+ROW_SCHEMA: dict[str, dict] = json.loads(
+    Path(__file__).with_name("row_schema.json").read_text(encoding="utf-8"))
+_CONFIG: dict[str, dict] = ROW_SCHEMA["config"]
 # Every TrialConfig field, in declaration order (the config half of a results row).
-CONFIG_COLUMNS: tuple[str, ...] = (
-    "dataset", "data_root", "direction", "unpaired_labels", "unpaired_labels_root", "eval_split",
-    "eval_limit", "judge", "mode", "paired_budget", "unpaired", "selection", "pool_selection", "features", "seed",
-    "balance", "mix", "gan_loss", "lambda_adv", "lambda_cycle", "lambda_identity", "lambda_paired",
-    "steps", "lr", "beta1", "image_pool", "image_size", "load_size", "ngf", "ndf", "n_blocks",
-    "variant", "arch", "precision", "device", "deterministic", "report_every", "checkpoint_every",
-    "eval_every", "curve_every",
-    "export_dir",
-)
-# Config columns added after results existed, with the value every older row ran.
-CONFIG_DEFAULTS: dict[str, str] = {"variant": "paper", "arch": "resnet"}
-INT_CONFIG_COLUMNS: tuple[str, ...] = (
-    "eval_limit", "paired_budget", "unpaired", "seed", "steps", "image_pool", "image_size",
-    "load_size", "ngf", "ndf", "n_blocks", "report_every", "checkpoint_every", "eval_every",
-    "curve_every",
-)
+CONFIG_COLUMNS: tuple[str, ...] = tuple(_CONFIG)
+INT_CONFIG_COLUMNS: tuple[str, ...] = tuple(n for n, c in _CONFIG.items() if c["type"] == "int64")
 # Config fields that do not change a result (TrialConfig.key() leaves them out): never an axis.
-NOT_RESULT_AFFECTING: frozenset[str] = frozenset(
-    {"data_root", "unpaired_labels_root", "device", "report_every", "checkpoint_every",
-     "eval_every", "export_dir", "curve_every"})
+NOT_RESULT_AFFECTING: frozenset[str] = frozenset(n for n, c in _CONFIG.items() if not c["in_key"])
+# The value a row lacking a config column ran with: a field added after results existed
+# defaults to what every older trial did (TrialConfig's rule for new fields).
+CONFIG_DEFAULTS: dict[str, object] = {n: c["default"] for n, c in _CONFIG.items()
+                                      if c["default"] is not None}
 
 # Protocols and the headline metrics each one reports (higher is better for all of them).
 SEGMENTATION_METRICS: tuple[str, ...] = ("pixel_acc", "mean_class_acc", "mean_iou")
@@ -42,9 +35,9 @@ PROTOCOL_METRICS: dict[str, tuple[str, ...]] = {
 }
 # Metrics with an archetype-averaged twin `<metric>_archmean` on the toy datasets; the per-
 # archetype scores are `<metric>__<archetype>` (docs/contracts.md, trainer.eval.evaluate).
-ARCHMEAN_METRICS: tuple[str, ...] = ("pixel_acc", "mean_iou", "maps_pixel_acc")
+ARCHMEAN_METRICS: tuple[str, ...] = tuple(ROW_SCHEMA["per_archetype"]["metrics"])
 ARCHMEAN_SUFFIX = "_archmean"
-ARCHETYPE_SEP = "__"
+ARCHETYPE_SEP: str = ROW_SCHEMA["per_archetype"]["separator"]
 
 # The dataset registry's facts (exported by `python -m trainer.eval.facts`), read from this
 # checked-in copy so that analysis imports nothing from trainer; tests/test_analysis_load.py keeps it equal to the

@@ -21,16 +21,22 @@ from trainer.eval.facts import facts_json
 
 
 def test_config_columns_follow_trialconfig():
-    """analysis never imports trainer, so it lists TrialConfig's fields itself; keep in step."""
+    """analysis never imports trainer: it reads TrialConfig's columns from analysis/
+    row_schema.json, the writer's schema exported; regenerate it after changing TrialConfig:
+    python -m sweeps.store.schema > analysis/row_schema.json"""
+    from sweeps.store.schema import export_json
+    copy = (Path(__file__).resolve().parents[1] / "analysis" / "row_schema.json").read_text()
+    assert copy == export_json(), "analysis/row_schema.json is stale (see docstring)"
     fields = dataclasses.fields(TrialConfig)
-    assert CONFIG_COLUMNS == tuple(f.name for f in fields), \
-        "add the new TrialConfig field to analysis/schema.py CONFIG_COLUMNS"
+    assert CONFIG_COLUMNS == tuple(f.name for f in fields)
     assert INT_CONFIG_COLUMNS == tuple(f.name for f in fields if f.type == "int")
     assert set(TrialConfig().to_row()) - set(CONFIG_COLUMNS) == set()
     changed = {name for name in CONFIG_COLUMNS if name not in NOT_RESULT_AFFECTING}
     base = TrialConfig()
     for name in NOT_RESULT_AFFECTING:   # really left out of the key
-        value = 7 if isinstance(getattr(base, name), int) else "elsewhere"
+        current = getattr(base, name)
+        value = (not current if isinstance(current, bool) else 7 if isinstance(current, int)
+                 else "elsewhere")
         assert base.replace(**{name: value}).key() == base.key()
     assert "seed" in changed
 

@@ -180,5 +180,5 @@ def test_a_real_full_disk_keeps_the_old_row(tiny_disk):
     results.write_row(path, {"trial_key": "k", "status": "failed"})
     with pytest.raises(DiskFull, match=f"^no space left on device writing {path} "):
         results.write_row(path, {"trial_key": "k", "status": "ok",
-                                 "blob": os.urandom(2 << 20).hex()})   # incompressible 4 MiB
+                                 "error": os.urandom(2 << 20).hex()})   # incompressible 4 MiB
     assert os.listdir(Path(path).parent) == ["k.parquet"] and results.row_status(path) == "failed"

@@ -8,23 +8,23 @@ import torch
 from analysis import build_report
 from analysis_rows import make_row, seg, write_rows
 from sweeps.store import results
-from sweeps.tune.trainable import _write
+from sweeps.tune.trainable import Sweep
 from trainer.core.config import TrialConfig
 
 
 def test_a_trials_row_records_how_it_was_computed(tmp_path):
+    """Through the sink a trial and a pack build on their worker (Sweep.rows)."""
     cfg = TrialConfig(paired_budget=1)
     now = results.utc_now()
-    alone = str(tmp_path / "alone.parquet")
-    _write(alone, cfg, "g", "failed", error="x", code_version="t", started_at=now)
-    row = results.read_row(alone)
-    assert (row["pack_size"], row["torch_threads"], row["torch_version"]) == \
-        (1, torch.get_num_threads(), torch.__version__)
-    assert row["precision"] == "fp32"
-    packed = str(tmp_path / "packed.parquet")   # a pack member's row says its pack
-    _write(packed, cfg, "g", "ok", result={"pack_id": "p", "pack_size": 4}, code_version="t",
-           started_at=now)
-    assert results.read_row(packed)["pack_size"] == 4
+    sweep = Sweep("g", str(tmp_path), "t", force=False)
+    sweep.rows().write_failure(cfg, ValueError("x"), now)
+    row = results.read_row(sweep.rows().path(cfg))
+    assert (row["pack_id"], row["pack_size"], row["torch_threads"], row["torch_version"]) == \
+        (None, 1, torch.get_num_threads(), torch.__version__)
+    assert row["precision"] == "fp32" and row["status"] == "failed"
+    sweep.rows(pack_id="p", pack_size=4).write(cfg, "ok", now)   # a pack member says its pack
+    assert results.read_row(sweep.rows().path(cfg), ("pack_id", "pack_size")) == \
+        {"pack_id": "p", "pack_size": 4}
 
 
 def _cell_rows(budget: int, selection: str, how: list[dict]) -> list[dict]:

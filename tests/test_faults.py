@@ -35,7 +35,8 @@ from sweeps.store import results
 from sweeps.store.lease import lease_path
 from sweeps.plan.packs import with_packs
 from sweeps.plan.sweep import plan_sweep
-from sweeps.tune.trainable import TRIAL_FAILED, remove_dead_workdirs
+from sweeps.store.workdirs import remove_dead_workdirs
+from sweeps.tune.trainable import TRIAL_FAILED
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "sweeps" / "run_grid.py"

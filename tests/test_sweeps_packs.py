@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from ray import cloudpickle
 
+from stock_readers import every_order, stock_reads
 from sweeps import run_grid
 from sweeps.plan import grids, packs, sweep as sweep_plan
 from sweeps.store import results
@@ -45,6 +46,12 @@ def test_a_packed_smoke_sweep_writes_the_same_trial_keys_each_ok_in_a_pack_of_th
         assert (row["mode"], row["selection"], row["steps_done"]) == (cfg.mode, cfg.selection, 4)
         assert len(row["paired_indices"]) == cfg.paired_budget and 0 <= row["pixel_acc"] <= 1
         assert Path(row["samples_png"]).is_file()
+    for grid in every_order(tmp_path / "smoke", tmp_path / "orders"):   # as README shows
+        frame, table = stock_reads(grid)   # an unpaired-only row (no pairs) beside hybrid ones
+        assert sorted(frame.index) == sorted(table.index) == sorted(rows.index)
+        for cfg in SMOKE:
+            assert list(frame.loc[cfg.key(), "paired_indices"]) == \
+                list(rows.loc[cfg.key(), "paired_indices"])
     assert run_grid.main(argv) == 0
     assert "all 3 trials have rows; nothing to train" in capsys.readouterr().out
 

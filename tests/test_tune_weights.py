@@ -76,6 +76,8 @@ def check_study_and_rows(tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
         row = rows.loc[key]
         assert row["grid"] == GRID and row["eval_split"] == "holdout" and row["unpaired"] == 8
         assert {name: row[name] for name in trial.params} == trial.params
+        assert (row["pack_size"], row["torch_threads"]) == (1, 1)   # how it was computed,
+        assert row["torch_version"]                                 # a pruned trial's too
         if trial.state == TrialState.COMPLETE:
             assert row["status"] == "ok" and row["steps_done"] == 4
             assert row["val_score"] == trial.value == row["mean_iou"]
@@ -281,8 +283,8 @@ def test_read_row_returns_the_asked_columns_it_has(tmp_path):
     now = results.utc_now()
     results.write_row(path, results.make_row(cfg, GRID, "ok", result={"val_score": 0.25},
                                              code_version="t", started_at=now, finished_at=now))
-    assert results.read_row(path, ("val_score", "mean_iou", "lambda_paired")) == \
-        {"val_score": 0.25, "lambda_paired": 99.0}
+    assert results.read_row(path, ("val_score", "mean_iou", "lambda_paired", "no_such")) == \
+        {"val_score": 0.25, "mean_iou": None, "lambda_paired": 99.0}   # one schema: null there
     assert results.read_row(path)["trial_key"] == cfg.key()
 
 

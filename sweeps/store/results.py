@@ -3,13 +3,15 @@
 Layout: `<results>/<grid>/dataset=<name>/<trial_key>.parquet`, Hive-partitioned: the `dataset`
 column lives in the folder name only, never inside the file, so that stock readers
 (`pd.read_parquet(<results>/<grid>)`, `pyarrow.dataset.dataset(<results>, partitioning="hive")`)
-see one `dataset` column instead of a file column clashing with a partition one. A row is
-written to a hidden
-temporary name in the same folder and then moved over the final name, so a reader never sees a
-half-written file and concurrent writers of one key leave exactly one whole file. `<results>` is
-a local folder or any URI pyarrow understands (`s3://bucket/prefix`); on S3 the final object
-appears whole because an upload completes atomically. Readers unify schemas: a column only some
-files have (metrics of `ok` rows, `error` of `failed` rows) survives with nulls elsewhere.
+see one `dataset` column instead of a file column clashing with a partition one. Every row has
+the one schema of sweeps.store.schema (every column typed, null where empty), so those readers
+read a folder in any file order. A row is written to a hidden temporary name in the same folder
+and then moved over the final name, so a reader never sees a half-written file and concurrent
+writers of one key leave exactly one whole file. `<results>` is a local folder or any URI
+pyarrow understands (`s3://bucket/prefix`); on S3 the final object appears whole because an
+upload completes atomically. `python -m analysis compact` gathers a folder's rows into one
+`compacted-<id>.parquet`; the readers here see its rows too (a loose row wins over the
+compacted copy of its trial: analysis.compact.latest_rows).
 """
 from __future__ import annotations
 
@@ -25,14 +27,16 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from analysis.compact import is_compacted, latest_rows
+from sweeps.store.schema import row_table
 from trainer.core.atomic import disk_full, no_space
 from trainer.core.config import TrialConfig
 
 STATUSES = ("ok", "failed", "stopped")   # a trial's outcome, the `status` column
 HIDDEN_PREFIXES = (".", "_")             # temporary rows, Ray's `_ray/` state: never read as rows
 PARTITION = "dataset"                    # the column held in the `dataset=<name>` folder name
-ROW_COLUMNS = ("trial_key", "grid", "status", "error", "code_version", "started_at",
-               "finished_at")        # what the sweep adds to the config and result columns
+SWEEP_COLUMNS = ("trial_key", "grid", "status", "error", "code_version", "started_at",
+                 "finished_at")          # what make_row sets itself: no result may hold them
 
 
 class ResultsError(ValueError):
@@ -90,7 +94,7 @@ def make_row(cfg: TrialConfig, grid: str, status: str, *, result: dict | None = 
         raise ResultsError(f"status={status!r} is not one of {', '.join(STATUSES)}")
     row: dict[str, object] = dict(cfg.to_row())
     row.update(trial_key=cfg.key(), grid=grid, status=status, error=error)
-    clash = sorted(set(result or {}) & set(ROW_COLUMNS))
+    clash = sorted(set(result or {}) & set(SWEEP_COLUMNS))
     if clash:
         raise ResultsError(f"trial result column {clash[0]!r} clashes with a results-row column")
     row.update(result or {})
@@ -99,14 +103,11 @@ def make_row(cfg: TrialConfig, grid: str, status: str, *, result: dict | None = 
 
 
 def write_row(path: str, row: dict[str, object]) -> str:
-    """Write one row to a hidden temporary name beside `path`, then move it over `path`.
-    The partition column stays in the folder name; a column that is None here (`error` of an
-    ok row, an unset `data_root`) is typed string, so ok and failed rows share its type."""
-    values = {k: v for k, v in row.items() if k != PARTITION}
-    table = pa.Table.from_pylist([values])
-    schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f
-                        for f in table.schema])
-    table = table.cast(schema)
+    """Write one row, typed by the one schema (sweeps.store.schema.row_table: every column,
+    null where `row` has none; an undeclared column is refused before anything is written), to
+    a hidden temporary name beside `path`, then move it over `path`. The partition column
+    stays in the folder name."""
+    table = row_table(row, drop=(PARTITION,))
     return _publish(path, lambda out: pq.write_table(table, out))
 
 
@@ -158,33 +159,53 @@ def _unreadable(path: str, err: Exception) -> ResultsError:
 
 
 def row_status(path: str) -> str | None:
-    """The `status` of the row at `path`, or None when there is no row."""
-    fs, local = _filesystem(path)
-    if fs.get_file_info(local).type != pafs.FileType.File:
-        return None
-    try:
-        table = pq.read_table(local, columns=["status"], filesystem=fs)
-    except (pa.ArrowInvalid, OSError) as err:
-        raise _unreadable(path, err) from None
-    return table.column("status")[0].as_py()
+    """The `status` of the row at `path` (or of its compacted copy), or None when there is none."""
+    return read_row(path, ("status",)).get("status")
 
 
 def read_row(path: str, columns: tuple[str, ...] | None = None) -> dict[str, object]:
-    """The row at `path` as a dict (only those of `columns` it has; None = all); {} if none."""
+    """The row at `path` as a dict (only those of `columns` it has; None = all); its compacted
+    copy when the loose file is gone (`python -m analysis compact`); {} if there is neither."""
     fs, local = _filesystem(path)
-    if fs.get_file_info(local).type != pafs.FileType.File:
+    found = fs.get_file_info(local).type == pafs.FileType.File
+    table = _read_table(fs, local, columns) if found else _compacted_copy(fs, local, columns)
+    if table is None:
         return {}
-    try:
-        schema = pq.read_schema(local, filesystem=fs)
-        names = [c for c in schema.names if columns is None or c in columns]
-        table = pq.read_table(local, columns=names, filesystem=fs)
-    except (pa.ArrowInvalid, OSError) as err:
-        raise _unreadable(path, err) from None
-    row = {name: table.column(name)[0].as_py() for name in names}
+    row = {name: table.column(name)[0].as_py() for name in table.column_names}
     dataset = _partition_of(local)
     if dataset is not None and (columns is None or PARTITION in columns):
         row.setdefault(PARTITION, dataset)
     return row
+
+
+def _read_table(fs: pafs.FileSystem, path: str, columns: tuple[str, ...] | None,
+                filters=None) -> pa.Table:
+    try:
+        names = [c for c in pq.read_schema(path, filesystem=fs).names
+                 if columns is None or c in columns]
+        return pq.read_table(path, columns=names, filesystem=fs, filters=filters)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise _unreadable(path, err) from None
+
+
+def _compacted_copy(fs: pafs.FileSystem, path: str,
+                    columns: tuple[str, ...] | None) -> pa.Table | None:
+    """The latest compacted row of the trial whose loose file would be `path`, or None."""
+    folder, name = path.rsplit("/", 1)
+    if fs.get_file_info(folder).type != pafs.FileType.Directory:
+        return None
+    key = name.removesuffix(".parquet")
+    wanted = None if columns is None else (*columns, "trial_key", "finished_at")
+    found = [t for info in fs.get_file_info(pafs.FileSelector(folder))
+             if is_compacted(info.base_name)
+             for t in [_read_table(fs, info.path, wanted, [("trial_key", "==", key)])]
+             if t.num_rows]
+    if not found:
+        return None
+    table = pa.concat_tables(found, promote_options="permissive")
+    table = latest_rows(table, [False] * table.num_rows, [folder] * table.num_rows)
+    keep = [c for c in table.column_names if columns is None or c in columns]
+    return table.select(keep)
 
 
 def done_keys(results: str, grid: str, cfgs: list[TrialConfig]) -> set[str]:
@@ -209,13 +230,18 @@ def row_files(results: str, grid: str | None = None) -> list[str]:
 
 
 def read_rows(results: str, grid: str | None = None) -> pd.DataFrame:
-    """All rows as one DataFrame; schemas unified (missing columns are null)."""
+    """All rows as one DataFrame, each trial of a folder once (a loose row over its compacted
+    copy); schemas unified (missing columns are null)."""
     fs, _ = _filesystem(resolve_root(results))
     files = row_files(results, grid)
     if not files:
         return pd.DataFrame()
     tables = [_with_partition(pq.read_table(f, filesystem=fs), f) for f in files]
-    return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    table = pa.concat_tables(tables, promote_options="permissive")
+    loose = [not is_compacted(f.rsplit("/", 1)[-1]) for f, t in zip(files, tables)
+             for _ in range(t.num_rows)]
+    folders = [f.rsplit("/", 1)[0] for f, t in zip(files, tables) for _ in range(t.num_rows)]
+    return latest_rows(table, loose, folders).to_pandas()
 
 
 def _with_partition(table: pa.Table, path: str) -> pa.Table:

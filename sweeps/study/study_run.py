@@ -170,7 +170,9 @@ def run_study(study: Study, args: argparse.Namespace, selected: bool = False):
 
 def record_stopped(study: Study, outcome) -> None:
     """Rewrite the rows of trials stopped early (their own row says only that they were
-    interrupted): why, and the step and val_score they had reached."""
+    interrupted): why, and the step and val_score they had reached; how the trial was computed
+    (computed-with columns) and when it started are kept from its own row."""
+    from sweeps.store.rows import COMPUTED_WITH, RowSink
     from sweeps.tune.trainable import ROW_WRITTEN
     version = results.code_version()
     for trial in outcome:
@@ -178,15 +180,14 @@ def record_stopped(study: Study, outcome) -> None:
         if trial.error is not None or ROW_WRITTEN in last or not last.get("done"):
             continue   # failed, ran to its end, or interrupted with the driver (it resumes)
         cfg = trial_config(study.base, trial.config)
-        path = results.row_path(study.results, study.grid_name, cfg)
-        started = results.read_row(path, ("started_at",)).get("started_at") or results.utc_now()
+        own = results.read_row(results.row_path(study.results, study.grid_name, cfg),
+                               ("started_at", *COMPUTED_WITH))
         why = (f"stopped early at step {last['step']} (val_score {last[VAL_SCORE]:.4g}): "
                f"below an ASHA rung's cutoff, PRUNED in study {study.name}")
-        row = results.make_row(cfg, study.grid_name, "stopped", error=why,
-                               result={VAL_SCORE: last[VAL_SCORE], "steps_done": last["step"]},
-                               code_version=version, started_at=started,
-                               finished_at=results.utc_now())
-        results.write_row(path, row)
+        rows = RowSink(study.results, study.grid_name, version,
+                       {k: own[k] for k in COMPUTED_WITH if k in own})
+        rows.write(cfg, "stopped", own.get("started_at") or results.utc_now(), error=why,
+                   result={VAL_SCORE: last[VAL_SCORE], "steps_done": last["step"]})
         print(f"trial {cfg.key()} {why} (Tune's own line calls it completed: it ended it)")
 
 

@@ -11,21 +11,27 @@ resumed pack gets it back and resumes every member from its own checkpoint. A me
 goes non-finite gets a `failed` row while the rest train on; like an unpacked trial's
 deterministic failure it is not retried (a later run of the sweep trains it again). A crash of
 the whole pack that is not deterministic (a lost node) is raised for Tune to retry the pack.
+
+What a trial alone gets, a pack gets too (sweeps.tune.trainable): `prepare_worker` (torch
+threads; the workdirs of killed trials and packs removed), the pre-flight `check_trial` of every
+member (one that fails it gets its `failed` row and the rest train on), the workdir naming of
+sweeps.store.workdirs, and the row writer of sweeps.store.rows.
 """
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Callable
 
 from ray import tune
 from ray.tune.result import TIMESTEPS_TOTAL
 
 from sweeps.store import results
+from sweeps.store.rows import RowSink, one_line
+from sweeps.store.workdirs import workdir
 from sweeps.tune.trainable import (HEADLINE, ROW_WRITTEN, TRIAL_FAILED, CatchSignals, Sweep,
-                                  _keep_samples, _limit_threads, _one_line, _scalars, _write,
-                                  check_cuda, deterministic)
+                                   check_cuda, deterministic, prepare_worker, scalars)
 from trainer.core.config import TrialConfig
+from trainer.run.checks import check_trial
 
 MEMBERS_DIR = "members"   # under the pack's temporary folder: one workdir per member
 
@@ -71,20 +77,24 @@ def run_pack(config: dict, *, configs: dict[str, dict], packs: dict[str, list[st
     if not todo:
         tune.report({ROW_WRITTEN: 0, "skipped": 1, **extra})
         return
-    _limit_threads(sweep.cpus)
+    prepare_worker(sweep.cpus)
+    rows = sweep.rows(**extra)
+    checked = _checked(todo, rows)
     if train_fn is None:
         from trainer.run.loop import train_pack as train_fn   # the loop, imported when a pack runs
-    with tempfile.TemporaryDirectory(prefix=f"fewpair-{pack_id}-") as root:
-        members_dir = os.path.join(root, MEMBERS_DIR)
-        _restore_members(members_dir)
-        outcomes = _train_members(todo, sweep, members_dir, extra, train_fn)
-    failed = [o.cfg.key() for o in outcomes if o.failure is not None]
+    outcomes = []
+    if checked:
+        with workdir(pack_id) as root:
+            members_dir = os.path.join(root, MEMBERS_DIR)
+            _restore_members(members_dir)
+            outcomes = _train_members(checked, rows, members_dir, train_fn)
+    failed = len(todo) - len(checked) + sum(o.failure is not None for o in outcomes)
     headline = [o.result.to_row() for o in outcomes if o.result is not None]
     # A failed member's row says why; its failure (a non-finite loss, bad input) is
     # deterministic, so the pack ends normally instead of being retried (as a trial alone).
     tune.report({**_mean_headline(headline), ROW_WRITTEN: 1, "skipped": 0, **extra,
-                 "members_trained": len(todo), "members_failed": len(failed),
-                 **({TRIAL_FAILED: 1} if len(failed) == len(todo) else {})})
+                 "members_trained": len(todo), "members_failed": failed,
+                 **({TRIAL_FAILED: 1} if failed == len(todo) else {})})
 
 
 run_pack.__mixins__ = (CatchSignals,)   # SIGTERM: every member checkpoints (sweeps.tune.trainable)
@@ -94,6 +104,24 @@ def _path(sweep: Sweep, cfg: TrialConfig) -> str:
     return results.row_path(sweep.results_root, sweep.grid, cfg)
 
 
+def _checked(todo: list[TrialConfig], rows: RowSink) -> list[TrialConfig]:
+    """The members that pass check_trial (as a trial alone checks itself before it trains);
+    the others get their `failed` row now. A check that fails other than deterministically
+    (the data unreadable for a moment) is raised for Tune to retry the pack."""
+    passed = []
+    for cfg in todo:
+        started = results.utc_now()
+        try:
+            check_trial(cfg)
+        except Exception as err:
+            rows.write_failure(cfg, err, started)
+            if not deterministic(err):
+                raise
+            continue
+        passed.append(cfg)
+    return passed
+
+
 def _restore_members(members_dir: str) -> None:
     """Tune's latest pack checkpoint (after a retry or --resume): every member's workdir."""
     checkpoint = tune.get_checkpoint()
@@ -101,12 +129,11 @@ def _restore_members(members_dir: str) -> None:
         checkpoint.to_directory(members_dir)
 
 
-def _train_members(todo: list[TrialConfig], sweep: Sweep, members_dir: str, extra: dict,
-                   train_fn) -> list:
+def _train_members(todo: list[TrialConfig], rows: RowSink, members_dir: str, train_fn) -> list:
     """train_fn over the members, then one row each. A crash of the whole pack is recorded in
     every member's row and raised again for Tune to retry, unless it is deterministic (bad
     input): then every member has failed for good, as a trial alone would."""
-    common = dict(code_version=sweep.code_version, started_at=results.utc_now())
+    started = results.utc_now()
     reports = PackReports(members_dir)
     workdirs = [os.path.join(members_dir, c.key()) for c in todo]
     try:
@@ -114,23 +141,20 @@ def _train_members(todo: list[TrialConfig], sweep: Sweep, members_dir: str, extr
         outcomes = train_fn(todo, workdirs, [reports.member(c.key()) for c in todo],
                             on_stop=reports.flush)
     except BaseException as err:
-        status = "failed" if isinstance(err, Exception) else "stopped"
         for cfg in todo:
-            _write(_path(sweep, cfg), cfg, sweep.grid, status, error=_one_line(err),
-                   result=extra, **common)
-        if status == "failed" and deterministic(err):   # a retry would fail the same way
+            rows.write_failure(cfg, err, started)
+        if isinstance(err, Exception) and deterministic(err):   # a retry would fail the same way
             from trainer.run.loop import MemberOutcome
-            return [MemberOutcome(cfg, failure=_one_line(err)) for cfg in todo]
+            return [MemberOutcome(cfg, failure=one_line(err)) for cfg in todo]
         raise
     for outcome in outcomes:
         cfg = outcome.cfg
         if outcome.failure is not None:
-            _write(_path(sweep, cfg), cfg, sweep.grid, "failed", result=extra,
-                   error=f"NonFiniteLoss: {outcome.failure}", **common)
+            rows.write(cfg, "failed", started, error=f"NonFiniteLoss: {outcome.failure}")
             continue
         row = outcome.result.to_row()
-        row["samples_png"] = _keep_samples(row.get("samples_png"), cfg, sweep)
-        _write(_path(sweep, cfg), cfg, sweep.grid, "ok", result={**row, **extra}, **common)
+        row["samples_png"] = rows.keep_samples(row.get("samples_png"), cfg)
+        rows.write(cfg, "ok", started, result=row)
     return outcomes
 
 
@@ -141,4 +165,4 @@ def _mean_headline(rows: list[dict]) -> dict:
         values = [r[name] for r in rows if isinstance(r.get(name), (int, float))]
         if values:
             out[name] = sum(values) / len(values)
-    return _scalars(out)
+    return scalars(out)

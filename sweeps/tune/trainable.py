@@ -9,8 +9,10 @@ and `train_fn` (default trainer.run.loop.train; tests wrap it to inject a failur
 Failures: a deterministic error (bad config or data, a non-finite loss: `deterministic`) would
 fail again on every retry, so the trial writes its `failed` row and ends normally, its last
 result marked TRIAL_FAILED; any other error (a lost node, a full disk) writes the row and is
-raised again for Tune's FailureConfig to retry. A workdir is `<tmp>/fewpair-<key>-<pid>-*`; a
-trial starting on a node removes those of processes that no longer exist (a killed trial).
+raised again for Tune's FailureConfig to retry. Rows are written by sweeps.store.rows (the one
+writer of grid trials, pack members and study trials). A workdir is sweeps.store.workdirs'
+`<tmp>/fewpair-<key>-<pid>-*`; a trial or pack starting on a node removes those of processes
+that no longer exist (a killed trial or pack: `prepare_worker`).
 
 Checkpoints: `train` writes `<workdir>/checkpoint/` and calls report(metrics, checkpoint_dir);
 that folder goes to Tune (`tune.report(..., checkpoint=...)`), which copies it to the storage
@@ -26,13 +28,8 @@ from that step.
 """
 from __future__ import annotations
 
-import glob
 import math
 import os
-import re
-import shutil
-import tempfile
-import traceback
 from dataclasses import dataclass
 from typing import Callable
 
@@ -40,7 +37,8 @@ from ray import tune
 from ray.tune.result import TIMESTEPS_TOTAL
 
 from sweeps.store import results
-from sweeps.store.lease import pid_alive
+from sweeps.store.rows import RowSink, computed_with
+from sweeps.store.workdirs import remove_dead_workdirs, workdir
 from trainer.core.config import TrialConfig
 from trainer.run.checks import check_trial
 
@@ -50,7 +48,6 @@ HEADLINE = ("pixel_acc", "mean_class_acc", "mean_iou", "maps_pixel_acc", "pixel_
             "steps_per_s", "eval_s")   # the final result Tune shows; the row has every column
 ROW_WRITTEN = "row_written"   # only in a trial's last result: 1 = its row was written, 0 = skipped
 TRIAL_FAILED = "trial_failed"   # in the last result of a trial that failed deterministically
-WORKDIR = re.compile(r"fewpair-[0-9a-f]{16}-(\d+)-")   # a trial's workdir; group 1: its pid
 
 
 @dataclass(frozen=True)
@@ -61,6 +58,11 @@ class Sweep:
     code_version: str
     force: bool
     cpus: float = 1.0   # CPUs Tune reserves per trial; torch gets that many threads
+
+    def rows(self, **computed: object) -> RowSink:
+        """Where this worker's rows go, saying how it computes (call after prepare_worker:
+        the torch threads it sets are a column)."""
+        return RowSink(self.results_root, self.grid, self.code_version, computed_with(**computed))
 
 
 class CatchSignals:
@@ -85,15 +87,14 @@ def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
     path = results.row_path(sweep.results_root, sweep.grid, cfg)
     if not sweep.force and results.row_status(path) == "ok":   # finished by an earlier run:
         headline = results.read_row(path, HEADLINE)            # report what its row says
-        tune.report({**_scalars(headline), ROW_WRITTEN: 0, "skipped": 1})
+        tune.report({**scalars(headline), ROW_WRITTEN: 0, "skipped": 1})
         return
-    _limit_threads(sweep.cpus)
+    prepare_worker(sweep.cpus)
     if train_fn is None:
         from trainer.run.loop import train as train_fn   # the loop, imported when a trial runs
-    remove_dead_workdirs()
-    with tempfile.TemporaryDirectory(prefix=f"fewpair-{key}-{os.getpid()}-") as workdir:
-        _restore_checkpoint(workdir)
-        outcome = _train_and_record(cfg, sweep, workdir, path, train_fn)
+    with workdir(key) as folder:
+        _restore_checkpoint(folder)
+        outcome = _train_and_record(cfg, sweep.rows(), folder, train_fn)
     if outcome is None:   # failed for good: its row says why; the val_score key keeps Tune's
         tune.report({ROW_WRITTEN: 1, TRIAL_FAILED: 1, "val_score": math.nan})   # metric check
         return
@@ -105,22 +106,14 @@ def run_trial(config: dict, *, configs: dict[str, dict], sweep: Sweep,
 run_trial.__mixins__ = (CatchSignals,)
 
 
-def _limit_threads(cpus: float) -> None:
-    """Torch defaults to one thread per core of the node: trials sharing a node would
-    oversubscribe it (2 trials x 2 threads on 2 cores ran 2.5x slower than 1 thread each)."""
+def prepare_worker(cpus: float) -> None:
+    """What a trial and a pack do first on their worker: torch gets the reserved CPUs' threads
+    (its default, one per core of the node, oversubscribes a shared node: 2 trials x 2 threads
+    on 2 cores ran 2.5x slower than 1 thread each), and the workdirs of killed trials and packs
+    on this node go."""
     import torch
     torch.set_num_threads(max(1, int(cpus)))
-
-
-def remove_dead_workdirs() -> list[str]:
-    """Remove this node's trial workdirs whose process no longer exists (SIGKILLed trials)."""
-    removed = []
-    for folder in glob.glob(os.path.join(tempfile.gettempdir(), "fewpair-*")):
-        found = WORKDIR.match(os.path.basename(folder))
-        if found and not pid_alive(int(found[1])):
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
-    return removed
+    remove_dead_workdirs()
 
 
 def deterministic(err: BaseException) -> bool:
@@ -131,25 +124,24 @@ def deterministic(err: BaseException) -> bool:
                                               and not isinstance(err, OSError))
 
 
-def _train_and_record(cfg: TrialConfig, sweep: Sweep, workdir: str, path: str,
+def _train_and_record(cfg: TrialConfig, rows: RowSink, folder: str,
                       train_fn: TrainFn) -> dict | None:
     """The trial's result row, or None when it failed deterministically (its row written)."""
     started = results.utc_now()
-    common = dict(code_version=sweep.code_version, started_at=started)
     try:
         check_cuda()       # a GPU node without a usable CUDA: failed for good, not retried
         check_trial(cfg)   # the plan checked it; a value that slips through fails here, for good
-        outcome = train_fn(cfg, workdir, report=report_to_tune).to_row()
-        outcome["samples_png"] = _keep_samples(outcome.get("samples_png"), cfg, sweep)
+        outcome = train_fn(cfg, folder, report=report_to_tune).to_row()
+        outcome["samples_png"] = rows.keep_samples(outcome.get("samples_png"), cfg)
     except Exception as err:   # recorded; raised again for Tune to retry unless a retry is futile
-        _write(path, cfg, sweep.grid, "failed", error=_one_line(err), **common)
+        rows.write_failure(cfg, err, started)
         if deterministic(err):
             return None
         raise
     except BaseException as err:   # KeyboardInterrupt / SystemExit: the trial was stopped
-        _write(path, cfg, sweep.grid, "stopped", error=_one_line(err), **common)
+        rows.write_failure(cfg, err, started)
         raise
-    _write(path, cfg, sweep.grid, "ok", result=outcome, **common)
+    rows.write(cfg, "ok", started, result=outcome)
     return outcome
 
 
@@ -164,35 +156,13 @@ def check_cuda() -> None:
                        f"GPU node {ray.util.get_node_ip_address()} (Ray node {node})")
 
 
-def _keep_samples(png: str | None, cfg: TrialConfig, sweep: Sweep) -> str | None:
-    """Copy the trial's sample image out of its temporary workdir, next to the rows."""
-    if not png or not os.path.isfile(png):
-        return None
-    return results.copy_file(png, results.samples_path(sweep.results_root, sweep.grid, cfg))
-
-
-def _write(path: str, cfg: TrialConfig, grid: str, status: str, *, result: dict | None = None,
-           **fields) -> None:
-    row = results.make_row(cfg, grid, status, result={**computed_with(), **(result or {})},
-                           finished_at=results.utc_now(), **fields)
-    results.write_row(path, row)
-
-
-def computed_with() -> dict[str, object]:
-    """How this process computes a trial, beside the row's device and precision: what must be
-    equal for a rerun to repeat it bit for bit (a pack's rows say their own pack_size)."""
-    import torch
-    return {"pack_size": 1, "torch_threads": torch.get_num_threads(),
-            "torch_version": torch.__version__}
-
-
 def report_to_tune(metrics: dict, checkpoint_dir: str | None) -> None:
     """The `report` callback of trainer.train: metrics, plus the checkpoint just written.
     The trial's step is also `timesteps_total`, the x-axis Ray's TensorBoard logger plots
     (otherwise it plots against the number of reports)."""
     checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
     step = {TIMESTEPS_TOTAL: int(metrics["step"])} if "step" in metrics else {}
-    tune.report({**_scalars(metrics), **step}, checkpoint=checkpoint)
+    tune.report({**scalars(metrics), **step}, checkpoint=checkpoint)
 
 
 def _restore_checkpoint(workdir: str) -> None:
@@ -202,14 +172,6 @@ def _restore_checkpoint(workdir: str) -> None:
         checkpoint.to_directory(os.path.join(workdir, "checkpoint"))
 
 
-def _scalars(values: dict) -> dict:
+def scalars(values: dict) -> dict:
     """Tune's result table takes numbers and strings; lists (indices) stay in the row only."""
     return {k: v for k, v in values.items() if isinstance(v, (int, float, str, bool))}
-
-
-def _one_line(err: BaseException) -> str:
-    """`Type: message` plus where it was raised, on one line (the row's `error` column)."""
-    frame = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
-    where = f" ({os.path.basename(frame.filename)}:{frame.lineno})" if frame else ""
-    message = " ".join(str(err).split())
-    return f"{type(err).__name__}{': ' + message if message else ''}{where}"

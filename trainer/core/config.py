@@ -267,6 +267,11 @@ class TrialConfig(metaclass=_Resolving):
         return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
+def in_key(name: str) -> bool:
+    """Whether the field `name` is part of a trial's identity, key() (always, or when set)."""
+    return name not in _NOT_IN_KEY
+
+
 _TYPES = {f.name: f.type for f in fields(TrialConfig)}
 _DEFAULTS = {f.name: f.default for f in fields(TrialConfig)}
 

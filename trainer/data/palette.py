@@ -34,6 +34,13 @@ CLASSES: tuple[tuple[int, str, int, tuple[int, int, int]], ...] = (
 )
 NUM_CLASSES = len(CLASSES)  # 19
 CLASS_NAMES: tuple[str, ...] = tuple(c[1] for c in CLASSES)
+
+
+def iou_column(class_name: str) -> str:
+    """Results column of one class's IoU: `iou_<name>`, spaces -> `_` (iou_traffic_light)."""
+    return "iou_" + class_name.replace(" ", "_")
+
+
 TRAIN_ID: dict[str, int] = {c[1]: c[0] for c in CLASSES}
 PALETTE = np.array([c[3] for c in CLASSES], dtype=np.uint8)  # [19, 3] RGB, row = train id
 MAX_LABEL_ID = 33  # label ids above this (and -1, license plate) are not valid Cityscapes ids

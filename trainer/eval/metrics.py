@@ -21,7 +21,7 @@ import functools
 import numpy as np
 import torch
 
-from trainer.data.palette import CLASS_NAMES, IGNORE, NUM_CLASSES, PALETTE
+from trainer.data.palette import CLASS_NAMES, IGNORE, NUM_CLASSES, PALETTE, iou_column
 
 MAPS_THRESHOLD = 20  # maps protocol: a pixel is right when max |channel diff| < 20 (0-255 scale)
 _CODE_BINS = 1 << 16  # bincount bins for the code truth<<8 | pred (both uint8)
@@ -150,11 +150,6 @@ def scores(hist: Array) -> dict[str, object]:
 def _nanmean(values: np.ndarray) -> float:
     finite = values[~np.isnan(values)]
     return float(finite.mean()) if finite.size else float("nan")
-
-
-def iou_column(class_name: str) -> str:
-    """Results column of one class's IoU: `iou_<name>`, spaces -> `_` (iou_traffic_light)."""
-    return "iou_" + class_name.replace(" ", "_")
 
 
 def score_row(hist: Array, class_names: tuple[str, ...] = CLASS_NAMES) -> dict[str, float]:
