@@ -269,17 +269,15 @@ def objective_column(cfg: TrialConfig) -> str:
     return main_metric(protocol_for(info.kind, cfg.direction, info.classes))
 
 
-def interrupted(study: Study, argv: list[str]) -> int:
-    """What the driver says after Ctrl-C: the trials finished in the journal, the command that
-    resumes the study (the journal keeps its trials, Tune's state their checkpoints); 130."""
+def interrupted(study: Study, argv: list[str], signum: int) -> int:
+    """What the driver says after a stop: the trials finished in the journal, the command that
+    resumes the study (the journal keeps its trials, Tune's state their checkpoints)."""
     import optuna
-    from sweeps.tune.hints import resume_command
+    from sweeps.tune.hints import stopped_exit
     ot_study = optuna.load_study(study_name=study.name, storage=journal_storage(study.journal))
     done = sum(t.state.is_finished() for t in ot_study.trials)
-    print(f"interrupted: {done} of {study.setup['trials']} trials of study {study.name} have "
-          f"finished (in {study.journal}); the rest resume from their checkpoints with:\n  "
-          f"{resume_command(argv, 'sweeps/tune_weights.py')}", file=sys.stderr)
-    return 130
+    return stopped_exit(f"{done} of {study.setup['trials']} trials of study {study.name} have "
+                        f"finished (in {study.journal})", argv, "sweeps/tune_weights.py", signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             outcome, stopped = fit_stoppably(   # Ctrl-C: graceful
                 lambda: run_study(study, args, selected=selected))
         if stopped:   # the lease is released; the journal and Tune's state are saved
-            return interrupted(study, args.argv)
+            return interrupted(study, args.argv, stopped)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

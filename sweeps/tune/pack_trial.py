@@ -120,6 +120,9 @@ def _train_members(todo: list[TrialConfig], sweep: Sweep, members_dir: str, extr
         if status == "failed" and deterministic(err):   # a retry would fail the same way
             from trainer.run.loop import MemberOutcome
             return [MemberOutcome(cfg, failure=_one_line(err)) for cfg in todo]
+        if status == "stopped":   # park for the driver's stop, or raise for Tune's retry
+            from sweeps.tune.trial_stop import end_stopped
+            end_stopped(err)
         raise
     for outcome in outcomes:
         cfg = outcome.cfg

@@ -22,7 +22,8 @@ Signals: a worker's SIGTERM (a spot node about to be taken) or SIGINT does not e
 signal handlers; the trial itself runs in a thread of Tune's), the trial checkpoints at its next
 step, reports the checkpoint to Tune (the report returns once the driver has it), writes its
 `stopped` row (`Interrupted: interrupted at step N; ...`) and raises, and Tune's retry resumes
-from that step.
+from that step. Its driver's own stop (Ctrl-C) comes as another signal, after which the trial
+waits to be ended instead of raising (sweeps.tune.trial_stop).
 """
 from __future__ import annotations
 
@@ -68,8 +69,9 @@ class CatchSignals:
     setup runs in the worker's main thread, the only one that may install signal handlers."""
 
     def setup(self, config):
+        from sweeps.tune.trial_stop import TRIAL_SIGNALS
         from trainer.run.interrupt import catch_signals
-        catch_signals()
+        catch_signals(TRIAL_SIGNALS)
         super().setup(config)
 
 
@@ -145,9 +147,10 @@ def _train_and_record(cfg: TrialConfig, sweep: Sweep, workdir: str, path: str,
         if deterministic(err):
             return None
         raise
-    except BaseException as err:   # KeyboardInterrupt / SystemExit: the trial was stopped
+    except BaseException as err:   # Interrupted / SystemExit: the trial was stopped
         _write(path, cfg, sweep.grid, "stopped", error=_one_line(err), **common)
-        raise
+        from sweeps.tune.trial_stop import end_stopped
+        end_stopped(err)   # park for the driver's stop, or raise for Tune's retry
     _write(path, cfg, sweep.grid, "ok", result=outcome, **common)
     return outcome
 
