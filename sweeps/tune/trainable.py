@@ -2,7 +2,7 @@
 Parquet row. Imports only `ray.tune` (in Ray 2.60 `ray.train.report` inside a Tune trial errors).
 
 A trial's Tune config holds its `trial_key` (plus the varying fields, for Ray's progress table);
-everything else comes through `tune.with_parameters` from sweeps.tune.grid_sweep: `configs` (trial key
+everything else comes through `tune.with_parameters` from sweeps.tune.grid_tuner: `configs` (trial key
 -> TrialConfig row, for the whole grid), a `Sweep` (grid, results root, code version, force),
 and `train_fn` (default trainer.run.loop.train; tests wrap it to inject a failure).
 
