@@ -37,6 +37,26 @@ def quiet_ray(verbose: bool) -> None:
         os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")   # read by the Tuner's loop
         for name in RAY_LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
+        _hide_cluster_notices()
+
+
+def _hide_cluster_notices() -> None:
+    """Ray's driver prints every notice the cluster publishes for it -- a raylet's unexpected
+    end with the last 20 lines of its log, a node marked dead, "A worker died ..." -- from a
+    thread of its own (ray._private.worker.listen_error_messages, which calls the module's
+    print_to_stdstream for each, whatever log_to_driver says): 70 lines for one lost node.
+    Here they stay in Ray's own logs (the GCS's, the raylet's); the trial they hit gets
+    SweepProgress's one line. Once per process."""
+    import ray._private.worker as ray_worker
+    shown = ray_worker.print_to_stdstream
+    if getattr(shown, "hides_cluster_notices", False):
+        return
+
+    def without_notices(data: dict, ignore_prefix: bool) -> None:
+        if data.get("pid") != "raylet":   # what listen_error_messages marks its notices with
+            shown(data, ignore_prefix)
+    without_notices.hides_cluster_notices = True
+    ray_worker.print_to_stdstream = without_notices
 
 
 class SweepProgress(Callback):
@@ -124,13 +144,17 @@ class SweepProgress(Callback):
 
 
 def _error_name(trial) -> str:
-    """The failed attempt's exception, by type (an error raised in the trial: its own type)."""
+    """The failed attempt's exception, by type (an error raised in the trial: its own type),
+    from the pickle Tune has just written beside the trial's error file (the driver's copy:
+    Trial.get_pickled_error reads the storage's, synced later)."""
+    from ray import cloudpickle
     try:
-        err = trial.get_pickled_error()
-    except Exception:   # unreadable: Tune's error file still says it
-        err = None
+        with open(trial.pickled_error_file, "rb") as f:
+            err = cloudpickle.load(f)
+    except Exception:   # none, or unreadable: Tune's error file still says it
+        return "an error"
     err = getattr(err, "cause", None) or err   # RayTaskError: what the trial raised
-    return type(err).__name__ if err is not None else "an error"
+    return type(err).__name__
 
 
 def _resume_point(trial) -> str:
