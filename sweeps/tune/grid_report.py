@@ -56,5 +56,6 @@ def interrupted(plan: SweepPlan, argv: list[str], signum: int) -> int:
 
 
 def plot_dir(root: str) -> Path:
-    """`<results>/plots` for a local results root; `./plots` when the rows are remote."""
-    return Path("plots") if "://" in root else Path(root) / "plots"
+    """`<results>/_plots` for a local results root (`_`: stock Parquet readers of `<results>`
+    pass over it, as over `_ray/` and `_samples/`); `./plots` when the rows are remote."""
+    return Path("plots") if "://" in root else Path(root) / "_plots"
