@@ -62,11 +62,11 @@ class Terminal:
         return bool(data)
 
     def wait_for(self, pattern: str, timeout: float) -> re.Match:
-        """The first screen line matching `pattern`, waiting up to `timeout` s for it."""
+        """The first whole screen line (ended) matching `pattern`, waiting up to `timeout` s."""
         deadline = time.monotonic() + timeout
         while True:
-            found = next(filter(None, (re.fullmatch(pattern, line) for line in self.screen())),
-                         None)
+            ended = self.screen(self.raw[:self.raw.rfind(b"\n") + 1])
+            found = next(filter(None, (re.fullmatch(pattern, line) for line in ended)), None)
             if found:
                 return found
             assert time.monotonic() < deadline and self.proc.poll() is None, \
@@ -88,10 +88,12 @@ class Terminal:
             pass
         return self.proc.returncode
 
-    def screen(self) -> list[str]:
-        """The lines as the terminal shows them, blank ones left out."""
+    def screen(self, raw: bytes | None = None) -> list[str]:
+        """The lines as the terminal shows them (of `raw`, default all it printed), blank ones
+        left out."""
         shown = []
-        for line in ANSI.sub("", self.raw.decode(errors="replace")).split("\n"):
+        text = bytes(self.raw if raw is None else raw).decode(errors="replace")
+        for line in ANSI.sub("", text).split("\n"):
             text = ""
             for part in line.split("\r"):   # a carriage return: writes over from column 0
                 text = part + text[len(part):]
