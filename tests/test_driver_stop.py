@@ -1,7 +1,8 @@
 """GracefulStop's order on the driver's Ctrl-C, in the order Tune calls it: the running trial
-gets a real DRIVER_STOP signal, reports its signal checkpoint, and Tune's own interrupt (SIGUSR1) comes only
-once Tune has registered that checkpoint (`on_trial_save`), not when the result is seen: an
-interrupt in between saved the experiment without it, and `--resume` retrained from step 0."""
+gets a real DRIVER_STOP signal, reports its signal checkpoint, and Tune's own interrupt (SIGUSR1)
+comes only once Tune has registered that checkpoint (`on_trial_save`), not when the result is
+seen: an interrupt in between saved the experiment without it, and `--resume` retrained from
+step 0."""
 from __future__ import annotations
 
 import signal

@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "precision=bf16 (python -m trainer.train --help lists the fields); "
                         "repeatable")
     p.add_argument("--seeds", type=seeds_arg, metavar="LIST",
-                   help="run every setting with these seeds, e.g. 0-9 or 0,3; or adaptive[:MIN-MAX] "
+                   help="run every setting with these seeds, e.g. 0-9 or 0,3; or "
+                        "adaptive[:MIN-MAX] "
                         f"(default bounds {DEFAULT_BOUNDS[0]}-{DEFAULT_BOUNDS[1]}): every "
                         "selector arm and its random arm start with MIN seeds, and a comparison "
                         "whose Δ 95%% CI still holds 0 and is wider than --target-width gets one "

@@ -2,9 +2,9 @@
 Parquet row. Imports only `ray.tune` (in Ray 2.60 `ray.train.report` inside a Tune trial errors).
 
 A trial's Tune config holds its `trial_key` (plus the varying fields, for Ray's progress table);
-everything else comes through `tune.with_parameters` from sweeps.tune.grid_tuner: `configs` (trial key
--> TrialConfig row, for the whole grid), a `Sweep` (grid, results root, code version, force),
-and `train_fn` (default trainer.run.loop.train; tests wrap it to inject a failure).
+everything else comes through `tune.with_parameters` from sweeps.tune.grid_tuner: `configs`
+(trial key -> TrialConfig row, for the whole grid), a `Sweep` (grid, results root, code version,
+force), and `train_fn` (default trainer.run.loop.train; tests wrap it to inject a failure).
 
 Failures: a deterministic error (bad config or data, a non-finite loss: `deterministic`) would
 fail again on every retry, so the trial writes its `failed` row and ends normally, its last
