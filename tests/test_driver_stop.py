@@ -1,7 +1,8 @@
 """GracefulStop's order on the driver's Ctrl-C, in the order Tune calls it: the running trial
-gets a real SIGTERM, reports its signal checkpoint, and Tune's own interrupt (SIGUSR1) comes only
-once Tune has registered that checkpoint (`on_trial_save`), not when the result is seen: an
-interrupt in between saved the experiment without it, and `--resume` retrained from step 0."""
+gets a real DRIVER_STOP signal, reports its signal checkpoint, and Tune's own interrupt (SIGUSR1)
+comes only once Tune has registered that checkpoint (`on_trial_save`), not when the result is
+seen: an interrupt in between saved the experiment without it, and `--resume` retrained from
+step 0."""
 from __future__ import annotations
 
 import signal
@@ -12,7 +13,7 @@ import types
 
 import pytest
 
-from sweeps.tune import driver_stop
+from sweeps.tune import driver_stop, trial_stop
 from trainer.run import interrupt
 
 
@@ -37,8 +38,9 @@ def test_tune_is_interrupted_only_after_the_signal_checkpoint_is_registered(driv
     here = {"hostname": socket.gethostname(), "pid": worker.pid}
     assert stop("t1", {**here, "step": 25}) is False
     assert stop.stop_all() is False
-    assert worker.wait(timeout=10) == -signal.SIGTERM   # the trial was asked to checkpoint
-    assert "stopping: 1 running trials checkpoint first" in capsys.readouterr().out
+    assert worker.wait(timeout=10) == -trial_stop.DRIVER_STOP   # asked to checkpoint and park
+    assert capsys.readouterr().out == ("stopping: 1 running trial checkpoints first (Ctrl-C "
+                                       "again to exit now)\n")
 
     assert stop("t1", {**here, "step": 30, "interrupted": 1}) is False   # reported, not saved
     stop.stop_all()
@@ -73,5 +75,5 @@ def test_each_fit_starts_with_a_fresh_stop_state(driver):
     seen = driver_stop.fit_stoppably(lambda: (list(driver_stop._announced),
                                               list(driver_stop._interrupted),
                                               set(driver_stop._saved)))
-    assert seen == (([], [], set()), True)   # True: the fixture's stop request was pending
+    assert seen == (([], [], set()), signal.SIGINT)   # the fixture's stop request was pending
     assert not interrupt.stop_requested()     # and is cleared once the fit returns

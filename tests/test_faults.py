@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -95,7 +96,8 @@ def attempts(marks: Path, key: str) -> list[Path]:
 
 @pytest.mark.slow
 def test_a_killed_worker_resumes_and_a_diverged_trial_fails_at_once(ray_session,
-                                                                   small_streets, tmp_path):
+                                                                   small_streets, tmp_path,
+                                                                   capsys):
     marks = tmp_path / "marks"
     marks.mkdir()
     args = parse("--grid", "smoke", "--data-root", small_streets, "--storage",
@@ -105,6 +107,10 @@ def test_a_killed_worker_resumes_and_a_diverged_trial_fails_at_once(ray_session,
     once, diverge = plan.todo
     outcome = grid_sweep.run_sweep(plan, args, train_fn=Faults(marks, once.key(), diverge.key()))
     assert not outcome.errors   # the killed trial was retried, the diverged one ended normally
+    said = [line for line in capsys.readouterr().out.splitlines() if "retrying" in line]
+    assert len(said) == 1 and re.fullmatch(   # the retry, in one line (SweepProgress)
+        rf"trial {once.key()}: \w+Error; retrying from (step 2|its start) \(retry 1 of 1\)",
+        said[0]), said
     rows = results.read_rows(plan.results, "smoke").set_index("trial_key")
     assert sorted(rows.index) == sorted([once.key(), diverge.key()])
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -174,3 +175,17 @@ def test_a_lost_worker_node_is_retried_on_another_from_its_checkpoint(two_nodes,
             # ... from its checkpoint: a fresh start would report step 5 first (report_every)
             assert after[0]["timesteps_total"] > 5 and after[0]["training_iteration"] > 1, \
                 [[r["timesteps_total"] for r in a] for a in attempts]
+    # the console: one line per retry, naming the trial (or pack) and its checkpoint's step;
+    # nothing of Ray's (Tune's "Trial task failed" traceback, the raylet's notices with the
+    # tail of its log, 70 lines: --verbose only)
+    text = log.read_text()
+    said = re.findall(r"^(?:trial|pack) ([\w-]+): (\w+); retrying from step (\d+) "
+                      r"\(retry (\d) of 2\)$", text, flags=re.M)
+    assert len(said) == sum(len(a) - 1 for a in retried.values()), text[-3000:]
+    for name, attempts in retried.items():
+        steps = [int(step) for key, _, step, _ in said if name.startswith(key + "_")]
+        firsts = [after[0]["timesteps_total"] for after in attempts[1:]]
+        assert len(steps) == len(firsts) and all(0 < s < f for s, f in zip(steps, firsts)), \
+            (steps, firsts, text[-3000:])
+    for block in ("Traceback", "Unhandled error", "Trial task failed", "(raylet)"):
+        assert block not in text, text[-3000:]

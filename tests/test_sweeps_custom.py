@@ -7,6 +7,7 @@ import argparse
 from types import SimpleNamespace
 
 import pytest
+from ray.exceptions import ActorDiedError, RayTaskError
 
 from sweeps import run_grid, tune_weights
 from sweeps.plan import sweep as sweep_plan
@@ -121,7 +122,7 @@ def _trial(key: str):
     return SimpleNamespace(config={"trial_key": key})
 
 
-def test_the_driver_prints_trials_steps_and_an_eta():
+def test_the_driver_prints_trials_steps_and_an_eta(tmp_path):
     lines: list[str] = []
     progress = SweepProgress("g", {"a": 100, "b": 300}, out=lines.append, every_s=1e9)
     progress.on_trial_start(0, [], _trial("a"))
@@ -132,9 +133,27 @@ def test_the_driver_prints_trials_steps_and_an_eta():
     assert progress.line(60.0) == ("sweep g: 1/2 trials done, 1 running, 0 failed · "
                                    "200/400 steps (50%) · 1m00s · ETA 1m00s")
     assert lines[0].startswith("sweep g: 1/2 trials done, 1 running")   # printed on completion
-    progress.on_trial_error(0, [], _trial("b"))
+    progress.on_trial_recover(0, [], _failing(tmp_path, "b", ActorDiedError(), failures=1,
+                                              step=200))
+    assert lines[-1] == "trial b: ActorDiedError; retrying from step 200 (retry 1 of 2)"
+    cause = RayTaskError("run_trial", "Traceback ...", OSError("disk full"))
+    progress.on_trial_error(0, [], _failing(tmp_path, "b", cause, failures=3, step=250))
+    assert lines[-2:][0] == "trial b: OSError; failed after 2 retries (Tune's error file: " \
+                            "/r/b/error.txt)"   # then the progress line
     assert progress.line(3725.0).startswith("sweep g: 1/2 trials done, 0 running, 1 failed")
     assert "1h02m" in progress.line(3725.0)
+
+
+def _failing(folder, key: str, error: BaseException, failures: int, step: int):
+    """What SweepProgress reads of a Tune Trial that failed `failures` times (its latest
+    checkpoint at `step`), as ray.tune.experiment.Trial has it: the error pickled by Tune."""
+    from ray import cloudpickle
+    pickled = folder / f"{key}-error.pkl"
+    pickled.write_bytes(cloudpickle.dumps(error))
+    return SimpleNamespace(config={"trial_key": key}, num_failures=failures, max_failures=2,
+                           error_file=f"/r/{key}/error.txt", pickled_error_file=str(pickled),
+                           latest_checkpoint_result=SimpleNamespace(
+                               metrics={"timesteps_total": step}))
 
 
 def test_cache_and_weights_reach_a_joined_clusters_workers_as_absolute_paths(tmp_path,

@@ -1,6 +1,6 @@
 """Running an Optuna weight study on Ray Tune (the logic behind `sweeps/tune_weights.py`):
 OptunaSearch + ASHA over the study's trials, rows for early-stopped trials, and the best
-weights with the run_grid command that uses them."""
+weights with the run_grid command that uses them. The parser: sweeps.study.study_cli."""
 from __future__ import annotations
 
 import argparse
@@ -10,17 +10,16 @@ import sys
 
 import pandas as pd
 
-from analysis.cli import DefaultsFormatter, OneLineParser
 from sweeps.store import lease, results
-from sweeps.plan.cli_args import add_cluster_arguments, add_tracking_arguments
 from sweeps.plan.grids import WEIGHT_FIELDS
 from sweeps.tune.board import BOARD_DIR
 from sweeps.tune.hints import replace_ray_hints
 from sweeps.study.journal_file import finish_from_rows
 from sweeps.tune.launch import (KEEP_CHECKPOINTS, connect_and_select, prepare_manifests,
                                trial_resources)
-from sweeps.study.study import (ADV_RANGE, HALVING, JOURNAL, RUNGS, SEARCH, TUNE_DIR, USER_ERRORS,
-                                VAL_LIMIT, Study, journal_storage, open_study, trial_config)
+from sweeps.study.study import (ADV_RANGE, HALVING, SEARCH, USER_ERRORS, Study, journal_storage,
+                                open_study, trial_config)
+from sweeps.study.study_cli import build_parser
 from sweeps.tune.tracking import check_available, tracking_callbacks
 from sweeps.store.paths import RAY_DIR
 from trainer.core.config import VAL_SCORE, TrialConfig
@@ -28,37 +27,7 @@ from trainer.step.losses import GAN_LOSSES
 from trainer.run.schedule import total_steps
 
 MIN_FINISHERS = 3   # fewer trials ran to their end: the "best" is named as a best of too few
-DESCRIPTION = "Tune the loss weights with Optuna on the sweep's cluster; one Parquet row per trial."
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(description=DESCRIPTION, formatter_class=DefaultsFormatter)
-    p.add_argument("--dataset", help="dataset to tune on (default toy-streets)")
-    p.add_argument("--grid", help="grid whose sizes, steps and pool the trials share, and that "
-                   "the printed command runs (default demo)")
-    p.add_argument("--data-root", help="dataset folder (real datasets; toy ones are generated)")
-    p.add_argument("--paired-budget", type=int, help="k-medoids pairs in the hybrid (default 5)")
-    p.add_argument("--trials", type=int, help="trials in the study (default 40)")
-    p.add_argument("--eval-every", type=int, help="steps between validation passes (ASHA's rungs; "
-                   f"default: the trial's steps / {RUNGS})")
-    p.add_argument("--eval-limit", type=int, help="holdout images per validation pass "
-                   f"(default {VAL_LIMIT}; 0 = all)")
-    p.add_argument("--tune-adv", action="store_true", default=None, help="search λ_adv too")
-    p.add_argument("--tune-gan-loss", action="store_true", default=None,
-                   help=f"search the GAN loss too ({', '.join(GAN_LOSSES)})")
-    p.add_argument("--seed", type=int, help="TPE sampler seed (default 0)")
-    p.add_argument("--storage", default="results",
-                   help=f"results root, as in run_grid: a folder or s3://... (the study's rows "
-                        f"go to <storage>/{TUNE_DIR}/tune-<study>/, apart from the grids' rows)")
-    p.add_argument("--journal", help=f"Optuna journal file, on shared storage on a cluster "
-                                     f"[default: <storage>/{JOURNAL}]")
-    p.add_argument("--study", help="study name (default <dataset>-<grid>-b<paired budget>)")
-    p.add_argument("--results", help=argparse.SUPPRESS)   # the old --storage: refused, with a hint
-    p.add_argument("--resume", action="store_true", help="continue this study's killed run")
-    add_cluster_arguments(p)
-    add_tracking_arguments(p)
-    return p
-
+__all__ = ["build_parser", "main"]   # (the parser: sweeps.study.study_cli)
 
 
 def run_tuned_trial(config: dict, *, base: dict, sweep) -> None:
@@ -270,17 +239,15 @@ def objective_column(cfg: TrialConfig) -> str:
     return main_metric(protocol_for(info.kind, cfg.direction, info.classes))
 
 
-def interrupted(study: Study, argv: list[str]) -> int:
-    """What the driver says after Ctrl-C: the trials finished in the journal, the command that
-    resumes the study (the journal keeps its trials, Tune's state their checkpoints); 130."""
+def interrupted(study: Study, argv: list[str], signum: int) -> int:
+    """What the driver says after a stop: the trials finished in the journal, the command that
+    resumes the study (the journal keeps its trials, Tune's state their checkpoints)."""
     import optuna
-    from sweeps.tune.hints import resume_command
+    from sweeps.tune.hints import stopped_exit
     ot_study = optuna.load_study(study_name=study.name, storage=journal_storage(study.journal))
     done = sum(t.state.is_finished() for t in ot_study.trials)
-    print(f"interrupted: {done} of {study.setup['trials']} trials of study {study.name} have "
-          f"finished (in {study.journal}); the rest resume from their checkpoints with:\n  "
-          f"{resume_command(argv, 'sweeps/tune_weights.py')}", file=sys.stderr)
-    return 130
+    return stopped_exit(f"{done} of {study.setup['trials']} trials of study {study.name} have "
+                        f"finished (in {study.journal})", argv, "sweeps/tune_weights.py", signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             outcome, stopped = fit_stoppably(   # Ctrl-C: graceful
                 lambda: run_study(study, args, selected=selected))
         if stopped:   # the lease is released; the journal and Tune's state are saved
-            return interrupted(study, args.argv)
+            return interrupted(study, args.argv, stopped)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

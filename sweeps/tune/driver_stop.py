@@ -1,9 +1,11 @@
 """The driver's Ctrl-C: Tune stops gracefully after the running trials have checkpointed.
 
-The first SIGINT (trainer.run.interrupt: a second one exits at once) asks `GracefulStop`, Tune's
-stopper, to end the sweep. Trials of this host first get SIGTERM, which makes each checkpoint at
-its next step and report it (sweeps.tune.trainable); once Tune has registered each of those
-checkpoints (`SignalCheckpointSaved`), or after WAIT_S, the stopper sends the driver SIGUSR1,
+The first SIGINT or SIGTERM (trainer.run.interrupt: a second SIGINT exits at once) asks
+`GracefulStop`, Tune's stopper, to end the sweep. Trials of this host first get DRIVER_STOP, which
+makes each checkpoint at its next step, report it and wait to be ended without an error
+(sweeps.tune.trial_stop: an error no one reads is an "Unhandled error" block on the console);
+once Tune has registered each of those checkpoints (`SignalCheckpointSaved`), or after WAIT_S,
+the stopper sends the driver SIGUSR1,
 Tune's own interrupt: Tune saves its experiment state with the trials still unfinished (a
 stopper that ended them would mark them TERMINATED, and `--resume` would not train them again),
 and the driver says what finished and how to resume. Trials on other hosts are stopped as they
@@ -29,7 +31,8 @@ from typing import Callable, TypeVar
 from ray.tune import Callback, Stopper
 
 from sweeps.tune.trainable import ROW_WRITTEN
-from trainer.run.interrupt import interruptible, stop_requested
+from sweeps.tune.trial_stop import DRIVER_STOP
+from trainer.run.interrupt import interruptible, stop_requested, stop_signal
 
 WAIT_S = 60.0   # longest wait for the trials' checkpoints (a step at paper size: < 1 s)
 _announced: list[bool] = []     # the 'stopping' line was printed (once per driver)
@@ -38,22 +41,22 @@ _saved: set[str] = set()        # Tune trial ids whose signal checkpoint Tune ha
 T = TypeVar("T")
 
 
-def fit_stoppably(fit: Callable[[], T]) -> tuple[T, bool]:
-    """(fit(), whether Ctrl-C stopped it): the signals a stop request meanwhile, Tune's own
-    SIGINT handler off (its first Ctrl-C would end the trials without their checkpoints);
-    the Tuner's `stop` must hold a GracefulStop."""
+def fit_stoppably(fit: Callable[[], T]) -> tuple[T, int | None]:
+    """(fit(), the signal that stopped it or None): SIGINT and SIGTERM a stop request meanwhile,
+    Tune's own SIGINT handler off (its first Ctrl-C would end the trials without their
+    checkpoints); the Tuner's `stop` must hold a GracefulStop."""
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     for state in (_announced, _interrupted, _saved):   # an earlier fit in this process (a
         state.clear()                                   # notebook, a test) stopped its own
     with interruptible():   # (it clears the request on the way out: asked inside)
         outcome = fit()
-        return outcome, stop_requested()
+        return outcome, stop_signal()
 
 
 class GracefulStop(Stopper):
     def __init__(self):
         self.pids: dict[str, int] = {}         # Tune trial id -> worker pid, this host only
-        self.signalled: dict[str, float] = {}  # Tune trial id -> when it got SIGTERM
+        self.signalled: dict[str, float] = {}  # Tune trial id -> when it got DRIVER_STOP
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         if ROW_WRITTEN in result:                # its last result: the actor may be reused
@@ -70,8 +73,9 @@ class GracefulStop(Stopper):
                               if _signal(self.pids[trial])}
             if not _announced:   # (Tune may hold more than one copy of its stopper)
                 _announced.append(True)
-                print(f"stopping: {len(self.signalled)} running trials checkpoint first "
-                      f"(Ctrl-C again to exit now)", flush=True)
+                many = len(self.signalled) != 1
+                print(f"stopping: {len(self.signalled)} running trial{'s' * many} "
+                      f"checkpoint{'s' * (not many)} first (Ctrl-C again to exit now)", flush=True)
         waited = time.monotonic() - min(self.signalled.values(), default=time.monotonic())
         if (set(self.signalled) <= _saved or waited > WAIT_S) and not _interrupted:
             _interrupted.append(True)
@@ -89,7 +93,7 @@ class SignalCheckpointSaved(Callback):
 
 def _signal(pid: int) -> bool:
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, DRIVER_STOP)
     except (ProcessLookupError, PermissionError):   # ended already, or not ours
         return False
     return True

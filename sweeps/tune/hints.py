@@ -1,5 +1,6 @@
 """Ray's own hints replaced by fewpair's: Tune's "Resume experiment with: Tuner.restore(...)"
-(a Python call fewpair users do not make) becomes the driver's command with --resume."""
+(a Python call fewpair users do not make) becomes the driver's command with --resume, which is
+also what both sweep drivers print after a stop (`stopped_exit`)."""
 from __future__ import annotations
 
 import logging
@@ -30,6 +31,14 @@ def resume_command(argv: list[str] | None = None, script: str | None = None) -> 
     args = list(sys.argv[1:] if argv is None else argv)
     again = [*args, *([] if "--resume" in args else ["--resume"])]
     return shlex.join(["python", script or sys.argv[0], *again])
+
+
+def stopped_exit(counted: str, argv: list[str], script: str, signum: int) -> int:
+    """A sweep driver's last words after a stop: `interrupted: <counted>; ...` and the command
+    that resumes it (on stderr); returns its exit status, 128 + the signal (130: Ctrl-C)."""
+    print(f"interrupted: {counted}; the rest resume from their checkpoints with:\n  "
+          f"{resume_command(argv, script)}", file=sys.stderr)
+    return 128 + signum
 
 
 def replace_ray_hints(argv: list[str] | None = None) -> ResumeHint:

@@ -29,12 +29,34 @@ RAY_LOGGERS = ("ray.tune", "ray.train", "ray.air",   # driver-side: experiment_s
 def quiet_ray(verbose: bool) -> None:
     """Unless verbose: Tune's and Train's driver-side warnings and notes off (errors stay), and
     Tune's own reporter (its configuration box, hints and tables; RunConfig(verbose=0) silences
-    the older one only). The workers' output (checkpoint chatter) stays in Ray's log files:
-    connect(log_to_driver=...)."""
+    the older one only), and Tune's traceback of each failed trial attempt (a lost node's
+    ActorUnavailableError: 30 lines; SweepProgress says it in one). The workers' output
+    (checkpoint chatter) stays in Ray's log files: connect(log_to_driver=...)."""
     if not verbose:
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")   # read by the Tuner's loop
         for name in RAY_LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
+        _hide_cluster_notices()
+
+
+def _hide_cluster_notices() -> None:
+    """Ray's driver prints every notice the cluster publishes for it -- a raylet's unexpected
+    end with the last 20 lines of its log, a node marked dead, "A worker died ..." -- from a
+    thread of its own (ray._private.worker.listen_error_messages, which calls the module's
+    print_to_stdstream for each, whatever log_to_driver says): 70 lines for one lost node.
+    Here they stay in Ray's own logs (the GCS's, the raylet's); the trial they hit gets
+    SweepProgress's one line. Once per process."""
+    import ray._private.worker as ray_worker
+    shown = ray_worker.print_to_stdstream
+    if getattr(shown, "hides_cluster_notices", False):
+        return
+
+    def without_notices(data: dict, ignore_prefix: bool) -> None:
+        if data.get("pid") != "raylet":   # what listen_error_messages marks its notices with
+            shown(data, ignore_prefix)
+    without_notices.hides_cluster_notices = True
+    ray_worker.print_to_stdstream = without_notices
 
 
 class SweepProgress(Callback):
@@ -82,11 +104,24 @@ class SweepProgress(Callback):
         self.steps[key] = self.planned.get(key, self.steps.get(key, 0))
         self.report()
 
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        """A failed attempt Tune retries (FailureConfig): one line, which trial, why, from where;
+        the trial still counts as running."""
+        (self.out or print)(f"{self._name(trial)}: {_error_name(trial)}; retrying from "
+                            f"{_resume_point(trial)} (retry {trial.num_failures} of "
+                            f"{trial.max_failures})")
+
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         key = self.key(trial)
         self.running.discard(key)
         self.failed.add(key)
+        (self.out or print)(f"{self._name(trial)}: {_error_name(trial)}; failed after "
+                            f"{trial.num_failures - 1} retries (Tune's error file: "
+                            f"{trial.error_file})")
         self.report()
+
+    def _name(self, trial) -> str:
+        return f"{'pack' if 'pack_id' in trial.config else 'trial'} {self.key(trial)}"
 
     def report(self) -> None:
         self.printed = time.monotonic()
@@ -106,6 +141,27 @@ class SweepProgress(Callback):
         if total and 0 < done < total:
             text += f" · ETA {_duration(elapsed * (total - done) / done)}"
         return text
+
+
+def _error_name(trial) -> str:
+    """The failed attempt's exception, by type (an error raised in the trial: its own type),
+    from the pickle Tune has just written beside the trial's error file (the driver's copy:
+    Trial.get_pickled_error reads the storage's, synced later)."""
+    from ray import cloudpickle
+    try:
+        with open(trial.pickled_error_file, "rb") as f:
+            err = cloudpickle.load(f)
+    except Exception:   # none, or unreadable: Tune's error file still says it
+        return "an error"
+    err = getattr(err, "cause", None) or err   # RayTaskError: what the trial raised
+    return type(err).__name__
+
+
+def _resume_point(trial) -> str:
+    """`step N` of the trial's latest checkpoint, or `its start`."""
+    latest = trial.latest_checkpoint_result
+    step = (latest.metrics or {}).get(TIMESTEPS_TOTAL) if latest else None
+    return f"step {step:,}" if step else "its start"
 
 
 def _key(trial) -> str:

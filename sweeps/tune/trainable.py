@@ -2,9 +2,9 @@
 Parquet row. Imports only `ray.tune` (in Ray 2.60 `ray.train.report` inside a Tune trial errors).
 
 A trial's Tune config holds its `trial_key` (plus the varying fields, for Ray's progress table);
-everything else comes through `tune.with_parameters` from sweeps.tune.grid_sweep: `configs` (trial key
--> TrialConfig row, for the whole grid), a `Sweep` (grid, results root, code version, force),
-and `train_fn` (default trainer.run.loop.train; tests wrap it to inject a failure).
+everything else comes through `tune.with_parameters` from sweeps.tune.grid_tuner: `configs`
+(trial key -> TrialConfig row, for the whole grid), a `Sweep` (grid, results root, code version,
+force), and `train_fn` (default trainer.run.loop.train; tests wrap it to inject a failure).
 
 Failures: a deterministic error (bad config or data, a non-finite loss: `deterministic`) would
 fail again on every retry, so the trial writes its `failed` row and ends normally, its last
@@ -24,7 +24,8 @@ Signals: a worker's SIGTERM (a spot node about to be taken) or SIGINT does not e
 signal handlers; the trial itself runs in a thread of Tune's), the trial checkpoints at its next
 step, reports the checkpoint to Tune (the report returns once the driver has it), writes its
 `stopped` row (`Interrupted: interrupted at step N; ...`) and raises, and Tune's retry resumes
-from that step.
+from that step. Its driver's own stop (Ctrl-C) comes as another signal, after which the trial
+waits to be ended instead of raising (sweeps.tune.trial_stop).
 """
 from __future__ import annotations
 
@@ -70,8 +71,9 @@ class CatchSignals:
     setup runs in the worker's main thread, the only one that may install signal handlers."""
 
     def setup(self, config):
+        from sweeps.tune.trial_stop import TRIAL_SIGNALS
         from trainer.run.interrupt import catch_signals
-        catch_signals()
+        catch_signals(TRIAL_SIGNALS)
         super().setup(config)
 
 
@@ -138,9 +140,10 @@ def _train_and_record(cfg: TrialConfig, rows: RowSink, folder: str,
         if deterministic(err):
             return None
         raise
-    except BaseException as err:   # KeyboardInterrupt / SystemExit: the trial was stopped
+    except BaseException as err:   # Interrupted / SystemExit: the trial was stopped
         rows.write_failure(cfg, err, started)
-        raise
+        from sweeps.tune.trial_stop import end_stopped
+        end_stopped(err)   # park for the driver's stop, or raise for Tune's retry
     rows.write(cfg, "ok", started, result=outcome)
     return outcome
 

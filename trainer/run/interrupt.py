@@ -41,6 +41,11 @@ def stop_requested() -> bool:
     return bool(_requested)
 
 
+def stop_signal() -> int | None:
+    """The signal of the pending stop request (its first), or None."""
+    return _requested[0] if _requested else None
+
+
 def _handle(signum: int, frame) -> None:
     if _requested and signum == signal.SIGINT:   # the second Ctrl-C: the user means now
         print("\nsecond Ctrl-C: exiting now, without a checkpoint", file=sys.stderr, flush=True)
@@ -48,22 +53,25 @@ def _handle(signum: int, frame) -> None:
     _requested.append(signum)
 
 
-def catch_signals() -> dict[int, object]:
-    """Install the handlers (main thread only); returns the handlers they replace."""
-    return {signum: signal.signal(signum, _handle) for signum in SIGNALS}
+def catch_signals(signals: tuple[int, ...] = SIGNALS) -> dict[int, object]:
+    """Install the handlers (main thread only); returns the handlers they replace. A Tune
+    worker adds the signal of its sweep driver's stop (sweeps.tune.trial_stop)."""
+    return {signum: signal.signal(signum, _handle) for signum in signals}
 
 
 def stop_if_requested(step: int, checkpoint) -> None:
     """When a signal came: checkpoint() (write and report it), clear the flag, raise
-    Interrupted."""
+    Interrupted (from SystemExit when Tune ended the trial while it reported: the trial then
+    ends quietly, sweeps.tune.trial_stop)."""
     if _requested:
         signum = _requested[0]
+        ended = None
         try:
             checkpoint()
-        except SystemExit:   # Tune ended the trial once its driver had the checkpoint
-            pass
+        except SystemExit as exit_:   # Tune ended the trial once its driver had the checkpoint
+            ended = exit_
         _requested.clear()
-        raise Interrupted(step, signum)
+        raise Interrupted(step, signum) from ended
 
 
 @contextlib.contextmanager
