@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -99,7 +98,8 @@ class Machine:
             text=True, preexec_fn=_die_with_parent)
         said = self.owner.stdout.readline()
         if said.strip() != "ready":
-            raise RuntimeError(f"machine {self.name} did not boot: {said}{self.owner.stdout.read()}")
+            rest = self.owner.stdout.read()
+            raise RuntimeError(f"machine {self.name} did not boot: {said}{rest}")
         self.pid = _child_of(self.owner.pid)
         return self
 
@@ -334,6 +334,8 @@ def host_image(dest: Path) -> None:
 def hosts_problem() -> str | None:
     """Why the hosts could not run cluster-onprem.yaml's setup (`python3.11 -m venv` on the
     login PATH), or None."""
+    if sys.version_info[:2] != (3, 11):   # the hosts' image is this Python's site-packages
+        return f"this Python is {sys.version.split()[0]}; the yaml's hosts run python3.11"
     python = shutil.which("python3.11", path=LOGIN_PATH)
     if not python:
         return "no python3.11 on the login PATH (Debian: apt-get install python3.11-venv)"
