@@ -11,7 +11,8 @@ The hosts' image carries PyTorch & co. (this computer's site-packages, read-only
 sys.path); the yaml's setup makes its venv and `pip install`s fewpair and Ray into it, from a
 mirror this computer's pip fills first (the hosts have no route out). Everything the test made
 ends with it, even on failure: each machine's processes die with its namespaces, the LAN lives
-inside them, the folder is removed. ~5 min on 2 busy CPU cores (`make test-cluster`).
+inside them, the folder is removed. ~3.5 min on 2 CPU cores, ~9 when they are busy
+(`make test-cluster`).
 """
 from __future__ import annotations
 
