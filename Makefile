@@ -23,7 +23,8 @@ test: install
 
 # The clusters as users launch them (pytest -m cluster): `ray up` / `ray exec` / `ray down` on
 # the shipped cluster-onprem.yaml over two hosts made of Linux namespaces (tests/cluster_hosts.py),
-# and Ray's own autoscaler scaling workers from zero. Needs root, sshd, rsync, python3.11-venv
+# Ray's own autoscaler scaling workers from zero, and heads started by hand with `ray start`
+# (token joins, what the autoscaler can add, a GPU node without CUDA). Needs root, sshd, rsync, python3.11-venv
 # (.ci/run installs them); skips elsewhere, fails under CI=true. <= 15 min on 2 CPU cores.
 test-cluster: install
 	$(PY) -m pytest -q -m cluster

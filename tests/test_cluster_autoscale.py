@@ -84,10 +84,8 @@ def autoscaling(fewpair_cache, small_streets):
         machine.run(["ip", "link", "set", "lo", "up"], net_only=True, check=True)
         config = yaml.safe_dump(autoscaling_config())
         (machine.home / "autoscale.yaml").write_text(config)
-        # TEMPORARY, remove once the driver asks the cluster (issue 30, item 4): the driver
-        # learns what nodes can be added only from ~/ray_bootstrap_config.yaml, which `ray up`
-        # writes on a head it makes; this head is hand-started, so the test writes it.
-        (machine.home / "ray_bootstrap_config.yaml").write_text(config)
+        # no ~/ray_bootstrap_config.yaml (only `ray up` writes one): the driver asks the
+        # autoscaler what it can add (sweeps.tune.capacity)
         env = ch.python_env(machine, RAY_AUTH_MODE="token", FEWPAIR_CACHE="/mnt/cache",
                             RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1")
         for args in (["get-auth-token", "--generate"],

@@ -10,11 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.ray_heads import free_port, start_head
 
 ROOT = Path(__file__).resolve().parents[1]
+# real Ray heads started by hand, minutes of driver start-up: make test-cluster, not make test
+pytestmark = pytest.mark.cluster
 ASK = """
 import json, sys
 from sweeps.plan.grids import GridError

@@ -19,6 +19,8 @@ from sweeps.plan.grids import TINY_SIZES
 from tests.ray_heads import free_port, start_head
 
 ROOT = Path(__file__).resolve().parents[1]
+# real Ray heads started by hand, minutes of driver start-up: make test-cluster, not make test
+pytestmark = pytest.mark.cluster
 ONE_TRIAL = {"name": "join", "dataset": "toy-streets",   # one unpaired trial of 2 steps
              "base": {**TINY_SIZES, "unpaired": 8, "steps": 2, "eval_limit": 2,
                       "report_every": 2, "checkpoint_every": 2, "image_pool": 4},
