@@ -250,8 +250,30 @@ def _matches(part: pd.DataFrame, where: Mapping[str, object]) -> pd.Series:
     for column, value in where.items():
         if column not in part:
             return pd.Series(False, index=part.index)
-        mask &= part[column].map(lambda x, v=value: _same(x, v))
+        mask &= _column_matches(part[column], value)
     return mask
+
+
+def _column_matches(column: pd.Series, value: object) -> pd.Series:
+    """`_same` over a column, vectorised where its dtype settles the kinds: a bool column
+    matches only a bool, a numeric one only a non-bool number, a string only a string (NA
+    never); an object column that may mix bools and numbers goes element by element."""
+    if isinstance(value, str):
+        return column.eq(value).fillna(False).astype(bool)
+    if pd.api.types.is_bool_dtype(column.dtype):
+        if not isinstance(value, bool):
+            return pd.Series(False, index=column.index)
+        return column.eq(value).fillna(False).astype(bool)
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        if isinstance(value, bool):
+            return pd.Series(False, index=column.index)
+        return column.eq(value).fillna(False).astype(bool)
+    # an object column (a display axis: "-" beside numbers or flags): numbers equal to `value`
+    # are the candidates, `_same` settles their kinds (True == 1 numerically)
+    candidates = pd.to_numeric(column, errors="coerce").eq(value).to_numpy(bool, na_value=False)
+    mask = np.zeros(len(column), dtype=bool)
+    mask[candidates] = [_same(x, value) for x in column.to_numpy(object)[candidates]]
+    return pd.Series(mask, index=column.index)
 
 
 def _same(ours: object, theirs: object) -> bool:

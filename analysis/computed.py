@@ -25,8 +25,11 @@ def rows_by_cell(table: TableResult, rows: pd.DataFrame) -> dict[tuple, pd.DataF
     rows = rows[table.spec.select(rows).astype(bool)]
     for column in table.axes[len(table.spec.axes):]:
         rows[column] = rows[column].astype(object).where(rows[column].notna(), NA)
-    keys = [tuple(display(r[a]) for a in table.axes) for _, r in rows.iterrows()]
-    return {key: rows[[k == key for k in keys]] for key in set(keys)}
+    keys = list(zip(*(rows[a].map(display) for a in table.axes)))   # display(): strings
+    cells: dict[tuple, list[int]] = {}
+    for position, key in enumerate(keys):
+        cells.setdefault(key, []).append(position)
+    return {key: rows.iloc[positions] for key, positions in cells.items()}
 
 
 def computed_notes(tables: list[TableResult], results: Results) -> list[str]:

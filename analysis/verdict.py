@@ -94,15 +94,32 @@ def fragile(kinds: Sequence[str], margin: float,
             seeded: Sequence[tuple[Mapping[int, float], Mapping[int, float]]]) -> list[bool]:
     """Per claim: does leaving out any one seed (from every arm of the family) change its
     verdict to another one? `seeded`: per claim, (seed -> value) of arm A and of arm B."""
-    def values(arm: Mapping[int, float], drop: int | None) -> list[float]:
-        return [v for s, v in sorted(arm.items()) if s != drop]
-    base = [v["verdict"] for v in family_verdicts(
-        kinds, margin, [(values(a, None), values(b, None)) for a, b in seeded])]
+    arrays = {id(arm): (np.fromiter(arm, float, len(arm)), np.fromiter(arm.values(), float,
+                                                                     len(arm)))
+              for pair in seeded for arm in pair}
+
+    def values(arm: Mapping[int, float], drop: int | None) -> np.ndarray:
+        seeds, vals = arrays[id(arm)]
+        return vals if drop is None else vals[seeds != drop]
+    base = verdicts_only(kinds, margin, [(values(a, None), values(b, None)) for a, b in seeded])
     flips = [False] * len(kinds)
     for seed in sorted({s for a, b in seeded for s in (*a, *b)}):
-        again = family_verdicts(kinds, margin, [(values(a, seed), values(b, seed))
-                                                for a, b in seeded])
-        for i, v in enumerate(again):
-            if TOO_FEW not in (v["verdict"], base[i]) and v["verdict"] != base[i]:
+        again = verdicts_only(kinds, margin, [(values(a, seed), values(b, seed))
+                                              for a, b in seeded])
+        for i, verdict in enumerate(again):
+            if TOO_FEW not in (verdict, base[i]) and verdict != base[i]:
                 flips[i] = True
     return flips
+
+
+def verdicts_only(kinds: Sequence[str], margin: float, arms: Sequence[Arms]) -> list[str]:
+    """family_verdicts' `verdict`s alone: the boundary's p and Holm, none of the CIs and
+    P(A > B) the tables print (fragile() asks once per seed of the family)."""
+    deltas = [float(np.mean(a) - np.mean(b)) if len(a) and len(b) else math.nan
+              for a, b in arms]
+    bounds = [nearest(k, margin, d) if not math.isnan(d) else math.nan
+              for k, d in zip(kinds, deltas)]
+    adjusted = holm([welch_p(a, b, bound) if not math.isnan(bound) else math.nan
+                     for (a, b), bound in zip(arms, bounds)])
+    return [decide(k, margin, d, p, min(len(a), len(b)))
+            for k, d, p, (a, b) in zip(kinds, deltas, adjusted, arms)]
