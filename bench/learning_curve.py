@@ -60,14 +60,14 @@ def shape_configs(grid_name: str, steps: int, every: int, seeds: int) -> list[tu
 def curve(job: tuple[str, object]) -> list[dict]:
     """One trial's validation passes: rows of (shape, seed, step, pixel_acc, mean_iou, train_s)."""
     import torch
-    from trainer.run.loop import Run
+    from trainer.run.loop import PackRun
     from trainer.run.trial import TrialRun
     torch.set_num_threads(1)
     label, cfg = job
     points = []
     with tempfile.TemporaryDirectory() as workdir:
         trial = TrialRun(cfg, workdir)
-        run = Run([trial])   # a run of one member: the trainer's own loop
+        run = PackRun([trial])   # a run of one member: the trainer's own loop
         while not run.done:
             run.advance()
             last = trial.trial.last_eval   # the eval_every pass, when one ran at this stop

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from trainer.run.loop import Run
+from trainer.run.loop import PackRun
 from trainer.run.trial import TrialRun
 from trainer.step.checkpoint import CHECKPOINT_FILE
 
@@ -79,7 +79,7 @@ def nudged_checkpoint(cfg, workdir: str | Path, report=None) -> dict:
     weight = next(trial.state.g.parameters()).view(-1)   # (before the step copies it in)
     with torch.no_grad():
         weight[0] = torch.nextafter(weight[0], torch.tensor(float("inf"), dtype=weight.dtype))
-    run = Run([trial])
+    run = PackRun([trial])
     while not run.done:
         run.advance()
     return checkpoint(workdir)

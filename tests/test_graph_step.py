@@ -123,12 +123,12 @@ def test_the_flag_travels_from_the_trainer_cli_and_run_grids_set():
 
 @pytest.mark.gpu
 def test_on_cuda_the_trainer_replays_graphs_only_when_asked(tmp_path, small_streets):
-    from trainer.run.loop import Run
+    from trainer.run.loop import PackRun
     from trainer.run.trial import TrialRun
     base = dict(TINY, data_root=small_streets, paired_budget=1, unpaired=8, steps=WARMUP + 3,
                 eval_limit=2, device="cuda")
     for graphs in (False, True):
-        run = Run([TrialRun(TrialConfig(**base, cuda_graphs=graphs), tmp_path / str(graphs))])
+        run = PackRun([TrialRun(TrialConfig(**base, cuda_graphs=graphs), tmp_path / str(graphs))])
         while not run.done:
             run.advance()
         assert type(run.step) is (GraphedPaperStep if graphs else PaperStep)

@@ -13,7 +13,7 @@ import torch
 from chaos_floor import Floor, ONE_STEP_BOUND, checkpoint, drift, norm_fed, nudged_checkpoint
 from trainer.core.config import TrialConfig
 from trainer.nets.networks import build_discriminator, build_generator
-from trainer.run.loop import Run, train, train_pack
+from trainer.run.loop import PackRun, train, train_pack
 from trainer.core.packing import PackError, check_compatible, group_packs, pack_key, packable
 from trainer.run.trial import TrainError, TrialRun
 from trainer.step.d_first import ReleasedStep
@@ -182,7 +182,7 @@ def test_members_resuming_from_different_steps_do_not_share_a_pack(tmp_path):
     runs = [TrialRun(cfg(**MEMBERS[k], steps=4), tmp_path / str(k)) for k in range(2)]
     runs[1].state.step = 2
     with pytest.raises(TrainError, match=r"equal resume steps, got \[0, 2\]"):
-        Run(runs)
+        PackRun(runs)
 
 
 def test_the_static_buffer_step_of_cuda_graphs_equals_the_trials_alone(tmp_path, alone, floors):
@@ -220,7 +220,7 @@ def test_cuda_pack_captures_its_graphs_and_follows_the_eager_pack(tmp_path, prec
     runs = {}
     for graphs in (False, True):
         members = [TrialRun(c, tmp_path / f"{graphs}{k}") for k, c in enumerate(cfgs)]
-        runs[graphs] = Run(members, graphs=graphs)
+        runs[graphs] = PackRun(members, graphs=graphs)
         while not runs[graphs].done:
             runs[graphs].advance()
     assert runs[True].step.graphed and runs[True].step.fallback is None
@@ -235,10 +235,10 @@ def test_cuda_pack_captures_its_graphs_and_follows_the_eager_pack(tmp_path, prec
 def test_every_variant_runs_through_the_one_loop_and_only_the_paper_step_packs(tmp_path):
     """A trial alone of the paper's step is the fused step at K = 1; the released step (and
     pix2pix's) is a Step of its own, K = 1, through the same loop; neither packs."""
-    paper = Run([TrialRun(cfg(**MEMBERS[0], steps=2), tmp_path / "paper")])
+    paper = PackRun([TrialRun(cfg(**MEMBERS[0], steps=2), tmp_path / "paper")])
     assert isinstance(paper.step, PaperStep) and paper.step.k == 1
     released = cfg(**MEMBERS[0], steps=2, variant="released")
-    run = Run([TrialRun(released, tmp_path / "released")])
+    run = PackRun([TrialRun(released, tmp_path / "released")])
     assert isinstance(run.step, ReleasedStep)
     while not run.done:
         run.advance()
@@ -252,7 +252,7 @@ def test_lambdas_weigh_in_the_runs_dtype(tmp_path, float64):
     """λ_cycle = 1/3, which float32 cannot represent (off by 1e-8 relative): in a float64 run
     g_total is the float64 sum of λ x term (summing ~10 float64 terms rounds at ~1e-15)."""
     c = cfg(**MEMBERS[0], lambda_cycle=1 / 3, steps=1)
-    run = Run([TrialRun(c, tmp_path)])
+    run = PackRun([TrialRun(c, tmp_path)])
     assert {w.dtype for w in run.step.weights.values()} == {torch.float64}
     member = run.members[0]
     slot = member.trial.plan.slot(0)

@@ -67,14 +67,14 @@ class PoisonAfterFirstStop:
         self.marks, self.poisoned, self.row, self.crash = marks, poisoned, row, crash
 
     def __call__(self, cfgs, workdirs, reports, on_stop):
-        from trainer.run.loop import Run
+        from trainer.run.loop import PackRun
         from trainer.run.trial import TrialRun
         attempt = len(list(self.marks.glob("attempt-*"))) + 1
         members = [TrialRun(c, w, r) for c, w, r in zip(cfgs, workdirs, reports)]
         row = results.read_row(self.row, ("status", "error")) if Path(self.row).is_file() else {}
         note = {"starts": {m.cfg.key(): m.state.step for m in members}, "row": row}
         (self.marks / f"attempt-{attempt}").write_text(json.dumps(note))
-        run = Run(members)
+        run = PackRun(members)
         while not run.done:
             run.advance()
             on_stop()

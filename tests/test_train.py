@@ -17,7 +17,7 @@ from trainer.eval.evaluate import evaluate
 from trainer.run.feed import label_indices
 from trainer.run.schedule import default_steps, total_steps
 from trainer.selection import manifest_for
-from trainer.run.loop import Run, train
+from trainer.run.loop import PackRun, train
 from trainer.run.trial import TrainError, TrialRun, prepare
 from trainer.step.checkpoint import CHECKPOINT_FILE
 from trainer.step.state import StepRules, build_state, translator
@@ -60,7 +60,7 @@ def test_every_mode_mix_and_balance_trains_on_the_right_samples(tmp_path, mode, 
     two_epochs = {"paired": 10, "unpaired": 40, "hybrid": 80 if balance else 50}[mode]
     cfg = tiny(mode=mode, mix=mix, balance=balance, paired_budget=0 if mode == "unpaired" else 5,
                steps=two_epochs)                         # (staged splits the whole schedule)
-    run = Run([TrialRun(cfg, tmp_path)])
+    run = PackRun([TrialRun(cfg, tmp_path)])
     trial = run.members[0].trial
     manifest = manifest_for(cfg)
     epoch = trial.plan.epoch_length
@@ -126,7 +126,7 @@ def test_train_reports_checkpoints_and_resumes_exactly(tmp_path):
 
 def test_synthetic_labels_feed_the_unpaired_y_domain(tmp_path):
     cfg = tiny(unpaired_labels="toy-synthlabels-close", unpaired=20)
-    run = Run([TrialRun(cfg, tmp_path)])
+    run = PackRun([TrialRun(cfg, tmp_path)])
     trial = run.members[0].trial
     labels = trial.feed.labels
     assert labels is not trial.feed.pool and labels.a is None

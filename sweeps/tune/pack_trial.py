@@ -144,8 +144,8 @@ def _train_members(todo: list[TrialConfig], rows: RowSink, members_dir: str, tra
         for cfg in todo:
             rows.write_failure(cfg, err, started)
         if isinstance(err, Exception) and deterministic(err):   # a retry would fail the same way
-            from trainer.run.loop import MemberOutcome
-            return [MemberOutcome(cfg, failure=one_line(err)) for cfg in todo]
+            from trainer.run.loop import TrialOutcome
+            return [TrialOutcome(cfg, failure=one_line(err)) for cfg in todo]
         if not isinstance(err, Exception):   # park for the driver's stop, or raise for a retry
             from sweeps.tune.trial_stop import end_stopped
             end_stopped(err)

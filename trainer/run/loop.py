@@ -1,9 +1,13 @@
 """The one training loop: K members (K = 1 is a trial alone) stepped together by one Step.
 
     train(cfg, workdir, report=None) -> TrialResult             a trial alone
-    train_pack(cfgs, workdirs, reports) -> [MemberOutcome]      a pack (trainer.core.packing)
+    train_pack(cfgs, workdirs, reports) -> [TrialOutcome]      a pack (trainer.core.packing)
 
-Both are this loop. Every member is a `TrialRun` (trainer.run.trial) of its own: its own
+Both are this loop. The trial's pieces, each named by what it is: `TrialSetup` (what
+`prepare` builds from a config: data feed, step plan, state), `TrialRun` (one trial being
+trained: its stops, checkpoints, reports), `ValPass` (one validation pass), `TrialResult` (the
+final evaluation, a row's metrics), `TrialOutcome` (a result or a failure), `PackRun` (K
+TrialRuns stepped together). Every member is a `TrialRun` (trainer.run.trial) of its own: its own
 workdir, selection, image banks, step order, pools, CPU generator, checkpoints, reports and
 result, exactly as alone; `trial_key` does not change. A member whose loss goes non-finite
 fails alone (its result names the step and term); the others train on. Members write solo
@@ -37,15 +41,15 @@ from trainer.step.watch import LossWatch, NonFiniteLoss
 
 
 @dataclass
-class MemberOutcome:
+class TrialOutcome:
     """What became of one member: its result, or the failure (non-finite loss) message."""
     cfg: TrialConfig
     result: TrialResult | None = None
     failure: str | None = None
 
 
-class Run:
-    """TrialRuns at one step, stepped together; each keeps its own events, checkpoints and
+class PackRun:
+    """K TrialRuns at one step, stepped together by one Step (a trial alone: K = 1); each keeps its own events, checkpoints and
     result. graphs: CUDA graphs for the paper step (None: as cfg.cuda_graphs asks, on CUDA
     only; True on the CPU runs the same static-buffer step eagerly)."""
 
@@ -112,10 +116,10 @@ class Run:
         step_through(self.step, [t.feed for t in trials], [t.plan for t in trials], until,
                      self.watch)
 
-    def finish(self) -> list[MemberOutcome]:
+    def finish(self) -> list[TrialOutcome]:
         """Evaluate every member that trained to the end; the failed ones keep their message."""
-        return [MemberOutcome(m.cfg, failure=self.failures[k]) if k in self.failures
-                else MemberOutcome(m.cfg, result=m.finish()) for k, m in enumerate(self.members)]
+        return [TrialOutcome(m.cfg, failure=self.failures[k]) if k in self.failures
+                else TrialOutcome(m.cfg, result=m.finish()) for k, m in enumerate(self.members)]
 
 
 def step_through(step: Step, feeds: Sequence[Feed], plans: Sequence[StepPlan], until: int,
@@ -148,19 +152,19 @@ def step_through(step: Step, feeds: Sequence[Feed], plans: Sequence[StepPlan], u
 def train_pack(cfgs: Sequence[TrialConfig], workdirs: Sequence[str | Path],
                reports: Sequence[Report | None] | None = None, *, graphs: bool | None = None,
                on_stop: Callable[[], None] | None = None,
-               progress: bool = False) -> list[MemberOutcome]:
+               progress: bool = False) -> list[TrialOutcome]:
     """Train trials as one run (each in its own workdir, resuming from its own checkpoint) and
     evaluate each; outcomes in the order of `cfgs`. Members whose checkpoints stand at
     different steps (a process killed while writing them) train as one run per step.
     `on_stop()` runs after every stop, once the members' events (their reports) are done."""
     reports = list(reports) if reports is not None else [None] * len(cfgs)
     members = [TrialRun(c, w, r) for c, w, r in zip(cfgs, workdirs, reports)]
-    outcomes: dict[int, MemberOutcome] = {}
+    outcomes: dict[int, TrialOutcome] = {}
     with interruptible():
-        for step in sorted({m.state.step for m in members}):
-            ids = [i for i, m in enumerate(members) if m.state.step == step]
-            run = Run([members[i] for i in ids], graphs)
-            with tqdm(total=run.members[0].total, initial=step, disable=not progress,
+        for resumed_at in sorted({m.state.step for m in members}):   # steps done already
+            ids = [i for i, m in enumerate(members) if m.state.step == resumed_at]
+            run = PackRun([members[i] for i in ids], graphs)
+            with tqdm(total=run.members[0].total, initial=resumed_at, disable=not progress,
                       unit="step", dynamic_ncols=True) as bar:
                 while not run.done:
                     first = run.steps_done

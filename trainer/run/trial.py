@@ -70,7 +70,7 @@ class TrialResult:
 
 
 @dataclass
-class Trial:
+class TrialSetup:
     """Everything a trial's loop touches, built from its config (see `prepare`)."""
     cfg: TrialConfig
     device: torch.device
@@ -81,11 +81,11 @@ class Trial:
     state: TrainState
     rules: StepRules
     protocol: str = ""                   # evaluate.protocol_for(kind, direction)
-    last_eval: "Evaluation | None" = None   # the latest validation pass of this session
+    last_eval: "ValPass | None" = None   # the latest validation pass of this session
 
 
 @dataclass
-class Evaluation:
+class ValPass:
     """One evaluate() pass: after which step, its metric columns, and its seconds."""
     step: int
     metrics: dict[str, float]
@@ -121,7 +121,7 @@ def set_determinism(deterministic: bool, device: torch.device) -> None:
     torch.backends.cudnn.deterministic = deterministic
 
 
-def prepare(cfg: TrialConfig, workdir: str | Path) -> Trial:
+def prepare(cfg: TrialConfig, workdir: str | Path) -> TrialSetup:
     """Check (the plan's and the CLI's one check), select, decode, plan and build (or
     resume) the state of one trial."""
     check_trial(cfg)
@@ -138,7 +138,7 @@ def prepare(cfg: TrialConfig, workdir: str | Path) -> Trial:
         if written_by != cfg.key():
             raise TrainError(f"{folder} holds a checkpoint of trial {written_by}, not of this "
                              f"trial {cfg.key()}; use another workdir")
-    return Trial(cfg, device, paired, unpaired, feed, plan, state,
+    return TrialSetup(cfg, device, paired, unpaired, feed, plan, state,
                  StepRules.from_config(cfg, device))
 
 
@@ -238,7 +238,7 @@ class TrialRun:
         extra = self.state.extra
         extra[CURVE] = add_point(extra.get(CURVE), step, trial.protocol, holdout, val.metrics)
 
-    def val_pass(self) -> Evaluation:
+    def val_pass(self) -> ValPass:
         """This step's validation pass: the one already run at this step, else a new one."""
         last = self.trial.last_eval
         return last if last is not None and last.step == self.state.step else self.validate()
@@ -246,7 +246,7 @@ class TrialRun:
     def save(self) -> Path:
         return write_checkpoint(self.payload(), self.workdir / CHECKPOINT_DIR)
 
-    def validate(self) -> Evaluation:
+    def validate(self) -> ValPass:
         """evaluate() the current generators (the pass at the final step writes the samples PNG
         and is the trial's final evaluation); remembered in trial.last_eval."""
         from trainer.eval.evaluate import evaluate, main_score
@@ -256,7 +256,7 @@ class TrialRun:
                            trial.device, samples_png=samples)
         if self.cfg.eval_every:
             metrics[VAL_SCORE] = main_score(trial.protocol, metrics)
-        trial.last_eval = Evaluation(self.state.step, metrics, time.perf_counter() - started)
+        trial.last_eval = ValPass(self.state.step, metrics, time.perf_counter() - started)
         return trial.last_eval
 
     def timing(self) -> dict[str, float]:
