@@ -4,7 +4,8 @@ complete schedules (a `steps` axis) side by side, with each arm at its own best 
 Per claim and metric: Δ [95% CI] and the verdict at each length, at each arm's best
 (analysis.curves), and a final verdict: the one that holds at the two longest lengths, else
 "depends on length". A verdict at one stopping length is a verdict about that length: a
-still-rising arm stopped early can turn a claim round (DESIGN.md, lessons of round 3).
+still-rising arm stopped early can turn a claim round (docs/learning-curve.md: toy unpaired-only
+still rises past 1,000 steps).
 """
 from __future__ import annotations
 
