@@ -27,9 +27,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from checkpoint_size import paper_checkpoint_bytes  # noqa: E402  (bench/ is this script's folder)
+from checkpoint_size import paper_checkpoint_bytes  # bench/ is this script's folder, first on sys.path
 
 NOMINAL_TRIAL_S = 60.0          # a reference trial length: overhead is reported against it
 
