@@ -67,6 +67,19 @@ COMMANDS = (
           "run: test_dry_runs_as_readme_shows (the full grid trains for ~30 minutes)"),
     Entry(r"python -m analysis results --grid (science|fidelity)( --seed-plot .*)?",
           "not here: needs that grid's rows (README's reproduction section is made from them)"),
+    Entry(r"ray get-auth-token --generate",
+          "covered: tests/test_cluster_join.py::"
+          "test_a_token_cluster_joined_with_its_token_runs_the_sweep "
+          "(tests/ray_heads.py runs it in a private HOME; make test-cluster)"),
+    Entry(r"ray start --head --port=6379",
+          "covered: tests/test_cluster_join.py::"
+          "test_a_token_cluster_joined_with_its_token_runs_the_sweep (on a free port)"),
+    Entry(r"RAY_AUTH_MODE=token ray start --address=HEAD_IP:6379",
+          "covered: tests/test_cluster_up.py::test_ray_up_runs_the_smoke_grid_on_the_worker "
+          "(cluster-onprem.yaml's worker start command, on a host of its own)"),
+    Entry(r"RAY_AUTH_MODE=token python sweeps/run_grid\.py --grid table2 --address HEAD_IP:6379 .*",
+          "covered: tests/test_cluster_join.py::"
+          "test_a_token_cluster_joined_with_its_token_runs_the_sweep (a one-trial grid file)"),
     Entry(r"python sweeps/run_grid\.py --grid science-gpu .*",
           "run: test_dry_runs_as_readme_shows (the grid itself is sized for GPUs)"),
 )
@@ -77,6 +90,8 @@ def readme_commands(text: str) -> list[str]:
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", text, re.S):
         for line in block.replace("\\\n", " ").splitlines():
+            if line.lstrip().startswith("#"):   # a comment line
+                continue
             command = " ".join(re.sub(r"\s#\s.*$", "", line).split())
             if command:
                 commands.append(command)
