@@ -109,12 +109,17 @@ class Machine:
                  f"hostname {q(self.name)}",
                  "mount -t tmpfs -o mode=0755 machine-mnt /mnt",
                  "mount -t tmpfs -o mode=0755 machine-run /run", "mkdir -p /run/sshd"]
+        kept = outer_tmp_paths()   # held at /mnt/.outer-N while /tmp changes, then put back
+        for n, path in enumerate(kept):
+            lines += [f"mkdir -p /mnt/.outer-{n}", f"mount --bind {q(str(path))} /mnt/.outer-{n}"]
         for source, target, read_only in [*self.binds, (self.home, self.home_at, False),
                                           (self.tmp, "/tmp", False)]:   # /tmp last: a source
             lines += [f"mkdir -p {q(target)}",                        # may lie in this /tmp
                       f"mount --bind {q(str(source))} {q(target)}"]
             if read_only:
                 lines.append(f"mount -o remount,bind,ro {q(target)}")
+        for n, path in enumerate(kept):
+            lines += [f"mkdir -p {q(str(path))}", f"mount --bind /mnt/.outer-{n} {q(str(path))}"]
         lines += ["chmod 1777 /tmp", "echo ready", 'exec "$@" >&3 2>&3 3>&- </dev/null']
         return "\n".join(lines)
 
@@ -241,6 +246,16 @@ def listening(machine: Machine) -> set[tuple[str, int]]:
         local = line.split()[3]
         address, _, port = local.rpartition(":")
         found.add((address.strip("[]"), int(port)))
+    return found
+
+
+def outer_tmp_paths() -> list[Path]:
+    """The checkout and this Python's prefix where they lie under /tmp (a CI clone may): a
+    machine's own /tmp would hide them, so each machine binds them back at the same path."""
+    found: list[Path] = []
+    for path in (ROOT, Path(sys.prefix).resolve()):
+        if path.is_relative_to("/tmp") and not any(path.is_relative_to(p) for p in found):
+            found.append(path)
     return found
 
 
