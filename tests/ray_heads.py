@@ -1,7 +1,7 @@
 """Ray heads started the way users start them (`ray start --head`), for the cluster tests: a
 private HOME (so `~/.ray/auth_token` is the test's, not root's), a private --temp-dir, a free
-GCS port; stopped by killing the head's own process group (never `ray stop`, which ends every
-Ray on the machine)."""
+GCS port; stopped by killing the head's own process group (never Ray's stop command, which
+ends every Ray on the machine)."""
 from __future__ import annotations
 
 import os
