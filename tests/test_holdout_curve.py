@@ -36,9 +36,9 @@ VAL = ("pixel_acc", "mean_class_acc", "mean_iou")
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
-@pytest.fixture(scope="module")
-def root(fewpair_cache) -> str:
-    return str(toy_root("toy-streets", "small"))
+@pytest.fixture
+def root(small_streets) -> str:   # tests/conftest.py's small toy-streets, under a shorter name
+    return small_streets
 
 
 def tiny(root: str, **changes) -> TrialConfig:
