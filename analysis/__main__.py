@@ -2,8 +2,11 @@
 
 Prints the paper's tables regenerated from a results folder (local or any pyarrow URI).
 `python -m analysis readme EVIDENCE_DIR` prints README's "Does it reproduce?" (analysis.readme).
+`python -m analysis evidence RESULTS_DIR EVIDENCE_DIR --grid NAME` copies a grid's rows there,
+compacted, without machine-local paths (analysis.evidence).
 `python -m analysis compact RESULTS_DIR` gathers each dataset folder's rows into one file
-(analysis.compact; a results folder named `compact` or `readme` is `./compact`, `./readme`). A user
+(analysis.compact; a results folder named `compact`, `readme` or `evidence` is `./compact`,
+`./readme`, `./evidence`). A user
 mistake (missing folder, unknown table, unreadable file) prints one `error: ...` line to
 stderr and exits with status 2.
 """
@@ -96,6 +99,29 @@ def compact_main(argv: list[str]) -> int:
     return 0
 
 
+def evidence_main(argv: list[str]) -> int:
+    from analysis.evidence import copy_evidence
+    parser = OneLineParser(prog="python -m analysis evidence", formatter_class=DefaultsFormatter,
+                           description="Copy the named grids' rows from RESULTS_DIR into "
+                                       "EVIDENCE_DIR (docs/evidence), one compacted file per "
+                                       "dataset folder, without machine-local paths; a grid "
+                                       "already there is replaced.")
+    parser.add_argument("results_dir", metavar="RESULTS_DIR", help="local results folder")
+    parser.add_argument("evidence_dir", metavar="EVIDENCE_DIR",
+                        help="where the committed rows live (docs/evidence)")
+    parser.add_argument("--grid", action="append", default=[], metavar="NAME", required=True,
+                        help="a grid to copy, repeatable")
+    args = parser.parse_args(argv)
+    try:
+        copied = copy_evidence(args.results_dir, args.evidence_dir, args.grid)
+    except AnalysisError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for done in copied:
+        print(f"{done.folder}: {done.rows} rows")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["readme"]:   # README's "Does it reproduce?" from committed rows
@@ -103,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         return readme_main(argv[1:])
     if argv[:1] == ["compact"]:
         return compact_main(argv[1:])
+    if argv[:1] == ["evidence"]:
+        return evidence_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         result = build_report(args.results_dir, args.grid, tables=args.table, fmt=args.fmt,
