@@ -16,7 +16,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
+
+from analysis.compact import is_compacted
+from analysis.readme import section_of
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -82,6 +86,17 @@ COMMANDS = (
           "test_a_token_cluster_joined_with_its_token_runs_the_sweep (a one-trial grid file)"),
     Entry(r"python sweeps/run_grid\.py --grid science-gpu .*",
           "run: test_dry_runs_as_readme_shows (the grid itself is sized for GPUs)"),
+    Entry(r"python sweeps/run_grid\.py --grid verdicts(-maps)?( --set steps=\d+)? "
+          r"--storage results",
+          "run: test_dry_runs_as_readme_shows (the full runs train for 5 to 30 minutes each)"),
+    Entry(r"python -m analysis evidence results docs/evidence --grid verdicts "
+          r"--grid verdicts-maps",
+          "covered: tests/test_analysis_evidence.py::"
+          "test_evidence_copies_rows_compacted_and_without_local_paths (needs the grids' rows)"),
+    Entry(r"python -m analysis readme docs/evidence",
+          "run: test_readme_reproduction_section_is_what_the_committed_rows_print"),
+    Entry(r"python -m analysis docs/evidence --claims-plot docs/claims\.png",
+          "run: test_the_claims_plot_of_the_committed_rows_as_readme_shows"),
 )
 
 
@@ -171,7 +186,11 @@ def test_dry_runs_as_readme_shows(tmp_path):
                            "science"),
                           (r"python sweeps/run_grid\.py --grid fidelity --storage results",
                            "fidelity"),
-                          (r"python sweeps/run_grid\.py --grid science-gpu .*", "science-gpu")]:
+                          (r"python sweeps/run_grid\.py --grid science-gpu .*", "science-gpu"),
+                          (r"python sweeps/run_grid\.py --grid verdicts --set steps=500 .*",
+                           "verdicts"),
+                          (r"python sweeps/run_grid\.py --grid verdicts-maps .*",
+                           "verdicts-maps")]:
         argv = readme_command(pattern)
         done = run(argv if "--dry-run" in argv else [*argv, "--dry-run"], tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
@@ -179,6 +198,41 @@ def test_dry_runs_as_readme_shows(tmp_path):
         assert plan and int(plan[1]) >= 30, done.stdout[-2000:]
         assert "estimate, packed:" in done.stdout
         assert not (tmp_path / "results").exists()   # a dry run writes nothing
+
+
+def test_readme_reproduction_section_is_what_the_committed_rows_print():
+    """README's "Does it reproduce?" is generated from the rows under docs/evidence: the
+    command README shows, run in the checkout, prints exactly that section, and its --check
+    agrees. The rows are the grids' own, compacted, without machine-local paths."""
+    argv = readme_command(r"python -m analysis readme docs/evidence")
+    done = run(argv, ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout == section_of(README.read_text(encoding="utf-8"))
+    check = run([*argv, "--check", "README.md"], ROOT)
+    assert (check.returncode, check.stdout, check.stderr) == (0, "", "")
+    grids = sorted(p.name for p in (ROOT / "docs" / "evidence").iterdir())
+    assert grids == ["verdicts", "verdicts-maps"]
+    for grid in grids:
+        files = list((ROOT / "docs" / "evidence" / grid).glob("dataset=*/*"))
+        assert len(files) == 1 and is_compacted(files[0].name), files   # one file per grid
+        assert files[0].stat().st_size < 1_000_000
+        rows = pd.read_parquet(files[0])                                  # a stock reader
+        assert rows["samples_png"].isna().all() and set(rows["grid"]) == {grid}
+        assert sorted(set(rows["steps"])) == [500, 1000, 2000]
+        assert rows["curve_step"].notna().all()
+
+
+def test_the_claims_plot_of_the_committed_rows_as_readme_shows(tmp_path):
+    """Run where docs/evidence is the committed rows; the plot lands in tmp_path's docs/."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "evidence").symlink_to(ROOT / "docs" / "evidence",
+                                                target_is_directory=True)
+    done = run(readme_command(r"python -m analysis docs/evidence --claims-plot docs/claims\.png"),
+               tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    plots = sorted(p.name for p in (tmp_path / "docs").glob("*.png"))
+    assert plots == ["claims-verdicts-maps.png", "claims-verdicts.png"], plots
+    assert "### The paper's claims against training length" in done.stdout
 
 
 def test_a_grid_file_as_readme_writes_it(tmp_path):
