@@ -409,8 +409,8 @@ def verdicts(dataset: str) -> Grid:
     a k-medoids pool of 200); Table 2's (that pool unpaired, + 1 and 5 k-medoids pairs balanced
     and not, + one random pair for Sec. 4.1.6, x 6 seeds). The science grid's sizes (32x32,
     every val scene scored): 96 trials a length, 288 in all. One length a run (rows accumulate
-    in one folder): measured 7, 13 and 23 min packed on 2 cores (the dry run estimates 16, 33
-    and 65; docs/verdicts.md):
+    in one folder): measured 7, 13 and 23 min packed on 2 cores (the dry run estimates 6, 12
+    and 23; docs/verdicts.md):
     python sweeps/run_grid.py --grid verdicts --set steps=500 (then 1000, then 2000)."""
     base = {**TINY_SIZES, "unpaired": POOL, "eval_limit": 0, "report_every": 100,
             "checkpoint_every": 0, "curve_every": CURVE_EVERY}
@@ -433,7 +433,7 @@ def verdicts_maps(dataset: str) -> Grid:
     """Table 4's claim on toy-maps at 500, 1,000 and 2,000 steps: the hybrid (100 k-medoids
     unpaired + 1 and 5 k-medoids pairs, balanced) against paired only on all 100 pairs, x 6
     seeds, maps pixel accuracy; 32x32, every val scene scored: 18 trials a length, 54 in all,
-    one run (measured 10 min packed on 2 cores; the dry run estimates 25):
+    one run (measured 10 min packed on 2 cores, as the dry run estimates):
     python sweeps/run_grid.py --grid verdicts-maps."""
     base = {**TINY_SIZES, "unpaired": MAPS_POOL, "eval_limit": 0, "report_every": 100,
             "checkpoint_every": 0, "curve_every": CURVE_EVERY}
