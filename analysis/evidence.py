@@ -45,10 +45,12 @@ def copy_evidence(results_dir: str | os.PathLike, evidence_dir: str | os.PathLik
             raise AnalysisError(f"{results / grid}: no rows of grid {grid!r} "
                                 f"(no {DATASET_DIR_PREFIX}* folder)")
         sources[grid] = folders
+    tables = {(grid, folder): _rows_of(folder)   # every file read before anything is written
+              for grid, folders in sources.items() for folder in folders}
     copied = []
     for grid, folders in sources.items():
         for folder in folders:
-            table = _rows_of(folder)
+            table = tables[grid, folder]
             dest = evidence / grid / folder.name
             dest.mkdir(parents=True, exist_ok=True)
             olds = [n for n in os.listdir(dest) if n.endswith(".parquet")]

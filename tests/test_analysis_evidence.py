@@ -1,7 +1,8 @@
 """`python -m analysis evidence RESULTS EVIDENCE --grid NAME`, as README's reproduction section
 uses it: a grid's rows become one compacted file per dataset folder that the analysis and stock
 readers read as before, with the machine-local image path cleared; a second copy replaces the
-first; a grid with no rows is one error line and nothing is written. The committed evidence
+first; a grid with no rows, or a row file that does not read, is one error line and nothing
+is written. The committed evidence
 itself is checked against README by tests/test_readme_evidence.py."""
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def test_evidence_copies_rows_compacted_and_without_local_paths(tmp_path):
     assert _frame(evidence).loc[HYBRID.key(), "pixel_acc"] == .9
 
 
-def test_a_grid_without_rows_is_one_error_line_and_nothing_is_written(tmp_path):
+def test_a_grid_without_rows_or_a_torn_file_is_one_error_line_and_nothing_is_written(tmp_path):
     results, evidence = tmp_path / "res", tmp_path / "evidence"
     write_mixed_grid(str(results))
     done = _cli(str(results), str(evidence), "--grid", "g", "--grid", "nope")
@@ -64,6 +65,13 @@ def test_a_grid_without_rows_is_one_error_line_and_nothing_is_written(tmp_path):
     assert done.stderr == (f"error: {results / 'nope'}: no rows of grid 'nope' "
                            f"(no dataset=* folder)\n")
     assert not evidence.exists()
+    torn = results / "h" / "dataset=toy-streets" / "0123456789abcdef.parquet"
+    torn.parent.mkdir(parents=True)
+    torn.write_bytes(b"PAR1 cut short")                       # a row file cut by a crash
+    done = _cli(str(results), str(evidence), "--grid", "g", "--grid", "h")
+    assert done.returncode == 2 and done.stderr.startswith(f"error: {torn}: not a readable "
+                                                           f"Parquet file")
+    assert len(done.stderr.splitlines()) == 1 and not evidence.exists()
     missing = _cli(str(tmp_path / "gone"), str(evidence), "--grid", "g")
     assert (missing.returncode, missing.stderr) == (2, f"error: {tmp_path / 'gone'}: no such "
                                                        f"results folder\n")
