@@ -100,17 +100,22 @@ def compact_folder(folder: Path) -> Compacted | None:
     if not loose and len(olds) <= 1:
         return None   # already compact
     seen = {n: os.stat(folder / n) for n in loose}    # what is absorbed: these very files
-    tables = [_read(folder / n) for n in (*olds, *loose)]
-    table = _unified(tables, [folder / n for n in (*olds, *loose)])
-    kinds = [is_loose for n, t in zip((*olds, *loose), tables)
-             for is_loose in [not is_compacted(n)] * t.num_rows]
-    table = latest_rows(table, kinds, [str(folder)] * table.num_rows)
-    _publish(folder, table)
+    table = folder_rows(folder, [*olds, *loose])
+    publish(folder, table)
     for name in olds:                                  # their rows are in the new file
         (folder / name).unlink(missing_ok=True)
     for name in loose:
         _absorb(folder, name, seen[name])
     return Compacted(str(folder), len(loose), table.num_rows)
+
+
+def folder_rows(folder: Path, names: list[str]) -> pa.Table:
+    """The rows of these files of one dataset folder (compacted and loose), each trial once by
+    the module's rule."""
+    tables = [_read(folder / n) for n in names]
+    table = _unified(tables, [folder / n for n in names])
+    kinds = [not is_compacted(n) for n, t in zip(names, tables) for _ in range(t.num_rows)]
+    return latest_rows(table, kinds, [str(folder)] * table.num_rows)
 
 
 def _read(path: Path) -> pa.Table:
@@ -131,7 +136,8 @@ def _unified(tables: list[pa.Table], paths: list[Path]) -> pa.Table:
                             f"({str(exc).splitlines()[0]}); nothing was compacted") from None
 
 
-def _publish(folder: Path, table: pa.Table) -> Path:
+def publish(folder: Path, table: pa.Table) -> Path:
+    """Write `table` as a new compacted file in `folder` (a hidden name, fsync, rename)."""
     name = f"{COMPACTED_PREFIX}{uuid.uuid4().hex}.parquet"
     tmp = folder / f".{name}.tmp"
     try:

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from analysis.compact import (DATASET_DIR_PREFIX, HIDDEN, _publish, _read, _unified,
-                              is_compacted, latest_rows)
+from analysis.compact import DATASET_DIR_PREFIX, HIDDEN, folder_rows, publish
 from analysis.errors import AnalysisError
 
 MACHINE_LOCAL = ("samples_png",)   # paths into the results folder of the machine that ran it
@@ -54,7 +53,7 @@ def copy_evidence(results_dir: str | os.PathLike, evidence_dir: str | os.PathLik
             dest = evidence / grid / folder.name
             dest.mkdir(parents=True, exist_ok=True)
             olds = [n for n in os.listdir(dest) if n.endswith(".parquet")]
-            _publish(dest, table)
+            publish(dest, table)
             for name in olds:
                 (dest / name).unlink()
             copied.append(Copied(str(dest), table.num_rows))
@@ -72,10 +71,7 @@ def _rows_of(folder: Path) -> pa.Table:
                    if n.endswith(".parquet") and not n.startswith(HIDDEN))
     if not names:
         raise AnalysisError(f"{folder}: no rows")
-    tables = [_read(folder / n) for n in names]
-    table = _unified(tables, [folder / n for n in names])
-    kinds = [not is_compacted(n) for n, t in zip(names, tables) for _ in range(t.num_rows)]
-    table = latest_rows(table, kinds, [str(folder)] * table.num_rows)
+    table = folder_rows(folder, names)
     for column in MACHINE_LOCAL:
         if column in table.column_names:
             at = table.column_names.index(column)

@@ -27,7 +27,8 @@ import sys
 import tempfile
 import time
 
-from checkpoint_size import paper_checkpoint_bytes  # bench/ is this script's folder, first on sys.path
+# bench/ is this script's folder, first on sys.path
+from checkpoint_size import paper_checkpoint_bytes
 
 NOMINAL_TRIAL_S = 60.0          # a reference trial length: overhead is reported against it
 

@@ -1,7 +1,7 @@
 """The one training loop: K members (K = 1 is a trial alone) stepped together by one Step.
 
     train(cfg, workdir, report=None) -> TrialResult             a trial alone
-    train_pack(cfgs, workdirs, reports) -> [TrialOutcome]      a pack (trainer.core.packing)
+    train_pack(cfgs, workdirs, reports) -> [TrialOutcome]       a pack (trainer.core.packing)
 
 Both are this loop. The trial's pieces, each named by what it is: `TrialSetup` (what
 `prepare` builds from a config: data feed, step plan, state), `TrialRun` (one trial being
@@ -49,8 +49,8 @@ class TrialOutcome:
 
 
 class PackRun:
-    """K TrialRuns at one step, stepped together by one Step (a trial alone: K = 1); each keeps its own events, checkpoints and
-    result. graphs: CUDA graphs for the paper step (None: as cfg.cuda_graphs asks, on CUDA
+    """K TrialRuns at one step, stepped together by one Step (a trial alone: K = 1); each
+    keeps its own events, checkpoints and result. graphs: CUDA graphs for the paper step (None: as cfg.cuda_graphs asks, on CUDA
     only; True on the CPU runs the same static-buffer step eagerly)."""
 
     def __init__(self, members: Sequence[TrialRun], graphs: bool | None = None):

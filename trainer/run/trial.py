@@ -139,7 +139,7 @@ def prepare(cfg: TrialConfig, workdir: str | Path) -> TrialSetup:
             raise TrainError(f"{folder} holds a checkpoint of trial {written_by}, not of this "
                              f"trial {cfg.key()}; use another workdir")
     return TrialSetup(cfg, device, paired, unpaired, feed, plan, state,
-                 StepRules.from_config(cfg, device))
+                      StepRules.from_config(cfg, device))
 
 
 # ---------------------------------------------------------------------------------------------
